@@ -1,0 +1,121 @@
+//! `hsmtrail convert`: arguments in, [`crate::convert::run`] called, summary out.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::convert::{self, DEFAULT_MAX_FILE_BYTES, Options, SourceFilter};
+use crate::output::Compression;
+use crate::output::partition::Layout;
+use crate::time::Bound;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files, directories (walked recursively), glob patterns, or - for standard input.
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<String>,
+
+    /// Output directory for the Parquet files.
+    #[arg(long, short, value_name = "DIR")]
+    out: PathBuf,
+
+    /// Keep events of this eventSource (repeatable); default: cloudhsm.amazonaws.com only.
+    #[arg(long = "source", value_name = "NAME", conflicts_with = "all_sources")]
+    sources: Vec<String>,
+
+    /// Keep events of every source.
+    #[arg(long)]
+    all_sources: bool,
+
+    /// Keep events at or after this time (2024-01-31 or 2024-01-31T12:00:00Z).
+    #[arg(long, value_parser = Bound::parse, value_name = "TIME")]
+    since: Option<Bound>,
+
+    /// Keep events at or before this time; a date includes that whole day.
+    #[arg(long, value_parser = Bound::parse, value_name = "TIME")]
+    until: Option<Bound>,
+
+    /// Keep events of this account (recipientAccountId; repeatable).
+    #[arg(long = "account", value_name = "ID")]
+    accounts: Vec<String>,
+
+    /// Keep events of this region (awsRegion; repeatable).
+    #[arg(long = "region", value_name = "REGION")]
+    regions: Vec<String>,
+
+    /// Partition levels: any of account, region, date, month, or none.
+    #[arg(long, value_name = "LEVELS", default_value = "date")]
+    partition_by: Vec<String>,
+
+    /// Worker threads (default: all cores).
+    #[arg(long, short, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
+
+    /// Parquet compression codec.
+    #[arg(long, value_enum, default_value = "zstd")]
+    compression: Compression,
+
+    /// Replace the data already in the output directory (after the new files are complete).
+    #[arg(long)]
+    overwrite: bool,
+
+    /// Keep records whose eventID was already seen in this run.
+    #[arg(long)]
+    keep_duplicates: bool,
+
+    /// Largest decompressed size of one file, in bytes; larger files are refused.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_FILE_BYTES)]
+    max_file_bytes: u64,
+
+    /// No progress bar, warnings or summary on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+
+    /// Also write the summary as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    summary_json: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let layout = Layout::parse(&args.partition_by).unwrap_or_else(|e| super::usage_error(e));
+    if let (Some(since), Some(until)) = (args.since, args.until)
+        && since.start > until.last_ms()
+    {
+        super::usage_error("--since is after --until");
+    }
+    let sources = if args.all_sources {
+        SourceFilter::All
+    } else if args.sources.is_empty() {
+        SourceFilter::default()
+    } else {
+        SourceFilter::Only(args.sources)
+    };
+    let opts = Options {
+        sources,
+        since: args.since,
+        until: args.until,
+        accounts: args.accounts,
+        regions: args.regions,
+        jobs: args.jobs.map(usize::from),
+        compression: args.compression,
+        layout,
+        overwrite: args.overwrite,
+        keep_duplicates: args.keep_duplicates,
+        max_file_bytes: args.max_file_bytes,
+        quiet: args.quiet,
+        ..Options::new(args.inputs, args.out)
+    };
+    let summary = convert::run(&opts)?;
+    if let Some(path) = &args.summary_json {
+        convert::write_summary_json(&summary, path)?;
+    }
+    if !args.quiet {
+        eprint!("{}", summary.to_text());
+    }
+    Ok(if summary.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,721 @@
+//! The conversion pipeline: inputs are read, decoded, filtered and flattened in parallel
+//! (one rayon task per file), rows are gathered by partition, and each partition is written once
+//! at the end, sorted and de-duplicated. The [`Summary`] accounts for every file and record.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use arrow::array::UInt32Array;
+use arrow::compute::take_record_batch;
+use arrow::record_batch::RecordBatch;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::flatten::{Flattener, Prepared};
+use crate::input::container::{self, Content, Item, Location};
+use crate::input::{self, Input, decode};
+use crate::output::partition::Layout;
+use crate::output::{self, Compression};
+use crate::record::{RawRecord, raw_str};
+use crate::schema::CLOUDHSM_SOURCE;
+use crate::time::{self, Bound};
+
+/// Default bound on one file's decompressed size: CloudTrail delivery files are at most tens of
+/// MB, so 2 GiB only stops bombs.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 2 << 30;
+
+/// Which event sources to keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceFilter {
+    /// Every source.
+    All,
+    /// Only these `eventSource` values.
+    Only(Vec<String>),
+}
+
+impl Default for SourceFilter {
+    fn default() -> Self {
+        SourceFilter::Only(vec![CLOUDHSM_SOURCE.to_owned()])
+    }
+}
+
+impl SourceFilter {
+    fn admits(&self, source: Option<&str>) -> bool {
+        match self {
+            SourceFilter::All => true,
+            SourceFilter::Only(names) => source.is_some_and(|s| names.iter().any(|n| n == s)),
+        }
+    }
+
+    /// Whether a record's text might be from an admitted source, decided on bytes alone. Only
+    /// says no when none of the names occurs literally and the text holds no `\u` escape (the
+    /// only way JSON can spell these names' characters otherwise), so it never drops a record
+    /// the exact filter would keep.
+    fn may_admit(&self, text: &str) -> bool {
+        match self {
+            SourceFilter::All => true,
+            SourceFilter::Only(names) => {
+                let bytes = text.as_bytes();
+                names
+                    .iter()
+                    .any(|n| memchr::memmem::find(bytes, n.as_bytes()).is_some())
+                    || memchr::memmem::find(bytes, b"\\u").is_some()
+            }
+        }
+    }
+}
+
+/// Everything a conversion needs to know.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub inputs: Vec<String>,
+    pub out: PathBuf,
+    pub sources: SourceFilter,
+    pub since: Option<Bound>,
+    pub until: Option<Bound>,
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+    /// Worker threads; `None` uses every core.
+    pub jobs: Option<usize>,
+    pub compression: Compression,
+    pub layout: Layout,
+    pub overwrite: bool,
+    pub keep_duplicates: bool,
+    pub max_file_bytes: u64,
+    /// No progress bar and no warnings on stderr (the summary still lists problems).
+    pub quiet: bool,
+}
+
+impl Options {
+    /// Options with the documented defaults for these inputs and output directory.
+    pub fn new(inputs: Vec<String>, out: PathBuf) -> Self {
+        Options {
+            inputs,
+            out,
+            sources: SourceFilter::default(),
+            since: None,
+            until: None,
+            accounts: Vec::new(),
+            regions: Vec::new(),
+            jobs: None,
+            compression: Compression::default(),
+            layout: Layout::default(),
+            overwrite: false,
+            keep_duplicates: false,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            quiet: false,
+        }
+    }
+}
+
+/// Files by outcome.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct FileCounts {
+    pub total: u64,
+    pub converted: u64,
+    /// Skipped files by reason: `digest`, `empty`, `not-json`.
+    pub skipped: BTreeMap<String, u64>,
+    pub failed: u64,
+}
+
+/// Records by outcome; `read = kept + filtered + duplicates + rejected`.
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct RecordCounts {
+    pub read: u64,
+    pub kept: u64,
+    pub filtered: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+}
+
+/// A file that could not be read completely, or an input that named nothing.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Problem {
+    pub file: String,
+    pub reason: String,
+    /// `error` (the run exits 1) or `warning`.
+    pub severity: &'static str,
+}
+
+/// What was written.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct OutputCounts {
+    pub directory: String,
+    pub partitions: u64,
+    pub files: Vec<String>,
+    pub bytes: u64,
+    /// Parquet files of earlier runs removed by `--overwrite`.
+    pub replaced_files: u64,
+    /// Where rejected records were written, if any were.
+    pub rejected_file: Option<String>,
+}
+
+/// The account of a run, printed on stderr and written by `--summary-json`.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Summary {
+    pub run_id: String,
+    pub files: FileCounts,
+    /// Converted files by the wrapper their records came in.
+    pub formats: BTreeMap<String, u64>,
+    pub records: RecordCounts,
+    /// Per column, values left null because of an unexpected JSON type.
+    pub type_mismatches: BTreeMap<String, u64>,
+    pub output: OutputCounts,
+    pub problems: Vec<Problem>,
+    pub elapsed_seconds: f64,
+}
+
+impl Summary {
+    /// Whether the run was clean: no failed file, no rejected record, no missing input.
+    pub fn is_clean(&self) -> bool {
+        self.files.failed == 0
+            && self.records.rejected == 0
+            && !self.problems.iter().any(|p| p.severity == "error")
+    }
+
+    /// A few lines for people.
+    pub fn to_text(&self) -> String {
+        let f = &self.files;
+        let r = &self.records;
+        let skipped: Vec<String> = f.skipped.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        let mut out = format!(
+            "hsmtrail convert: run {}\n  files:   {} converted, {} skipped{}, {} failed (of {})\n  records: {} read, {} kept, {} filtered out, {} duplicates, {} rejected\n  output:  {} files in {} partitions, {} bytes under {}\n",
+            self.run_id,
+            f.converted,
+            f.skipped.values().sum::<u64>(),
+            if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", skipped.join(", "))
+            },
+            f.failed,
+            f.total,
+            r.read,
+            r.kept,
+            r.filtered,
+            r.duplicates,
+            r.rejected,
+            self.output.files.len(),
+            self.output.partitions,
+            self.output.bytes,
+            self.output.directory,
+        );
+        if self.output.replaced_files > 0 {
+            out.push_str(&format!(
+                "  replaced {} files of earlier runs (--overwrite)\n",
+                self.output.replaced_files
+            ));
+        }
+        if !self.type_mismatches.is_empty() {
+            let list: Vec<String> = self
+                .type_mismatches
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            out.push_str(&format!(
+                "  unexpected value types (column left null, value kept in raw JSON): {}\n",
+                list.join(", ")
+            ));
+        }
+        if let Some(path) = &self.output.rejected_file {
+            out.push_str(&format!("  rejected records: {path}\n"));
+        }
+        let errors = self
+            .problems
+            .iter()
+            .filter(|p| p.severity == "error")
+            .count();
+        if errors > 0 {
+            out.push_str(&format!(
+                "  {errors} problems (named above as they happened, and in --summary-json)\n"
+            ));
+        }
+        out.push_str(&format!("  took {:.2} s\n", self.elapsed_seconds));
+        out
+    }
+}
+
+/// A record that could not be converted, as written to `_rejected/<run>.jsonl`.
+#[derive(Debug, Serialize)]
+struct Rejected<'a> {
+    file: &'a str,
+    #[serde(flatten)]
+    location: Location,
+    reason: &'a str,
+    raw: &'a str,
+}
+
+/// Runs a conversion. Errors are returned only for what stops the whole run (the output cannot
+/// be written); bad input is reported in the summary and the run goes on.
+pub fn run(opts: &Options) -> Result<Summary> {
+    let started = Instant::now();
+    let run_id = new_run_id();
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("creating the output directory {}", opts.out.display()))?;
+    let discovery = input::discover(&opts.inputs, Some(&opts.out));
+    let notices = Notices::new(opts, &discovery.inputs);
+    let state = Mutex::new(State::new(opts, &run_id)?);
+    {
+        let mut s = state.lock().expect("no panics while locked");
+        s.summary.files.total = discovery.inputs.len() as u64;
+        for (file, reason) in &discovery.problems {
+            s.problem(&notices, file, reason, "error");
+        }
+    }
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.unwrap_or(0))
+        .build()
+        .context("starting the worker threads")?;
+    pool.install(|| {
+        discovery.inputs.par_iter().for_each(|input| {
+            let result = convert_file(input, opts);
+            let mut s = state.lock().expect("no panics while locked");
+            s.absorb(result, &notices);
+        })
+    });
+    notices.finish();
+
+    let state = state.into_inner().expect("no panics while locked");
+    let mut summary = pool.install(|| state.finish(opts, &run_id))?;
+    summary.elapsed_seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// A run ID that sorts by time and is unique across machines running at the same second.
+fn new_run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    format!(
+        "{}-{:08x}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        h.finish() as u32
+    )
+}
+
+/// Progress bar and warnings on stderr, both silent with `--quiet`.
+struct Notices {
+    bar: ProgressBar,
+    quiet: bool,
+}
+
+impl Notices {
+    fn new(opts: &Options, inputs: &[Input]) -> Self {
+        let total: u64 = inputs.iter().map(Input::stored_size).sum();
+        let target = if opts.quiet || !std::io::stderr().is_terminal() {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        let bar = ProgressBar::with_draw_target(Some(total), target);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} [{bar:30}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}) {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        Notices {
+            bar,
+            quiet: opts.quiet,
+        }
+    }
+
+    fn warn(&self, file: &str, reason: &str, severity: &str) {
+        if !self.quiet {
+            self.bar
+                .suspend(|| eprintln!("hsmtrail: {severity}: {file}: {reason}"));
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// What reading one file produced.
+struct FileResult {
+    name: String,
+    stored_bytes: u64,
+    outcome: Outcome,
+    problem: Option<(String, &'static str)>,
+    records: RecordCounts,
+    /// Rows accepted, by partition directory.
+    parts: Vec<(String, RecordBatch)>,
+    rejected: Vec<u8>,
+    mismatches: Vec<(&'static str, u64)>,
+}
+
+enum Outcome {
+    Converted(container::Format),
+    Skipped(&'static str),
+    Failed,
+}
+
+fn convert_file(input: &Input, opts: &Options) -> FileResult {
+    let name = input.name();
+    let mut result = FileResult {
+        stored_bytes: input.stored_size(),
+        name,
+        outcome: Outcome::Failed,
+        problem: None,
+        records: RecordCounts::default(),
+        parts: Vec::new(),
+        rejected: Vec::new(),
+        mismatches: Vec::new(),
+    };
+    if input.is_digest_path() {
+        result.outcome = Outcome::Skipped("digest");
+        return result;
+    }
+    let reader = match input.open() {
+        Ok(r) => r,
+        Err(e) => {
+            result.problem = Some((format!("cannot open: {e}"), "error"));
+            return result;
+        }
+    };
+    let decoded = decode::decode(reader, opts.max_file_bytes);
+
+    let mut flattener = Flattener::new();
+    let mut partitions: Vec<String> = Vec::new();
+    let mut records = RecordCounts::default();
+    let mut rejected = Vec::new();
+    let content = {
+        let name = result.name.as_str();
+        let mut sink = |item: Item<'_>, location: Location| {
+            records.read += 1;
+            let verdict = match item {
+                Item::Record(text) => accept(text, opts),
+                Item::Invalid { raw, reason } => Verdict::Reject(raw.to_owned().into(), reason),
+            };
+            match verdict {
+                Verdict::Keep(prepared, partition) => {
+                    flattener.push(&prepared, name);
+                    partitions.push(partition);
+                }
+                Verdict::Filter => records.filtered += 1,
+                Verdict::Reject(raw, reason) => {
+                    records.rejected += 1;
+                    let line = Rejected {
+                        file: name,
+                        location,
+                        reason: &reason,
+                        raw: &raw,
+                    };
+                    serde_json::to_writer(&mut rejected, &line).expect("writing to memory");
+                    rejected.push(b'\n');
+                }
+            }
+        };
+        container::read_items(&decoded.text, &mut sink)
+    };
+
+    result.mismatches = flattener.mismatch_counts().collect();
+    records.kept = flattener.rows() as u64;
+    let batch = flattener.finish();
+    result.parts = split_by_partition(batch, &partitions);
+    result.records = records;
+    result.rejected = rejected;
+
+    let damage = decoded.damage.map(|d| d.to_string());
+    result.outcome = match (&content, &damage) {
+        (_, Some(_)) | (Err(_), None) => Outcome::Failed,
+        (Ok(Content::Trail(format)), None) => Outcome::Converted(*format),
+        (Ok(Content::Digest), None) => Outcome::Skipped("digest"),
+        (Ok(Content::Empty), None) => Outcome::Skipped("empty"),
+        (Ok(Content::NotJson), None) if input.walked() => Outcome::Skipped("not-json"),
+        (Ok(Content::NotJson), None) => Outcome::Failed,
+    };
+    result.problem = match (content, damage) {
+        (_, Some(damage)) => Some((damage, "error")),
+        (Err(e), None) => Some((e.to_string(), "error")),
+        (Ok(Content::NotJson), None) if input.walked() => {
+            Some(("not JSON, skipped".to_owned(), "warning"))
+        }
+        (Ok(Content::NotJson), None) => Some(("not JSON".to_owned(), "error")),
+        _ => None,
+    };
+    result
+}
+
+enum Verdict<'a> {
+    Keep(Prepared<'a>, String),
+    Filter,
+    Reject(std::borrow::Cow<'a, str>, String),
+}
+
+/// Decides a record's fate: kept (with its partition), filtered out, or rejected.
+fn accept<'a>(text: &'a str, opts: &Options) -> Verdict<'a> {
+    if text.starts_with('{') && !opts.sources.may_admit(text) {
+        return Verdict::Filter;
+    }
+    let record = match RawRecord::parse(text) {
+        Ok(r) => r,
+        Err(e) => {
+            return Verdict::Reject(text.into(), format!("not a JSON object: {e}"));
+        }
+    };
+    let event_source = record.get_str("eventSource").unwrap_or(None);
+    if !opts.sources.admits(event_source.as_deref()) {
+        return Verdict::Filter;
+    }
+    let raw_time = match record.get_str("eventTime") {
+        Ok(Some(t)) => t,
+        Ok(None) => return Verdict::Reject(text.into(), "no eventTime".into()),
+        Err(_) => return Verdict::Reject(text.into(), "eventTime is not a string".into()),
+    };
+    let Some(event_time) = time::parse_event_time(&raw_time) else {
+        return Verdict::Reject(text.into(), format!("eventTime '{raw_time}' is not a time"));
+    };
+    if opts.since.is_some_and(|b| event_time < b.start)
+        || opts.until.is_some_and(|b| event_time > b.last_ms())
+    {
+        return Verdict::Filter;
+    }
+    let region = record.get_str("awsRegion").unwrap_or(None);
+    if !opts.regions.is_empty()
+        && !region
+            .as_deref()
+            .is_some_and(|r| opts.regions.iter().any(|x| x == r))
+    {
+        return Verdict::Filter;
+    }
+    let account = account_of(&record);
+    if !opts.accounts.is_empty()
+        && !account
+            .as_deref()
+            .is_some_and(|a| opts.accounts.iter().any(|x| x == a))
+    {
+        return Verdict::Filter;
+    }
+    let partition = opts.layout.path(
+        account.as_deref(),
+        region.as_deref(),
+        &time::date_of(event_time),
+    );
+    let prepared = Prepared {
+        event_time_canonical: time::render(event_time) == raw_time,
+        event_time,
+        event_source,
+        record,
+    };
+    Verdict::Keep(prepared, partition)
+}
+
+/// The account an event belongs to: the recipient account, or for the oldest records (before
+/// eventVersion 1.02 added recipientAccountId) the caller's account.
+fn account_of(record: &RawRecord<'_>) -> Option<String> {
+    if let Ok(Some(a)) = record.get_str("recipientAccountId") {
+        return Some(a.into_owned());
+    }
+    let identity = RawRecord::parse(record.get("userIdentity")?.get()).ok()?;
+    raw_str(identity.get("accountId")?)
+        .ok()?
+        .map(|a| a.into_owned())
+}
+
+/// Splits a file's rows into one batch per partition.
+fn split_by_partition(batch: RecordBatch, partitions: &[String]) -> Vec<(String, RecordBatch)> {
+    if batch.num_rows() == 0 {
+        return Vec::new();
+    }
+    if partitions.iter().all(|p| *p == partitions[0]) {
+        return vec![(partitions[0].clone(), batch)];
+    }
+    let mut rows: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    for (i, p) in partitions.iter().enumerate() {
+        rows.entry(p).or_default().push(i as u32);
+    }
+    rows.into_iter()
+        .map(|(p, idx)| {
+            let part =
+                take_record_batch(&batch, &UInt32Array::from(idx)).expect("indices are in range");
+            (p.to_owned(), part)
+        })
+        .collect()
+}
+
+/// What the run has gathered so far.
+struct State {
+    summary: Summary,
+    partitions: HashMap<String, Vec<RecordBatch>>,
+    rejected: Option<(PathBuf, BufWriter<tempfile::NamedTempFile>)>,
+    rejected_dir: PathBuf,
+    run_id: String,
+}
+
+impl State {
+    fn new(opts: &Options, run_id: &str) -> Result<Self> {
+        Ok(State {
+            summary: Summary {
+                run_id: run_id.to_owned(),
+                ..Summary::default()
+            },
+            partitions: HashMap::new(),
+            rejected: None,
+            rejected_dir: opts.out.join("_rejected"),
+            run_id: run_id.to_owned(),
+        })
+    }
+
+    fn problem(&mut self, notices: &Notices, file: &str, reason: &str, severity: &'static str) {
+        notices.warn(file, reason, severity);
+        self.summary.problems.push(Problem {
+            file: file.to_owned(),
+            reason: reason.to_owned(),
+            severity,
+        });
+    }
+
+    fn absorb(&mut self, r: FileResult, notices: &Notices) {
+        let files = &mut self.summary.files;
+        match r.outcome {
+            Outcome::Converted(format) => {
+                files.converted += 1;
+                *self
+                    .summary
+                    .formats
+                    .entry(format.name().to_owned())
+                    .or_default() += 1;
+            }
+            Outcome::Skipped(reason) => *files.skipped.entry(reason.to_owned()).or_default() += 1,
+            Outcome::Failed => files.failed += 1,
+        }
+        if let Some((reason, severity)) = &r.problem {
+            self.problem(notices, &r.name, reason, severity);
+        }
+        let c = &mut self.summary.records;
+        c.read += r.records.read;
+        c.kept += r.records.kept;
+        c.filtered += r.records.filtered;
+        c.rejected += r.records.rejected;
+        for (column, n) in r.mismatches {
+            *self
+                .summary
+                .type_mismatches
+                .entry(column.to_owned())
+                .or_default() += n;
+        }
+        for (partition, batch) in r.parts {
+            self.partitions.entry(partition).or_default().push(batch);
+        }
+        if !r.rejected.is_empty()
+            && let Err(e) = self.write_rejected(&r.rejected)
+        {
+            let reason = format!("cannot write rejected records: {e:#}");
+            self.problem(notices, &r.name, &reason, "error");
+        }
+        notices.bar.inc(r.stored_bytes);
+        notices.bar.set_message(format!(
+            "{} files, {} events kept",
+            self.summary.files.converted
+                + self.summary.files.failed
+                + self.summary.files.skipped.values().sum::<u64>(),
+            self.summary.records.kept
+        ));
+    }
+
+    fn write_rejected(&mut self, lines: &[u8]) -> Result<()> {
+        if self.rejected.is_none() {
+            std::fs::create_dir_all(&self.rejected_dir)?;
+            let temp = tempfile::Builder::new()
+                .prefix(".hsmtrail-")
+                .suffix(".tmp")
+                .tempfile_in(&self.rejected_dir)?;
+            let path = self.rejected_dir.join(format!("{}.jsonl", self.run_id));
+            self.rejected = Some((path, BufWriter::new(temp)));
+        }
+        let (_, writer) = self.rejected.as_mut().expect("just created");
+        writer.write_all(lines)?;
+        Ok(())
+    }
+
+    /// Writes every partition, then the rejected records, then (with `--overwrite`) removes the
+    /// data of earlier runs: new data is complete on disk before anything old goes.
+    fn finish(mut self, opts: &Options, run_id: &str) -> Result<Summary> {
+        let props = output::writer_properties(opts.compression);
+        let file_name = format!("part-{run_id}.parquet");
+        let mut partitions: Vec<_> = self.partitions.drain().collect();
+        partitions.sort_by(|a, b| a.0.cmp(&b.0));
+        let written: Vec<_> = partitions
+            .par_iter()
+            .map(|(dir, batches)| {
+                output::write_partition(
+                    &opts.out.join(dir),
+                    &file_name,
+                    batches,
+                    opts.keep_duplicates,
+                    &props,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut kept_paths = HashSet::new();
+        let out = &mut self.summary.output;
+        out.directory = opts.out.display().to_string();
+        out.partitions = partitions.len() as u64;
+        for file in written.into_iter().flatten() {
+            self.summary.records.duplicates += file.duplicates as u64;
+            self.summary.records.kept -= file.duplicates as u64;
+            out.bytes += file.bytes;
+            out.files.push(file.path.display().to_string());
+            kept_paths.insert(file.path);
+        }
+        if let Some((path, writer)) = self.rejected.take() {
+            let temp = writer.into_inner().map_err(|e| e.into_error())?;
+            temp.as_file().sync_all()?;
+            temp.persist(&path)?;
+            out.rejected_file = Some(path.display().to_string());
+        }
+        if opts.overwrite {
+            out.replaced_files = output::remove_other_data(&opts.out, &kept_paths)? as u64;
+        }
+        Ok(self.summary)
+    }
+}
+
+/// Writes the summary as JSON to `path`, atomically.
+pub fn write_summary_json(summary: &Summary, path: &Path) -> Result<()> {
+    output::write_atomically(path, |file| {
+        serde_json::to_writer_pretty(&mut *file, summary)?;
+        file.write_all(b"\n")?;
+        Ok(())
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefilter_never_drops_an_admitted_record() {
+        let f = SourceFilter::default();
+        assert!(f.may_admit(r#"{"eventSource":"cloudhsm.amazonaws.com"}"#));
+        assert!(f.may_admit(r#"{"eventSource":"cloudhsm\u002eamazonaws.com"}"#));
+        assert!(!f.may_admit(r#"{"eventSource":"kms.amazonaws.com"}"#));
+        assert!(SourceFilter::All.may_admit("{}"));
+    }
+
+    #[test]
+    fn accounts_fall_back_to_the_caller() {
+        let r = RawRecord::parse(r#"{"userIdentity":{"accountId":"123"}}"#).unwrap();
+        assert_eq!(account_of(&r).as_deref(), Some("123"));
+        let r = RawRecord::parse(r#"{"recipientAccountId":"9","userIdentity":{"accountId":"1"}}"#)
+            .unwrap();
+        assert_eq!(account_of(&r).as_deref(), Some("9"));
+        assert_eq!(account_of(&RawRecord::parse("{}").unwrap()), None);
+    }
+}

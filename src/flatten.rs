@@ -1,0 +1,627 @@
+//! Record to columns: one [`Flattener`] turns records into an Arrow batch of the one schema.
+//!
+//! Every column is filled according to its [`Source`] in [`crate::schema::COLUMNS`]; nothing
+//! here names a column except the derived ones. A value of an unexpected JSON type leaves its
+//! typed column null, stays in the raw JSON, and is named in `type_mismatches`.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, ListBuilder, StringBuilder, TimestampMillisecondBuilder,
+};
+use arrow::record_batch::RecordBatch;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::record::{RawRecord, TypeMismatch, raw_str};
+use crate::schema::{
+    self, BoolForm, CLOUDHSM_SOURCE, COLUMNS, Column, Derived, Kind, ResourceKind, Source,
+};
+use crate::time;
+
+/// A record that passed the filters, with the fields the pipeline already parsed.
+#[derive(Debug)]
+pub struct Prepared<'a> {
+    pub record: RawRecord<'a>,
+    /// eventTime in milliseconds since the epoch, UTC.
+    pub event_time: i64,
+    /// Whether `time::render(event_time)` gives back eventTime's exact text.
+    pub event_time_canonical: bool,
+    pub event_source: Option<Cow<'a, str>>,
+}
+
+impl Prepared<'_> {
+    fn is_cloudhsm(&self) -> bool {
+        self.event_source.as_deref() == Some(CLOUDHSM_SOURCE)
+    }
+}
+
+enum Builder {
+    Text(StringBuilder),
+    Bool(BooleanBuilder),
+    Timestamp(TimestampMillisecondBuilder),
+    TextList(ListBuilder<StringBuilder>),
+}
+
+impl Builder {
+    fn new(kind: Kind) -> Self {
+        match kind {
+            Kind::Text | Kind::Json => Builder::Text(StringBuilder::new()),
+            Kind::Bool => Builder::Bool(BooleanBuilder::new()),
+            Kind::Timestamp => {
+                Builder::Timestamp(TimestampMillisecondBuilder::new().with_timezone("UTC"))
+            }
+            Kind::TextList => Builder::TextList(
+                ListBuilder::new(StringBuilder::new())
+                    .with_field(Arc::new(schema::list_item_field())),
+            ),
+        }
+    }
+
+    fn append(&mut self, cell: Cell<'_>) {
+        match (self, cell) {
+            (Builder::Text(b), Cell::Text(s)) => b.append_value(s),
+            (Builder::Text(b), _) => b.append_null(),
+            (Builder::Bool(b), Cell::Bool(v)) => b.append_value(v),
+            (Builder::Bool(b), _) => b.append_null(),
+            (Builder::Timestamp(b), Cell::Timestamp(v)) => b.append_value(v),
+            (Builder::Timestamp(b), _) => b.append_null(),
+            (Builder::TextList(b), Cell::TextList(items)) => {
+                for item in items {
+                    b.values().append_value(item);
+                }
+                b.append(true);
+            }
+            (Builder::TextList(b), _) => b.append(false),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Builder::Text(b) => Arc::new(b.finish()),
+            Builder::Bool(b) => Arc::new(b.finish()),
+            Builder::Timestamp(b) => Arc::new(b.finish()),
+            Builder::TextList(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// One column's value for one row.
+enum Cell<'a> {
+    Null,
+    Text(Cow<'a, str>),
+    Bool(bool),
+    Timestamp(i64),
+    TextList(Vec<String>),
+}
+
+/// Builds batches of the one schema from prepared records.
+pub struct Flattener {
+    builders: Vec<Builder>,
+    rows: usize,
+    /// Per column, how many values had an unexpected type.
+    mismatches: Vec<u64>,
+}
+
+impl Default for Flattener {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Flattener {
+    pub fn new() -> Self {
+        Flattener {
+            builders: COLUMNS.iter().map(|c| Builder::new(c.kind)).collect(),
+            rows: 0,
+            mismatches: vec![0; COLUMNS.len()],
+        }
+    }
+
+    /// Rows appended since the last [`Flattener::finish`].
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Appends one record as a row.
+    pub fn push(&mut self, rec: &Prepared<'_>, source_file: &str) {
+        let mut row = Row {
+            rec,
+            objects: Vec::new(),
+            extra: Vec::new(),
+            mismatched: Vec::new(),
+        };
+        let mut deferred = Vec::new();
+        for (i, column) in COLUMNS.iter().enumerate() {
+            let cell = match column.source {
+                Source::Derived(Derived::Extra) | Source::Derived(Derived::TypeMismatches) => {
+                    deferred.push(i);
+                    continue;
+                }
+                Source::Derived(Derived::SourceFile) => Cell::Text(Cow::Borrowed(source_file)),
+                _ => row.cell(i, column),
+            };
+            self.builders[i].append(cell);
+        }
+        row.collect_unknown_keys();
+        for i in &row.mismatched {
+            self.mismatches[*i] += 1;
+        }
+        for i in deferred {
+            let cell = match COLUMNS[i].source {
+                Source::Derived(Derived::Extra) => row.extra_json(),
+                _ => row.mismatch_list(),
+            };
+            self.builders[i].append(cell);
+        }
+        self.rows += 1;
+    }
+
+    /// The rows so far as one batch; the flattener starts over empty.
+    pub fn finish(&mut self) -> RecordBatch {
+        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
+        self.rows = 0;
+        RecordBatch::try_new(schema::arrow_schema(), arrays).expect("builders follow the schema")
+    }
+
+    /// Per column name, how many values had an unexpected JSON type (non-zero only).
+    pub fn mismatch_counts(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        COLUMNS
+            .iter()
+            .zip(&self.mismatches)
+            .filter(|(_, n)| **n > 0)
+            .map(|(c, n)| (c.name, *n))
+    }
+}
+
+/// The state of one row while its columns are computed.
+struct Row<'p, 'a> {
+    rec: &'p Prepared<'a>,
+    /// Nested top-level objects parsed on first use.
+    objects: Vec<(&'static str, Option<Value>)>,
+    /// Top-level keys the columns cannot reproduce exactly, with their raw values.
+    extra: Vec<(Cow<'a, str>, &'a RawValue)>,
+    mismatched: Vec<usize>,
+}
+
+impl<'a> Row<'_, 'a> {
+    fn cell(&mut self, i: usize, column: &Column) -> Cell<'a> {
+        match column.source {
+            Source::Top(key, form) => self.top(i, column.kind, key, form),
+            Source::Raw(key) => match self.rec.record.get(key) {
+                Some(raw) => Cell::Text(Cow::Borrowed(raw.get())),
+                None => Cell::Null,
+            },
+            Source::Path {
+                paths,
+                cloudhsm_only,
+            } => {
+                if cloudhsm_only && !self.rec.is_cloudhsm() {
+                    return Cell::Null;
+                }
+                let found = paths.iter().find_map(|p| self.lookup(p));
+                match found {
+                    Some(Ok(value)) => self.typed(i, column.kind, &value),
+                    Some(Err(TypeMismatch)) => {
+                        self.mismatched.push(i);
+                        Cell::Null
+                    }
+                    None => Cell::Null,
+                }
+            }
+            Source::Derived(Derived::Actor) => self.actor().map_or(Cell::Null, Cell::Text),
+            Source::Derived(Derived::ResourceId(kind)) => {
+                if !self.rec.is_cloudhsm() {
+                    return Cell::Null;
+                }
+                self.resource_id(kind)
+                    .map_or(Cell::Null, |s| Cell::Text(Cow::Owned(s)))
+            }
+            Source::Derived(Derived::TagKeys) => {
+                if !self.rec.is_cloudhsm() {
+                    return Cell::Null;
+                }
+                self.tag_keys().map_or(Cell::Null, Cell::TextList)
+            }
+            Source::Derived(_) => unreachable!("handled by Flattener::push"),
+        }
+    }
+
+    /// A typed top-level key; anything the column cannot give back exactly goes to `extra`.
+    fn top(&mut self, i: usize, kind: Kind, key: &'static str, form: BoolForm) -> Cell<'a> {
+        let Some((name, raw)) = self
+            .rec
+            .record
+            .fields
+            .iter()
+            .find(|(k, _)| k.as_ref() == key)
+            .map(|(k, v)| (k.clone(), *v))
+        else {
+            return Cell::Null;
+        };
+        if raw.get() == "null" {
+            self.extra.push((name, raw));
+            return Cell::Null;
+        }
+        let (cell, exact) = match kind {
+            Kind::Timestamp => (
+                Cell::Timestamp(self.rec.event_time),
+                self.rec.event_time_canonical,
+            ),
+            Kind::Bool => match (raw.get(), form) {
+                ("true", BoolForm::Native) => (Cell::Bool(true), true),
+                ("false", BoolForm::Native) => (Cell::Bool(false), true),
+                ("\"true\"", BoolForm::String) => (Cell::Bool(true), true),
+                ("\"false\"", BoolForm::String) => (Cell::Bool(false), true),
+                ("true" | "\"true\"", _) => (Cell::Bool(true), false),
+                ("false" | "\"false\"", _) => (Cell::Bool(false), false),
+                _ => (Cell::Null, false),
+            },
+            _ => match raw_str(raw) {
+                Ok(Some(s)) => (Cell::Text(s), true),
+                _ => (Cell::Null, false),
+            },
+        };
+        if !exact {
+            if matches!(cell, Cell::Null) {
+                self.mismatched.push(i);
+            }
+            self.extra.push((name, raw));
+        }
+        cell
+    }
+
+    fn typed(&mut self, i: usize, kind: Kind, value: &Value) -> Cell<'a> {
+        let cell = match (kind, value) {
+            (Kind::Text, Value::String(s)) => Cell::Text(Cow::Owned(s.clone())),
+            (Kind::Bool, Value::Bool(b)) => Cell::Bool(*b),
+            (Kind::Bool, Value::String(s)) if s.eq_ignore_ascii_case("true") => Cell::Bool(true),
+            (Kind::Bool, Value::String(s)) if s.eq_ignore_ascii_case("false") => Cell::Bool(false),
+            (Kind::Timestamp, Value::String(s)) => match time::parse_event_time(s) {
+                Some(ms) => Cell::Timestamp(ms),
+                None => Cell::Null,
+            },
+            (Kind::TextList, Value::Array(items)) => {
+                match items
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+                {
+                    Some(list) => Cell::TextList(list),
+                    None => Cell::Null,
+                }
+            }
+            _ => Cell::Null,
+        };
+        if matches!(cell, Cell::Null) {
+            self.mismatched.push(i);
+        }
+        cell
+    }
+
+    /// A nested top-level object, parsed once per row.
+    fn object(&mut self, key: &'static str) -> Option<&Value> {
+        let pos = match self.objects.iter().position(|(k, _)| *k == key) {
+            Some(pos) => pos,
+            None => {
+                let parsed = self
+                    .rec
+                    .record
+                    .get(key)
+                    .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
+                self.objects.push((key, parsed));
+                self.objects.len() - 1
+            }
+        };
+        self.objects[pos].1.as_ref()
+    }
+
+    /// The value along `path`: `None` when absent or null, `Err` when something on the way has
+    /// the wrong type.
+    fn lookup(&mut self, path: &[&'static str]) -> Option<Result<Value, TypeMismatch>> {
+        let mut current = self.object(path[0])?;
+        for key in &path[1..] {
+            current = match current {
+                Value::Object(map) => map.get(*key)?,
+                Value::Null => return None,
+                _ => return Some(Err(TypeMismatch)),
+            };
+        }
+        match current {
+            Value::Null => None,
+            v => Some(Ok(v.clone())),
+        }
+    }
+
+    fn text_at(&mut self, path: &[&'static str]) -> Option<String> {
+        match self.lookup(path)? {
+            Ok(Value::String(s)) if !s.is_empty() => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The most readable name of who acted.
+    fn actor(&mut self) -> Option<Cow<'a, str>> {
+        let identity_type = self.text_at(&["userIdentity", "type"]);
+        let arn = self.text_at(&["userIdentity", "arn"]);
+        let after = |marker: &str| {
+            arn.as_deref()
+                .and_then(|a| a.split_once(marker))
+                .map(|(_, rest)| rest.to_owned())
+        };
+        let specific = match identity_type.as_deref() {
+            Some("Root") => Some("root".to_owned()),
+            Some("AssumedRole") => after(":assumed-role/").or_else(|| {
+                self.text_at(&[
+                    "userIdentity",
+                    "sessionContext",
+                    "sessionIssuer",
+                    "userName",
+                ])
+            }),
+            Some("IAMUser") => self
+                .text_at(&["userIdentity", "userName"])
+                .or_else(|| after(":user/")),
+            Some("FederatedUser") => after(":federated-user/"),
+            Some("AWSService") => self.text_at(&["userIdentity", "invokedBy"]),
+            Some("AWSAccount") => self.text_at(&["userIdentity", "accountId"]),
+            Some("IdentityCenterUser") => self
+                .text_at(&["userIdentity", "userName"])
+                .or_else(|| self.text_at(&["userIdentity", "onBehalfOf", "userId"])),
+            _ => None,
+        };
+        specific
+            .or_else(|| self.text_at(&["userIdentity", "userName"]))
+            .or_else(|| self.text_at(&["userIdentity", "invokedBy"]))
+            .or(arn)
+            .or_else(|| self.text_at(&["userIdentity", "principalId"]))
+            .or_else(|| self.text_at(&["userIdentity", "accountId"]))
+            .map(Cow::Owned)
+    }
+
+    /// The CloudHSM resource of `kind` this event touched: named in the request, returned in the
+    /// response, named by a service event, or found in an ARN.
+    fn resource_id(&mut self, kind: ResourceKind) -> Option<String> {
+        let direct: &[&[&'static str]] = match kind {
+            ResourceKind::Cluster => &[
+                &["requestParameters", "clusterId"],
+                &["responseElements", "cluster", "clusterId"],
+                &["responseElements", "hsm", "clusterId"],
+                &["responseElements", "backup", "clusterId"],
+                &["serviceEventDetails", "clusterId"],
+            ],
+            ResourceKind::Hsm => &[
+                &["requestParameters", "hsmId"],
+                &["responseElements", "hsm", "hsmId"],
+                &["responseElements", "hsmId"],
+                &["serviceEventDetails", "hsmId"],
+            ],
+            ResourceKind::Backup => &[
+                &["requestParameters", "backupId"],
+                &["responseElements", "backup", "backupId"],
+                &["serviceEventDetails", "backupId"],
+                &["requestParameters", "sourceBackupId"],
+            ],
+        };
+        if let Some(id) = direct.iter().find_map(|p| self.text_at(p)) {
+            return Some(id);
+        }
+        let prefix = kind.prefix();
+        if let Some(id) = self
+            .text_at(&["requestParameters", "resourceId"])
+            .filter(|id| id.starts_with(prefix) && id[prefix.len()..].starts_with('-'))
+        {
+            return Some(id);
+        }
+        let mut arns: Vec<String> = [
+            &["requestParameters", "resourceArn"][..],
+            &["responseElements", "resourceArn"],
+            &["responseElements", "backup", "backupArn"],
+        ]
+        .iter()
+        .filter_map(|p| self.text_at(p))
+        .collect();
+        if let Some(Value::Array(resources)) = self.object("resources") {
+            arns.extend(resources.iter().filter_map(|r| {
+                r.get("ARN")
+                    .or_else(|| r.get("arn"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            }));
+        }
+        arns.iter().find_map(|arn| id_from_arn(arn, prefix))
+    }
+
+    fn tag_keys(&mut self) -> Option<Vec<String>> {
+        if let Some(Ok(Value::Array(keys))) = self.lookup(&["requestParameters", "tagKeyList"]) {
+            return keys.iter().map(|k| k.as_str().map(str::to_owned)).collect();
+        }
+        if let Some(Ok(Value::Array(tags))) = self.lookup(&["requestParameters", "tagList"]) {
+            return tags
+                .iter()
+                .map(|t| t.get("key").and_then(Value::as_str).map(str::to_owned))
+                .collect();
+        }
+        None
+    }
+
+    /// Adds every top-level key that no column claims to `extra`.
+    fn collect_unknown_keys(&mut self) {
+        for (key, raw) in &self.rec.record.fields {
+            let claimed = COLUMNS.iter().any(|c| match c.source {
+                Source::Top(k, _) | Source::Raw(k) => k == key.as_ref(),
+                _ => false,
+            });
+            if !claimed {
+                self.extra.push((key.clone(), raw));
+            }
+        }
+    }
+
+    fn extra_json(&self) -> Cell<'a> {
+        if self.extra.is_empty() {
+            return Cell::Null;
+        }
+        let mut out = String::from("{");
+        for (i, (key, raw)) in self.extra.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&serde_json::to_string(key.as_ref()).expect("a string serialises"));
+            out.push(':');
+            out.push_str(raw.get());
+        }
+        out.push('}');
+        Cell::Text(Cow::Owned(out))
+    }
+
+    fn mismatch_list(&self) -> Cell<'a> {
+        if self.mismatched.is_empty() {
+            return Cell::Null;
+        }
+        Cell::TextList(
+            self.mismatched
+                .iter()
+                .map(|i| COLUMNS[*i].name.to_owned())
+                .collect(),
+        )
+    }
+}
+
+/// `cluster-abc` from `arn:aws:cloudhsm:us-east-1:111122223333:cluster/cluster-abc`.
+fn id_from_arn(arn: &str, prefix: &str) -> Option<String> {
+    let resource = arn.splitn(6, ':').nth(5)?;
+    let (kind, id) = resource.split_once('/')?;
+    (kind == prefix && !id.is_empty()).then(|| id.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::TimestampMillisecondType;
+
+    fn flatten(text: &str) -> RecordBatch {
+        let record = RawRecord::parse(text).unwrap();
+        let event_source = record.get_str("eventSource").unwrap();
+        let raw_time = record.get_str("eventTime").unwrap().unwrap();
+        let event_time = time::parse_event_time(&raw_time).unwrap();
+        let prepared = Prepared {
+            event_time_canonical: time::render(event_time) == raw_time,
+            event_time,
+            event_source,
+            record,
+        };
+        let mut f = Flattener::new();
+        f.push(&prepared, "test.json");
+        f.finish()
+    }
+
+    fn text(batch: &RecordBatch, name: &str) -> Option<String> {
+        let col = batch.column(schema::index_of(name)).as_string::<i32>();
+        col.is_valid(0).then(|| col.value(0).to_owned())
+    }
+
+    fn list(batch: &RecordBatch, name: &str) -> Option<Vec<String>> {
+        let col = batch.column(schema::index_of(name)).as_list::<i32>();
+        col.is_valid(0).then(|| {
+            let v = col.value(0);
+            let s = v.as_string::<i32>();
+            (0..s.len()).map(|i| s.value(i).to_owned()).collect()
+        })
+    }
+
+    #[test]
+    fn the_documented_create_hsm_record() {
+        let b = flatten(
+            r#"{ "eventVersion": "1.05", "userIdentity": { "type": "AssumedRole", "principalId": "AROAJZVM5NEGZSTCITAMM:ExampleSession", "arn": "arn:aws:sts::111122223333:assumed-role/AdminRole/ExampleSession", "accountId": "111122223333", "accessKeyId": "ASIAIY22AX6VRYNBGJSA", "sessionContext": { "attributes": { "mfaAuthenticated": "false", "creationDate": "2017-07-11T03:48:44Z" }, "sessionIssuer": { "type": "Role", "principalId": "AROAJZVM5NEGZSTCITAMM", "arn": "arn:aws:iam::111122223333:role/AdminRole", "accountId": "111122223333", "userName": "AdminRole" } } }, "eventTime": "2017-07-11T03:50:45Z", "eventSource": "cloudhsm.amazonaws.com", "eventName": "CreateHsm", "awsRegion": "us-west-2", "sourceIPAddress": "205.251.233.179", "userAgent": "aws-internal/3", "requestParameters": { "availabilityZone": "us-west-2b", "clusterId": "cluster-fw7mh6mayb5" }, "responseElements": { "hsm": { "eniId": "eni-65338b5a", "clusterId": "cluster-fw7mh6mayb5", "state": "CREATE_IN_PROGRESS", "eniIp": "10.0.2.7", "hsmId": "hsm-6lz2hfmnzbx", "subnetId": "subnet-02c28c4b", "availabilityZone": "us-west-2b" } }, "requestID": "1dae0370-65ec-11e7-a770-6578d63de907", "eventID": "b73a5617-8508-4c3d-900d-aa8ac9b31d08", "eventType": "AwsApiCall", "recipientAccountId": "111122223333" }"#,
+        );
+        assert_eq!(
+            text(&b, "actor").as_deref(),
+            Some("AdminRole/ExampleSession")
+        );
+        assert_eq!(
+            text(&b, "request_cluster_id").as_deref(),
+            Some("cluster-fw7mh6mayb5")
+        );
+        assert_eq!(
+            text(&b, "response_hsm_id").as_deref(),
+            Some("hsm-6lz2hfmnzbx")
+        );
+        assert_eq!(text(&b, "response_hsm_eni_ip").as_deref(), Some("10.0.2.7"));
+        assert_eq!(
+            text(&b, "cluster_id").as_deref(),
+            Some("cluster-fw7mh6mayb5")
+        );
+        assert_eq!(text(&b, "hsm_id").as_deref(), Some("hsm-6lz2hfmnzbx"));
+        assert_eq!(text(&b, "backup_id"), None);
+        assert_eq!(
+            text(&b, "identity_session_issuer_user_name").as_deref(),
+            Some("AdminRole")
+        );
+        assert_eq!(text(&b, "extra"), None);
+        let mfa = b
+            .column(schema::index_of("identity_session_mfa_authenticated"))
+            .as_boolean();
+        assert!(!mfa.value(0) && mfa.is_valid(0));
+        let created = b
+            .column(schema::index_of("identity_session_created"))
+            .as_primitive::<TimestampMillisecondType>();
+        assert_eq!(created.value(0), 1_499_744_924_000);
+        assert_eq!(list(&b, "type_mismatches"), None);
+    }
+
+    #[test]
+    fn odd_types_are_nulled_counted_and_kept() {
+        let b = flatten(
+            r#"{"eventTime":"2024-01-02T03:04:05.678Z","eventSource":"cloudhsm.amazonaws.com","eventName":{"x":1},"readOnly":"true","errorCode":null,"userIdentity":{"type":"Root","sessionContext":{"attributes":{"mfaAuthenticated":7}}},"requestParameters":{"subnetIds":["subnet-1",2],"tagKeyList":["a","b"],"resourceId":"backup-abc"},"novel":[1]}"#,
+        );
+        assert_eq!(text(&b, "event_name"), None);
+        assert_eq!(text(&b, "actor").as_deref(), Some("root"));
+        assert_eq!(
+            list(&b, "type_mismatches").unwrap(),
+            [
+                "event_name",
+                "identity_session_mfa_authenticated",
+                "request_subnet_ids"
+            ]
+        );
+        let extra: Value = serde_json::from_str(&text(&b, "extra").unwrap()).unwrap();
+        assert_eq!(
+            extra,
+            serde_json::json!({"eventName":{"x":1},"readOnly":"true","errorCode":null,"novel":[1]})
+        );
+        assert_eq!(list(&b, "request_tag_keys").unwrap(), ["a", "b"]);
+        assert_eq!(text(&b, "backup_id").as_deref(), Some("backup-abc"));
+        let ro = b.column(schema::index_of("read_only")).as_boolean();
+        assert!(ro.value(0));
+    }
+
+    #[test]
+    fn cloudhsm_columns_stay_empty_for_other_services() {
+        let b = flatten(
+            r#"{"eventTime":"2024-01-02T03:04:05Z","eventSource":"kms.amazonaws.com","requestParameters":{"clusterId":"cluster-x"},"userIdentity":{"type":"AWSService","invokedBy":"cloudhsm.amazonaws.com"}}"#,
+        );
+        assert_eq!(text(&b, "request_cluster_id"), None);
+        assert_eq!(text(&b, "cluster_id"), None);
+        assert_eq!(text(&b, "actor").as_deref(), Some("cloudhsm.amazonaws.com"));
+    }
+
+    #[test]
+    fn ids_from_arns() {
+        assert_eq!(
+            id_from_arn(
+                "arn:aws:cloudhsm:us-east-1:111122223333:backup/backup-abc",
+                "backup"
+            )
+            .as_deref(),
+            Some("backup-abc")
+        );
+        assert_eq!(
+            id_from_arn("arn:aws:cloudhsm:us-east-1:1:cluster/c", "backup"),
+            None
+        );
+        assert_eq!(id_from_arn("nonsense", "backup"), None);
+    }
+}

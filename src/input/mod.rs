@@ -1,0 +1,234 @@
+//! Finding the input files and decoding them into records.
+//!
+//! [`discover`] expands the command line's inputs (files, directories walked recursively, glob
+//! patterns, `-` for standard input) into a sorted, de-duplicated list; [`decode`] turns a file's
+//! bytes into text; [`container`] finds the records in that text.
+
+pub mod container;
+pub mod decode;
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// One input to read.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Input {
+    /// A file; `walked` is true when it was found by walking a directory or matching a glob,
+    /// which makes a non-JSON file a warning rather than a failure.
+    File { path: PathBuf, walked: bool },
+    /// Standard input.
+    Stdin,
+}
+
+impl Input {
+    /// How the input is named in messages and in the `source_file` column.
+    pub fn name(&self) -> String {
+        match self {
+            Input::File { path, .. } => path.display().to_string(),
+            Input::Stdin => "-".to_owned(),
+        }
+    }
+
+    /// Whether a non-JSON file here is only worth a warning.
+    pub fn walked(&self) -> bool {
+        matches!(self, Input::File { walked: true, .. })
+    }
+
+    /// Size in bytes as stored (compressed), for progress; 0 when unknown.
+    pub fn stored_size(&self) -> u64 {
+        match self {
+            Input::File { path, .. } => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+            Input::Stdin => 0,
+        }
+    }
+
+    /// Opens the input for reading.
+    pub fn open(&self) -> io::Result<Box<dyn Read>> {
+        match self {
+            Input::File { path, .. } => Ok(Box::new(File::open(path)?)),
+            Input::Stdin => Ok(Box::new(io::stdin().lock())),
+        }
+    }
+
+    /// Whether the path says this is a CloudTrail digest file (`.../CloudTrail-Digest/...`),
+    /// which is skipped without being read.
+    pub fn is_digest_path(&self) -> bool {
+        match self {
+            Input::File { path, .. } => path
+                .components()
+                .any(|c| c.as_os_str() == "CloudTrail-Digest"),
+            Input::Stdin => false,
+        }
+    }
+}
+
+/// The result of expanding the command line's inputs.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub inputs: Vec<Input>,
+    /// Inputs that named nothing readable: (what was given, why).
+    pub problems: Vec<(String, String)>,
+}
+
+/// Expands files, directories, glob patterns and `-` into the inputs to read, sorted by path so
+/// that runs are deterministic. Directories are walked recursively; hidden entries (names
+/// starting with `.`) and everything under `exclude` (the output directory) are left out.
+pub fn discover(given: &[String], exclude: Option<&Path>) -> Discovery {
+    let exclude = exclude.and_then(|p| p.canonicalize().ok());
+    let mut found = BTreeSet::new();
+    let mut problems = Vec::new();
+    for arg in given {
+        if arg == "-" {
+            found.insert(Input::Stdin);
+            continue;
+        }
+        let path = Path::new(arg);
+        if path.is_dir() {
+            walk(path, exclude.as_deref(), &mut found, &mut problems);
+        } else if path.is_file() {
+            found.insert(Input::File {
+                path: path.to_path_buf(),
+                walked: false,
+            });
+        } else if is_glob(arg) {
+            expand_glob(arg, exclude.as_deref(), &mut found, &mut problems);
+        } else {
+            problems.push((arg.clone(), "no such file or directory".into()));
+        }
+    }
+    Discovery {
+        inputs: found.into_iter().collect(),
+        problems,
+    }
+}
+
+fn is_glob(arg: &str) -> bool {
+    arg.contains(['*', '?', '['])
+}
+
+fn is_hidden(name: &std::ffi::OsStr) -> bool {
+    name.to_str()
+        .is_some_and(|n| n.starts_with('.') && n != "." && n != "..")
+}
+
+fn excluded(path: &Path, exclude: Option<&Path>) -> bool {
+    exclude.is_some_and(|ex| path.canonicalize().is_ok_and(|p| p.starts_with(ex)))
+}
+
+fn walk(
+    dir: &Path,
+    exclude: Option<&Path>,
+    found: &mut BTreeSet<Input>,
+    problems: &mut Vec<(String, String)>,
+) {
+    let walker = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() == 0
+                || !(is_hidden(e.file_name())
+                    || e.file_type().is_dir() && excluded(e.path(), exclude))
+        });
+    for entry in walker {
+        match entry {
+            Ok(e) if e.file_type().is_file() => {
+                found.insert(Input::File {
+                    path: e.into_path(),
+                    walked: true,
+                });
+            }
+            Ok(_) => {}
+            Err(e) => problems.push((
+                e.path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| dir.display().to_string()),
+                e.to_string(),
+            )),
+        }
+    }
+}
+
+fn expand_glob(
+    pattern: &str,
+    exclude: Option<&Path>,
+    found: &mut BTreeSet<Input>,
+    problems: &mut Vec<(String, String)>,
+) {
+    let paths = match glob::glob(pattern) {
+        Ok(paths) => paths,
+        Err(e) => {
+            problems.push((pattern.to_owned(), format!("invalid glob pattern: {e}")));
+            return;
+        }
+    };
+    let mut matched = false;
+    for entry in paths {
+        match entry {
+            Ok(path) if path.is_dir() => {
+                matched = true;
+                walk(&path, exclude, found, problems);
+            }
+            Ok(path) if path.is_file() => {
+                matched = true;
+                found.insert(Input::File { path, walked: true });
+            }
+            Ok(_) => {}
+            Err(e) => problems.push((e.path().display().to_string(), e.error().to_string())),
+        }
+    }
+    if !matched {
+        problems.push((pattern.to_owned(), "the pattern matches no file".into()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walks_globs_and_reports_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::create_dir_all(root.join("out/x")).unwrap();
+        std::fs::create_dir_all(root.join(".hidden")).unwrap();
+        for f in [
+            "a/1.json",
+            "a/b/2.json.gz",
+            "out/x/3.parquet",
+            ".hidden/4.json",
+            "a/.5.tmp",
+        ] {
+            std::fs::write(root.join(f), "{}").unwrap();
+        }
+        let args = vec![
+            root.join("a").display().to_string(),
+            root.join("*.nothing").display().to_string(),
+            root.join("missing.json").display().to_string(),
+            root.display().to_string(),
+        ];
+        let d = discover(&args, Some(&root.join("out")));
+        let names: Vec<_> = d
+            .inputs
+            .iter()
+            .map(|i| i.name().replace(&root.display().to_string(), ""))
+            .collect();
+        assert_eq!(names, ["/a/1.json", "/a/b/2.json.gz"]);
+        assert_eq!(d.problems.len(), 2);
+        assert!(d.problems[0].1.contains("matches no file"));
+        assert!(d.problems[1].1.contains("no such file"));
+    }
+
+    #[test]
+    fn digest_paths() {
+        let i = Input::File {
+            path: "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/01/01/x.json.gz".into(),
+            walked: true,
+        };
+        assert!(i.is_digest_path());
+        assert!(!Input::Stdin.is_digest_path());
+    }
+}

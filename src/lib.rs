@@ -1,0 +1,16 @@
+//! hsmtrail turns archived AWS CloudTrail logs into analytics-ready Parquet and answers audit
+//! questions about AWS CloudHSM.
+//!
+//! Data flows one way: [`input`] finds and decodes files into records, [`record`] is the
+//! borrowed record model, [`flatten`] turns records into columns of the one [`schema`], and
+//! [`output`] writes partitioned Parquet. [`convert`] runs that pipeline in parallel.
+
+pub mod cli;
+pub mod convert;
+pub mod flatten;
+pub mod input;
+pub mod output;
+pub mod rebuild;
+pub mod record;
+pub mod schema;
+pub mod time;

@@ -1,0 +1,215 @@
+//! Writing the output: one Parquet file per partition per run, sorted by event time, free of
+//! duplicate event IDs, written under a hidden temporary name and renamed only when complete.
+
+pub mod partition;
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use arrow::array::{Array, AsArray, BooleanArray};
+use arrow::compute::{
+    SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices,
+    take_record_batch,
+};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::WriterProperties;
+
+use crate::schema;
+
+/// Parquet compression codecs offered on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Compression {
+    #[default]
+    Zstd,
+    Snappy,
+    Gzip,
+    None,
+}
+
+impl Compression {
+    fn codec(self) -> ParquetCompression {
+        match self {
+            Compression::Zstd => ParquetCompression::ZSTD(ZstdLevel::default()),
+            Compression::Snappy => ParquetCompression::SNAPPY,
+            Compression::Gzip => ParquetCompression::GZIP(Default::default()),
+            Compression::None => ParquetCompression::UNCOMPRESSED,
+        }
+    }
+}
+
+/// Rows per row group: large enough for efficient scans and statistics, small enough that the
+/// writer's buffered row group stays a few hundred MB at most for wide raw-JSON rows.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Upper bound of a row group's size, so that rows with very large raw JSON still make row
+/// groups of a size engines split and scan well.
+pub const ROW_GROUP_BYTES: usize = 256 << 20;
+
+/// The writer settings of every file hsmtrail writes.
+pub fn writer_properties(compression: Compression) -> WriterProperties {
+    let event_time = schema::index_of("event_time") as i32;
+    WriterProperties::builder()
+        .set_compression(compression.codec())
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
+        .set_created_by(format!("hsmtrail {}", env!("CARGO_PKG_VERSION")))
+        .set_sorting_columns(Some(vec![SortingColumn {
+            column_idx: event_time,
+            descending: false,
+            nulls_first: false,
+        }]))
+        .build()
+}
+
+/// What writing one partition produced.
+#[derive(Debug, Clone)]
+pub struct WrittenFile {
+    pub path: PathBuf,
+    pub rows: usize,
+    pub duplicates: usize,
+    pub bytes: u64,
+}
+
+/// Sorts the partition's rows by event time (then event ID, for a deterministic order), drops
+/// repeated event IDs unless `keep_duplicates`, and writes them to `dir/file_name` atomically.
+/// Returns `None` when nothing is left to write.
+pub fn write_partition(
+    dir: &Path,
+    file_name: &str,
+    batches: &[RecordBatch],
+    keep_duplicates: bool,
+    props: &WriterProperties,
+) -> Result<Option<WrittenFile>> {
+    let all = concat_batches(&schema::arrow_schema(), batches)?;
+    let sorted = sort_by_time(&all)?;
+    let (unique, duplicates) = if keep_duplicates {
+        (sorted, 0)
+    } else {
+        drop_duplicate_ids(&sorted)?
+    };
+    if unique.num_rows() == 0 {
+        return Ok(None);
+    }
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(file_name);
+    let bytes = write_atomically(&path, |file| {
+        let mut writer = ArrowWriter::try_new(file, schema::arrow_schema(), Some(props.clone()))?;
+        for start in (0..unique.num_rows()).step_by(ROW_GROUP_ROWS) {
+            let len = ROW_GROUP_ROWS.min(unique.num_rows() - start);
+            writer.write(&unique.slice(start, len))?;
+        }
+        writer.close()?;
+        Ok(())
+    })?;
+    Ok(Some(WrittenFile {
+        path,
+        rows: unique.num_rows(),
+        duplicates,
+        bytes,
+    }))
+}
+
+fn sort_by_time(batch: &RecordBatch) -> Result<RecordBatch> {
+    let options = Some(SortOptions {
+        descending: false,
+        nulls_first: false,
+    });
+    let keys = ["event_time", "event_id"].map(|name| SortColumn {
+        values: batch.column(schema::index_of(name)).clone(),
+        options,
+    });
+    let indices = lexsort_to_indices(&keys, None)?;
+    Ok(take_record_batch(batch, &indices)?)
+}
+
+/// Keeps the first row of every event ID; rows without an event ID (the oldest records) are
+/// always kept.
+fn drop_duplicate_ids(batch: &RecordBatch) -> Result<(RecordBatch, usize)> {
+    let ids = batch
+        .column(schema::index_of("event_id"))
+        .as_string::<i32>();
+    let mut seen = HashSet::with_capacity(ids.len());
+    let keep: BooleanArray = (0..ids.len())
+        .map(|i| Some(ids.is_null(i) || seen.insert(ids.value(i))))
+        .collect();
+    let kept = filter_record_batch(batch, &keep)?;
+    let dropped = batch.num_rows() - kept.num_rows();
+    Ok((kept, dropped))
+}
+
+/// Writes a file under a hidden temporary name in the same directory, flushes it to disk and
+/// renames it into place, so readers see either no file or the complete one. On any error the
+/// temporary file is removed. Returns the file's size.
+pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut File) -> Result<()>) -> Result<u64> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(".hsmtrail-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    fill(temp.as_file_mut()).with_context(|| format!("writing {}", path.display()))?;
+    temp.as_file_mut().flush()?;
+    temp.as_file().sync_all()?;
+    let bytes = temp.as_file().metadata()?.len();
+    temp.persist(path)
+        .with_context(|| format!("renaming the finished file to {}", path.display()))?;
+    Ok(bytes)
+}
+
+/// Removes the Parquet files under `root` that are not in `keep` (the files of this run), and
+/// the partition directories left empty; directories whose names start with `_` or `.` (our
+/// metadata, rejected records, temporary files) are left alone.
+pub fn remove_other_data(root: &Path, keep: &HashSet<PathBuf>) -> Result<usize> {
+    let mut removed = 0;
+    let walker = walkdir::WalkDir::new(root)
+        .contents_first(true)
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() == 0
+                || !e
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with('_') || n.starts_with('.'))
+        });
+    for entry in walker {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type().is_file()
+            && path.extension().is_some_and(|e| e == "parquet")
+            && !keep.contains(path)
+        {
+            fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
+            removed += 1;
+        } else if entry.file_type().is_dir() && entry.depth() > 0 {
+            // Only succeeds for empty directories, which is what we want.
+            let _ = fs::remove_dir(path);
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_leaves_no_temporary_on_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("x.parquet");
+        let err = write_atomically(&target, |f| {
+            f.write_all(b"partial")?;
+            anyhow::bail!("disk on fire")
+        });
+        assert!(err.is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        write_atomically(&target, |f| Ok(f.write_all(b"done")?)).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"done");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,121 @@
+//! Event times: parsing CloudTrail's timestamps, rendering them back exactly, and reading the
+//! `--since`/`--until` bounds users type.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+
+/// Milliseconds since the epoch from an RFC 3339 timestamp (`2024-01-02T03:04:05Z`, with or
+/// without fractions or an offset); a timestamp without an offset is taken as UTC.
+pub fn parse_event_time(text: &str) -> Option<i64> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp_millis());
+    }
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|t| t.and_utc().timestamp_millis())
+}
+
+/// CloudTrail's own form of a time: `2024-01-02T03:04:05Z`, or with `.678` when it has
+/// milliseconds. A record whose eventTime renders back to the same text needs nothing else to
+/// be rebuilt exactly.
+pub fn render(ms: i64) -> String {
+    let Some(t) = DateTime::<Utc>::from_timestamp_millis(ms) else {
+        return ms.to_string();
+    };
+    let format = if ms.rem_euclid(1000) == 0 {
+        SecondsFormat::Secs
+    } else {
+        SecondsFormat::Millis
+    };
+    t.to_rfc3339_opts(format, true)
+}
+
+/// The `YYYY-MM-DD` UTC date of a time, for `event_date` partitions.
+pub fn date_of(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// A `--since`/`--until` bound as given on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bound {
+    /// The first millisecond of the bound.
+    pub start: i64,
+    /// Whether the user gave a date only, which as an upper bound includes the whole day.
+    pub whole_day: bool,
+}
+
+impl Bound {
+    /// Parses `2024-01-31` or an RFC 3339 timestamp.
+    pub fn parse(text: &str) -> Result<Bound, String> {
+        if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            let start = day
+                .and_hms_opt(0, 0, 0)
+                .expect("midnight exists")
+                .and_utc()
+                .timestamp_millis();
+            return Ok(Bound {
+                start,
+                whole_day: true,
+            });
+        }
+        parse_event_time(text)
+            .map(|start| Bound {
+                start,
+                whole_day: false,
+            })
+            .ok_or_else(|| {
+                format!(
+                    "'{text}' is not a date (2024-01-31) or an RFC 3339 time (2024-01-31T12:00:00Z)"
+                )
+            })
+    }
+
+    /// The last millisecond this bound admits when used as `--until` (inclusive).
+    pub fn last_ms(self) -> i64 {
+        if self.whole_day {
+            self.start + 86_400_000 - 1
+        } else {
+            self.start
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_cloudtrail_times() {
+        for t in [
+            "2017-07-11T03:50:45Z",
+            "2024-02-29T23:59:59.123Z",
+            "1970-01-01T00:00:00Z",
+        ] {
+            assert_eq!(render(parse_event_time(t).unwrap()), t);
+        }
+        assert_eq!(
+            parse_event_time("2017-07-11T05:50:45+02:00"),
+            parse_event_time("2017-07-11T03:50:45Z")
+        );
+        assert_eq!(
+            parse_event_time("2017-07-11T03:50:45"),
+            parse_event_time("2017-07-11T03:50:45Z")
+        );
+        assert_eq!(parse_event_time("yesterday"), None);
+        assert_eq!(
+            date_of(parse_event_time("2017-07-11T23:59:59Z").unwrap()),
+            "2017-07-11"
+        );
+    }
+
+    #[test]
+    fn bounds() {
+        let d = Bound::parse("2024-01-31").unwrap();
+        assert!(d.whole_day);
+        assert_eq!(d.last_ms() - d.start, 86_399_999);
+        let t = Bound::parse("2024-01-31T12:00:00Z").unwrap();
+        assert_eq!(t.last_ms(), t.start);
+        assert!(Bound::parse("31/01/2024").is_err());
+    }
+}
