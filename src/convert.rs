@@ -21,7 +21,7 @@ use crate::input::container::{self, Content, Item, Location};
 use crate::input::{self, Input, decode};
 use crate::output::partition::Layout;
 use crate::output::{self, Compression};
-use crate::record::{RawRecord, raw_str};
+use crate::record::{MAX_NESTING, RawRecord, nesting_exceeds, raw_str};
 use crate::schema::CLOUDHSM_SOURCE;
 use crate::time::{self, Bound};
 
@@ -500,6 +500,12 @@ fn accept<'a>(text: &'a str, opts: &Options) -> Verdict<'a> {
             .is_some_and(|a| opts.accounts.iter().any(|x| x == a))
     {
         return Verdict::Filter;
+    }
+    if nesting_exceeds(text, MAX_NESTING) {
+        return Verdict::Reject(
+            text.into(),
+            format!("JSON nested deeper than {MAX_NESTING} levels"),
+        );
     }
     let partition = opts.layout.path(
         account.as_deref(),

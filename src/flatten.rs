@@ -364,6 +364,7 @@ impl<'a> Row<'_, 'a> {
                 .text_at(&["userIdentity", "userName"])
                 .or_else(|| after(":user/")),
             Some("FederatedUser") => after(":federated-user/"),
+            Some("Role") => after(":role/"),
             Some("AWSService") => self.text_at(&["userIdentity", "invokedBy"]),
             Some("AWSAccount") => self.text_at(&["userIdentity", "accountId"]),
             Some("IdentityCenterUser") => self

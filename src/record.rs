@@ -40,6 +40,45 @@ impl<'a> RawRecord<'a> {
     }
 }
 
+/// How deep JSON may nest inside a record: serde_json's own recursion limit, so that every
+/// value hsmtrail keeps can also be parsed back by it (and by the rebuild).
+pub const MAX_NESTING: usize = 128;
+
+/// Whether arrays and objects in `text` (valid JSON) nest deeper than `limit`. A byte scan that
+/// skips strings; it never recurses, so hostile input cannot overflow the stack.
+pub fn nesting_exceeds(text: &str, limit: usize) -> bool {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() {
+                    match memchr::memchr2(b'"', b'\\', &bytes[i..]) {
+                        Some(j) if bytes[i + j] == b'\\' => i += j + 2,
+                        Some(j) => {
+                            i += j;
+                            break;
+                        }
+                        None => return false,
+                    }
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
 /// A value that was present but had a JSON type the column does not accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TypeMismatch;
@@ -136,6 +175,14 @@ mod tests {
     fn unescapes_strings() {
         let rec = RawRecord::parse(r#"{"k":"a\"b\u00e9"}"#).unwrap();
         assert_eq!(rec.get_str("k").unwrap().as_deref(), Some("a\"bé"));
+    }
+
+    #[test]
+    fn measures_nesting_outside_strings() {
+        assert!(!nesting_exceeds(r#"{"a":[{"b":"[[[[[[\"{{{{"}]}"#, 3));
+        assert!(nesting_exceeds(r#"{"a":[{"b":[1]}]}"#, 3));
+        assert!(!nesting_exceeds(&"[".repeat(128).to_string(), MAX_NESTING));
+        assert!(nesting_exceeds(&"[".repeat(129).to_string(), MAX_NESTING));
     }
 
     #[test]

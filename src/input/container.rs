@@ -97,6 +97,13 @@ pub enum ContainerError {
         message: String,
         items: usize,
     },
+    #[error("wrong shape at line {line} column {column}: {message} (after {items} items)")]
+    WrongShape {
+        line: usize,
+        column: usize,
+        message: String,
+        items: usize,
+    },
     #[error("unrecognised JSON: {0}")]
     Unrecognised(String),
 }
@@ -372,11 +379,24 @@ impl<'s> Walker<'s> {
     }
 
     fn damaged(&self, e: &serde_json::Error, text: &str, offset: usize) -> ContainerError {
-        ContainerError::Damaged {
-            line: e.line() + line_of(text, offset) - 1,
-            column: e.column(),
-            message: strip_position(&e.to_string()),
-            items: self.items,
+        let line = e.line() + line_of(text, offset) - 1;
+        let column = e.column();
+        let message = strip_position(&e.to_string());
+        let items = self.items;
+        if e.is_data() {
+            ContainerError::WrongShape {
+                line,
+                column,
+                message,
+                items,
+            }
+        } else {
+            ContainerError::Damaged {
+                line,
+                column,
+                message,
+                items,
+            }
         }
     }
 
@@ -503,7 +523,7 @@ impl<'de> Visitor<'de> for StreamSeed<'_, '_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "an array of {} items", self.format.name())
+        write!(f, "a JSON array of {} items", self.format.name())
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
@@ -610,7 +630,7 @@ mod tests {
         ));
         assert!(matches!(
             collect(r#"{"Records":5}"#).0,
-            Err(ContainerError::Damaged { .. })
+            Err(ContainerError::WrongShape { .. })
         ));
     }
 
