@@ -388,47 +388,12 @@ fn convert_file(input: &Input, opts: &Options) -> FileResult {
         }
     };
     let decoded = decode::decode(reader, opts.max_file_bytes);
-
-    let mut flattener = Flattener::new();
-    let mut partitions: Vec<String> = Vec::new();
-    let mut records = RecordCounts::default();
-    let mut rejected = Vec::new();
-    let content = {
-        let name = result.name.as_str();
-        let mut sink = |item: Item<'_>, location: Location| {
-            records.read += 1;
-            let verdict = match item {
-                Item::Record(text) => accept(text, opts),
-                Item::Invalid { raw, reason } => Verdict::Reject(raw.to_owned().into(), reason),
-            };
-            match verdict {
-                Verdict::Keep(prepared, partition) => {
-                    flattener.push(&prepared, name);
-                    partitions.push(partition);
-                }
-                Verdict::Filter => records.filtered += 1,
-                Verdict::Reject(raw, reason) => {
-                    records.rejected += 1;
-                    let line = Rejected {
-                        file: name,
-                        location,
-                        reason: &reason,
-                        raw: &raw,
-                    };
-                    serde_json::to_writer(&mut rejected, &line).expect("writing to memory");
-                    rejected.push(b'\n');
-                }
-            }
-        };
-        container::read_items(&decoded.text, &mut sink)
-    };
-
-    result.mismatches = flattener.mismatch_counts().collect();
-    records.kept = flattener.rows() as u64;
-    let batch = flattener.finish();
-    result.parts = split_by_partition(batch, &partitions);
-    result.records = records;
-    result.rejected = rejected;
+    let converted = convert_text(&decoded.text, &result.name, opts);
+    let content = converted.content;
+    result.parts = converted.parts;
+    result.records = converted.records;
+    result.rejected = converted.rejected;
+    result.mismatches = converted.mismatches;
 
     let damage = decoded.damage.map(|d| d.to_string());
     result.outcome = match (&content, &damage) {
@@ -449,6 +414,65 @@ fn convert_file(input: &Input, opts: &Options) -> FileResult {
         _ => None,
     };
     result
+}
+
+/// What one decoded file's text turned into.
+pub struct TextConversion {
+    /// What the text held, or why it could not be read to the end.
+    pub content: Result<Content, container::ContainerError>,
+    /// Accepted rows, by partition directory.
+    pub parts: Vec<(String, RecordBatch)>,
+    /// Record counts; `duplicates` is always 0 here (found when partitions are written).
+    pub records: RecordCounts,
+    /// Rejected records as JSON Lines for `_rejected/`.
+    pub rejected: Vec<u8>,
+    /// Per column, values of an unexpected JSON type.
+    pub mismatches: Vec<(&'static str, u64)>,
+}
+
+/// Finds, filters and flattens the records of one decoded file. `name` is what the
+/// `source_file` column and error messages call it.
+pub fn convert_text(text: &str, name: &str, opts: &Options) -> TextConversion {
+    let mut flattener = Flattener::new();
+    let mut partitions: Vec<String> = Vec::new();
+    let mut records = RecordCounts::default();
+    let mut rejected = Vec::new();
+    let mut sink = |item: Item<'_>, location: Location| {
+        records.read += 1;
+        let verdict = match item {
+            Item::Record(text) => accept(text, opts),
+            Item::Invalid { raw, reason } => Verdict::Reject(raw.to_owned().into(), reason),
+        };
+        match verdict {
+            Verdict::Keep(prepared, partition) => {
+                flattener.push(&prepared, name);
+                partitions.push(partition);
+            }
+            Verdict::Filter => records.filtered += 1,
+            Verdict::Reject(raw, reason) => {
+                records.rejected += 1;
+                let line = Rejected {
+                    file: name,
+                    location,
+                    reason: &reason,
+                    raw: &raw,
+                };
+                serde_json::to_writer(&mut rejected, &line).expect("writing to memory");
+                rejected.push(b'\n');
+            }
+        }
+    };
+    let content = container::read_items(text, &mut sink);
+    let mismatches = flattener.mismatch_counts().collect();
+    records.kept = flattener.rows() as u64;
+    let parts = split_by_partition(flattener.finish(), &partitions);
+    TextConversion {
+        content,
+        parts,
+        records,
+        rejected,
+        mismatches,
+    }
 }
 
 enum Verdict<'a> {
@@ -625,11 +649,11 @@ impl State {
             self.problem(notices, &r.name, &reason, "error");
         }
         notices.bar.inc(r.stored_bytes);
+        let files = &self.summary.files;
         notices.bar.set_message(format!(
-            "{} files, {} events kept",
-            self.summary.files.converted
-                + self.summary.files.failed
-                + self.summary.files.skipped.values().sum::<u64>(),
+            "{}/{} files, {} events kept",
+            files.converted + files.failed + files.skipped.values().sum::<u64>(),
+            files.total,
             self.summary.records.kept
         ));
     }

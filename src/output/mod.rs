@@ -166,30 +166,32 @@ pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut File) -> Result<()>)
 /// the partition directories left empty; directories whose names start with `_` or `.` (our
 /// metadata, rejected records, temporary files) are left alone.
 pub fn remove_other_data(root: &Path, keep: &HashSet<PathBuf>) -> Result<usize> {
+    let ours = |e: &walkdir::DirEntry| {
+        e.depth() == 0
+            || !e
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with('_') || n.starts_with('.'))
+    };
     let mut removed = 0;
-    let walker = walkdir::WalkDir::new(root)
-        .contents_first(true)
-        .into_iter()
-        .filter_entry(|e| {
-            e.depth() == 0
-                || !e
-                    .file_name()
-                    .to_str()
-                    .is_some_and(|n| n.starts_with('_') || n.starts_with('.'))
-        });
-    for entry in walker {
+    let mut dirs = Vec::new();
+    for entry in walkdir::WalkDir::new(root).into_iter().filter_entry(ours) {
         let entry = entry?;
         let path = entry.path();
-        if entry.file_type().is_file()
+        if entry.file_type().is_dir() && entry.depth() > 0 {
+            dirs.push((entry.depth(), path.to_path_buf()));
+        } else if entry.file_type().is_file()
             && path.extension().is_some_and(|e| e == "parquet")
             && !keep.contains(path)
         {
             fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
             removed += 1;
-        } else if entry.file_type().is_dir() && entry.depth() > 0 {
-            // Only succeeds for empty directories, which is what we want.
-            let _ = fs::remove_dir(path);
         }
+    }
+    // Deepest first, so emptied parents go too; only empty directories can be removed.
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.0));
+    for (_, dir) in dirs {
+        let _ = fs::remove_dir(dir);
     }
     Ok(removed)
 }

@@ -1,0 +1,247 @@
+//! The options of `hsmtrail convert`: partition layouts, filters, appending vs overwriting,
+//! standard input, globs, compression and worker counts.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::{Table, convert, fixture, parquet_files};
+
+fn partitions(out: &Path) -> Vec<String> {
+    parquet_files(out)
+        .iter()
+        .map(|f| {
+            f.parent()
+                .unwrap()
+                .strip_prefix(out)
+                .unwrap()
+                .display()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn account_region_month_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (code, _) = convert(
+        &[
+            &fixture("archive"),
+            "--partition-by",
+            "month,region",
+            "--partition-by",
+            "account",
+        ],
+        &out,
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        partitions(&out),
+        [
+            "account=111122223333/region=us-east-1/event_month=2015-06",
+            "account=111122223333/region=us-east-1/event_month=2024-02",
+            "account=111122223333/region=us-east-1/event_month=2024-03",
+            "account=444455556666/region=eu-west-1/event_month=2024-03",
+        ]
+    );
+}
+
+#[test]
+fn no_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (code, s) = convert(&[&fixture("archive"), "--partition-by", "none"], &out);
+    assert_eq!(code, 0);
+    assert_eq!(partitions(&out), [""]);
+    assert_eq!(
+        Table::read(&out).len() as u64,
+        s["records"]["kept"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn filters_by_time_account_region_and_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let count = |args: &[&str], name: &str| {
+        let out = dir.path().join(name);
+        let mut all = vec![fixture("archive")];
+        all.extend(args.iter().map(|s| s.to_string()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let (code, s) = convert(&all, &out);
+        assert_eq!(code, 0, "{s:#}");
+        let r = &s["records"];
+        assert_eq!(
+            r["read"].as_u64(),
+            Some(
+                r["kept"].as_u64().unwrap()
+                    + r["filtered"].as_u64().unwrap()
+                    + r["duplicates"].as_u64().unwrap()
+            )
+        );
+        Table::read(&out)
+    };
+    // A date as --until includes the whole day.
+    let t = count(&["--since", "2024-03-01", "--until", "2024-03-01"], "day");
+    assert_eq!(t.len(), 24);
+    assert!(
+        (0..t.len())
+            .all(|r| hsmtrail::time::date_of(t.millis(r, "event_time").unwrap()) == "2024-03-01")
+    );
+    let t = count(
+        &[
+            "--since",
+            "2024-03-01T15:00:00Z",
+            "--until",
+            "2024-03-01T15:10:00Z",
+        ],
+        "window",
+    );
+    assert_eq!(t.len(), 3);
+    let t = count(&["--account", "444455556666"], "account");
+    assert_eq!(t.len(), 4);
+    let t = count(
+        &["--region", "eu-west-1", "--region", "us-west-2"],
+        "region",
+    );
+    assert_eq!(t.len(), 4);
+    let t = count(
+        &[
+            "--source",
+            "kms.amazonaws.com",
+            "--source",
+            "sts.amazonaws.com",
+        ],
+        "sources",
+    );
+    assert_eq!(
+        t.count_by("event_source").into_iter().collect::<Vec<_>>(),
+        [
+            ("kms.amazonaws.com".to_owned(), 2),
+            ("sts.amazonaws.com".to_owned(), 1)
+        ]
+    );
+    let t = count(&["--all-sources"], "all");
+    assert_eq!(t.len(), 40 + 7);
+    // CloudHSM-only columns stay empty for other services.
+    for r in t.rows_where("event_source", "kms.amazonaws.com") {
+        assert_eq!(t.text(r, "request_cluster_id"), None);
+        assert_eq!(t.text(r, "cluster_id"), None);
+    }
+}
+
+#[test]
+fn runs_add_files_and_overwrite_replaces_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let input = fixture("archive/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/09");
+    assert_eq!(convert(&[&input], &out).0, 0);
+    assert_eq!(convert(&[&input], &out).0, 0);
+    // The service events of that delivery fall on three days: three partitions, each with
+    // one file of each run.
+    let files = parquet_files(&out);
+    assert_eq!(
+        files.len(),
+        6,
+        "a second run adds files next to the first's"
+    );
+    let names: BTreeSet<_> = files.iter().map(|f| f.file_name().unwrap()).collect();
+    assert_eq!(names.len(), 2);
+    std::fs::create_dir_all(out.join("_hsmtrail")).unwrap();
+    std::fs::write(out.join("_hsmtrail/keep.parquet"), b"not ours to delete").unwrap();
+
+    let (code, s) = convert(&[&input, "--overwrite"], &out);
+    assert_eq!(code, 0);
+    assert_eq!(s["output"]["replaced_files"], 6);
+    let files = parquet_files(&out);
+    assert_eq!(files.len(), 3);
+    let run_id = s["run_id"].as_str().unwrap();
+    assert!(
+        files
+            .iter()
+            .all(|f| f.display().to_string().contains(run_id))
+    );
+    assert!(out.join("_hsmtrail/keep.parquet").exists());
+    assert_eq!(Table::read(&out).len(), 6);
+}
+
+#[test]
+fn overwrite_removes_partitions_no_longer_produced() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    assert_eq!(convert(&[&fixture("archive")], &out).0, 0);
+    let (code, _) = convert(
+        &[
+            &fixture("archive/AWSLogs/111122223333/CloudTrail/us-east-1/2015"),
+            "--overwrite",
+        ],
+        &out,
+    );
+    assert_eq!(code, 0);
+    assert_eq!(partitions(&out), ["event_date=2015-06-01"]);
+    let dirs: BTreeSet<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(dirs, ["event_date=2015-06-01".to_owned()].into());
+}
+
+#[test]
+fn standard_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let gz = std::fs::read(fixture(
+        "archive/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/09/111122223333_CloudTrail_us-east-1_20240309T0905Z_Ss6Tt7Uu8Vv9Ww0X.json.gz",
+    ))
+    .unwrap();
+    common::hsmtrail()
+        .args(["convert", "-", "--quiet", "--out"])
+        .arg(&out)
+        .write_stdin(gz)
+        .assert()
+        .success()
+        .stderr("");
+    let t = Table::read(&out);
+    assert_eq!(t.len(), 6);
+    assert_eq!(t.rows_where("source_file", "-").len(), 6);
+}
+
+#[test]
+fn glob_patterns_and_single_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let pattern = format!("{}/*.jsonl", fixture("formats"));
+    let (code, s) = convert(&[&pattern, &fixture("formats/bare-record.json")], &out);
+    assert_eq!(code, 0);
+    assert_eq!(s["files"]["total"], 4);
+    assert_eq!(s["formats"]["json-lines"], 3);
+    assert_eq!(s["formats"]["record"], 1);
+}
+
+#[test]
+fn same_rows_whatever_the_jobs_and_codec() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tables = Vec::new();
+    for (i, args) in [
+        vec!["--jobs", "1", "--compression", "none"],
+        vec!["--jobs", "2", "--compression", "snappy"],
+        vec!["--jobs", "3", "--compression", "gzip"],
+        vec!["--compression", "zstd"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = dir.path().join(format!("out{i}"));
+        let mut all = vec![fixture("archive"), fixture("formats")];
+        all.extend(args.iter().map(|s| s.to_string()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        assert_eq!(convert(&all, &out).0, 0);
+        let t = Table::read(&out);
+        let rows: Vec<String> = (0..t.len())
+            .map(|r| hsmtrail::rebuild::rebuild(&t.batch, r).unwrap().to_string())
+            .collect();
+        tables.push(rows);
+    }
+    assert!(tables.windows(2).all(|w| w[0] == w[1]));
+}

@@ -1,0 +1,77 @@
+//! The one schema drives everything: `hsmtrail schema`, the README table and the files written.
+
+mod common;
+
+use common::{convert, fixture, parquet_files};
+use hsmtrail::schema;
+
+#[test]
+fn readme_schema_table_is_generated_from_the_schema() {
+    let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
+    let start = readme
+        .find("<!-- schema:start")
+        .expect("schema start marker");
+    let start = start + readme[start..].find('\n').unwrap() + 1;
+    let end = readme
+        .find("<!-- schema:end -->")
+        .expect("schema end marker");
+    assert_eq!(
+        &readme[start..end],
+        schema::markdown_table(),
+        "README schema table is stale: paste `hsmtrail schema --format markdown` between the markers"
+    );
+}
+
+#[test]
+fn schema_command_lists_every_column_with_its_description() {
+    let out = common::hsmtrail().arg("schema").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for c in schema::COLUMNS {
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(c.name))
+            .unwrap_or_else(|| panic!("{} missing", c.name));
+        assert!(line.contains(c.description));
+    }
+    let out = common::hsmtrail()
+        .args(["schema", "--format", "json"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json, schema::json_listing());
+}
+
+#[test]
+fn written_files_carry_exactly_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    assert_eq!(convert(&[&fixture("formats")], &out).0, 0);
+    for file in parquet_files(&out) {
+        let reader =
+            parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&file).unwrap())
+                .unwrap();
+        let metadata = parquet::file::reader::FileReader::metadata(&reader);
+        let arrow = parquet::arrow::parquet_to_arrow_schema(
+            metadata.file_metadata().schema_descr(),
+            metadata.file_metadata().key_value_metadata(),
+        )
+        .unwrap();
+        assert_eq!(arrow.fields(), schema::arrow_schema().fields());
+        // Standard three-level lists: `<name> (LIST) { repeated group list { element } }`.
+        let descr = metadata.file_metadata().schema_descr();
+        let subnet = descr
+            .columns()
+            .iter()
+            .find(|c| c.path().string().starts_with("request_subnet_ids"))
+            .unwrap();
+        assert_eq!(subnet.path().string(), "request_subnet_ids.list.element");
+        assert!(
+            metadata
+                .file_metadata()
+                .created_by()
+                .unwrap()
+                .starts_with("hsmtrail ")
+        );
+    }
+}
