@@ -254,12 +254,31 @@ struct Rejected<'a> {
 /// be written); bad input is reported in the summary and the run goes on.
 pub fn run(opts: &Options) -> Result<Summary> {
     let started = Instant::now();
-    let run_id = new_run_id();
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating the output directory {}", opts.out.display()))?;
-    let discovery = input::discover(&opts.inputs, Some(&opts.out));
+    let (state, pool) = gather(opts, Some(&opts.out))?;
+    let mut summary = pool.install(|| state.write_parquet(opts))?;
+    summary.elapsed_seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Converts without writing anything: the rows (sorted by event time and de-duplicated like
+/// the files `run` writes) and the summary. For a quick look at a few trail files.
+pub fn run_in_memory(opts: &Options) -> Result<(Vec<RecordBatch>, Summary)> {
+    let started = Instant::now();
+    let (state, pool) = gather(opts, None)?;
+    let (batches, mut summary) = pool.install(|| state.into_batches(opts))?;
+    summary.elapsed_seconds = started.elapsed().as_secs_f64();
+    Ok((batches, summary))
+}
+
+/// Reads every input in parallel and gathers the rows by partition. Rejected records go to
+/// `out/_rejected/` when there is an output directory.
+fn gather(opts: &Options, out: Option<&Path>) -> Result<(State, rayon::ThreadPool)> {
+    let run_id = new_run_id();
+    let discovery = input::discover(&opts.inputs, out);
     let notices = Notices::new(opts, &discovery.inputs);
-    let state = Mutex::new(State::new(opts, &run_id)?);
+    let state = Mutex::new(State::new(out, &run_id));
     {
         let mut s = state.lock().expect("no panics while locked");
         s.summary.files.total = discovery.inputs.len() as u64;
@@ -267,7 +286,6 @@ pub fn run(opts: &Options) -> Result<Summary> {
             s.problem(&notices, file, reason, "error");
         }
     }
-
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.unwrap_or(0))
         .build()
@@ -280,11 +298,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
         })
     });
     notices.finish();
-
-    let state = state.into_inner().expect("no panics while locked");
-    let mut summary = pool.install(|| state.finish(opts, &run_id))?;
-    summary.elapsed_seconds = started.elapsed().as_secs_f64();
-    Ok(summary)
+    Ok((state.into_inner().expect("no panics while locked"), pool))
 }
 
 /// A run ID that sorts by time and is unique across machines running at the same second.
@@ -583,22 +597,23 @@ struct State {
     summary: Summary,
     partitions: HashMap<String, Vec<RecordBatch>>,
     rejected: Option<(PathBuf, BufWriter<tempfile::NamedTempFile>)>,
-    rejected_dir: PathBuf,
+    /// Where rejected records go; `None` for in-memory runs, which only count them.
+    rejected_dir: Option<PathBuf>,
     run_id: String,
 }
 
 impl State {
-    fn new(opts: &Options, run_id: &str) -> Result<Self> {
-        Ok(State {
+    fn new(out: Option<&Path>, run_id: &str) -> Self {
+        State {
             summary: Summary {
                 run_id: run_id.to_owned(),
                 ..Summary::default()
             },
             partitions: HashMap::new(),
             rejected: None,
-            rejected_dir: opts.out.join("_rejected"),
+            rejected_dir: out.map(|o| o.join("_rejected")),
             run_id: run_id.to_owned(),
-        })
+        }
     }
 
     fn problem(&mut self, notices: &Notices, file: &str, reason: &str, severity: &'static str) {
@@ -659,13 +674,16 @@ impl State {
     }
 
     fn write_rejected(&mut self, lines: &[u8]) -> Result<()> {
+        let Some(dir) = &self.rejected_dir else {
+            return Ok(());
+        };
         if self.rejected.is_none() {
-            std::fs::create_dir_all(&self.rejected_dir)?;
+            std::fs::create_dir_all(dir)?;
             let temp = tempfile::Builder::new()
                 .prefix(".hsmtrail-")
                 .suffix(".tmp")
-                .tempfile_in(&self.rejected_dir)?;
-            let path = self.rejected_dir.join(format!("{}.jsonl", self.run_id));
+                .tempfile_in(dir)?;
+            let path = dir.join(format!("{}.jsonl", self.run_id));
             self.rejected = Some((path, BufWriter::new(temp)));
         }
         let (_, writer) = self.rejected.as_mut().expect("just created");
@@ -673,14 +691,26 @@ impl State {
         Ok(())
     }
 
-    /// Writes every partition, then the rejected records, then (with `--overwrite`) removes the
-    /// data of earlier runs: new data is complete on disk before anything old goes.
-    fn finish(mut self, opts: &Options, run_id: &str) -> Result<Summary> {
-        let props = output::writer_properties(opts.compression);
-        let file_name = format!("part-{run_id}.parquet");
+    /// The gathered partitions in path order.
+    fn take_partitions(&mut self) -> Vec<(String, Vec<RecordBatch>)> {
         let mut partitions: Vec<_> = self.partitions.drain().collect();
         partitions.sort_by(|a, b| a.0.cmp(&b.0));
-        let written: Vec<_> = partitions
+        self.summary.output.partitions = partitions.len() as u64;
+        partitions
+    }
+
+    fn count_duplicates(&mut self, duplicates: usize) {
+        self.summary.records.duplicates += duplicates as u64;
+        self.summary.records.kept -= duplicates as u64;
+    }
+
+    /// Writes every partition, then the rejected records, then (with `--overwrite`) removes the
+    /// data of earlier runs: new data is complete on disk before anything old goes.
+    fn write_parquet(mut self, opts: &Options) -> Result<Summary> {
+        let props = output::writer_properties(opts.compression);
+        let file_name = format!("part-{}.parquet", self.run_id);
+        let written: Vec<_> = self
+            .take_partitions()
             .par_iter()
             .map(|(dir, batches)| {
                 output::write_partition(
@@ -693,16 +723,15 @@ impl State {
             })
             .collect::<Result<Vec<_>>>()?;
         let mut kept_paths = HashSet::new();
-        let out = &mut self.summary.output;
-        out.directory = opts.out.display().to_string();
-        out.partitions = partitions.len() as u64;
+        self.summary.output.directory = opts.out.display().to_string();
         for file in written.into_iter().flatten() {
-            self.summary.records.duplicates += file.duplicates as u64;
-            self.summary.records.kept -= file.duplicates as u64;
+            self.count_duplicates(file.duplicates);
+            let out = &mut self.summary.output;
             out.bytes += file.bytes;
             out.files.push(file.path.display().to_string());
             kept_paths.insert(file.path);
         }
+        let out = &mut self.summary.output;
         if let Some((path, writer)) = self.rejected.take() {
             let temp = writer.into_inner().map_err(|e| e.into_error())?;
             temp.as_file().sync_all()?;
@@ -713,6 +742,21 @@ impl State {
             out.replaced_files = output::remove_other_data(&opts.out, &kept_paths)? as u64;
         }
         Ok(self.summary)
+    }
+
+    /// The rows of every partition, prepared as `write_parquet` would write them.
+    fn into_batches(mut self, opts: &Options) -> Result<(Vec<RecordBatch>, Summary)> {
+        let prepared: Vec<_> = self
+            .take_partitions()
+            .par_iter()
+            .map(|(_, batches)| output::prepare_rows(batches, opts.keep_duplicates))
+            .collect::<Result<Vec<_>>>()?;
+        let mut batches = Vec::new();
+        for (batch, duplicates) in prepared {
+            self.count_duplicates(duplicates);
+            batches.push(batch);
+        }
+        Ok((batches, self.summary))
     }
 }
 

@@ -12,5 +12,6 @@ pub mod input;
 pub mod output;
 pub mod rebuild;
 pub mod record;
+pub mod report;
 pub mod schema;
 pub mod time;

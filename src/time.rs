@@ -29,6 +29,14 @@ pub fn render(ms: i64) -> String {
     t.to_rfc3339_opts(format, true)
 }
 
+/// Always with milliseconds (`2024-01-02T03:04:05.000Z`): a time literal both DataFusion and
+/// DuckDB compare with a UTC timestamp column.
+pub fn render_millis(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
 /// The `YYYY-MM-DD` UTC date of a time, for `event_date` partitions.
 pub fn date_of(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms)

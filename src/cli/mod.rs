@@ -2,7 +2,11 @@
 //! library.
 
 mod convert;
+mod query;
+mod report;
+mod reports;
 mod schema;
+mod scope;
 
 use std::process::ExitCode;
 
@@ -23,6 +27,12 @@ enum Command {
     Convert(Box<convert::Args>),
     /// Print the output schema, one line a column with its description.
     Schema(schema::Args),
+    /// List the bundled reports.
+    Reports(reports::Args),
+    /// Run a bundled report over the converted data (or raw trail files with --input).
+    Report(Box<report::Args>),
+    /// Run SQL over the converted data (table `events`).
+    Query(Box<query::Args>),
 }
 
 /// Runs the parsed command; the exit code says whether the run was clean.
@@ -30,6 +40,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Convert(args) => convert::run(*args),
         Command::Schema(args) => schema::run(args),
+        Command::Reports(args) => reports::run(args),
+        Command::Report(args) => report::run(*args),
+        Command::Query(args) => query::run(*args),
     }
 }
 

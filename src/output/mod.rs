@@ -76,8 +76,7 @@ pub struct WrittenFile {
     pub bytes: u64,
 }
 
-/// Sorts the partition's rows by event time (then event ID, for a deterministic order), drops
-/// repeated event IDs unless `keep_duplicates`, and writes them to `dir/file_name` atomically.
+/// Writes a partition's rows, prepared by [`prepare_rows`], to `dir/file_name` atomically.
 /// Returns `None` when nothing is left to write.
 pub fn write_partition(
     dir: &Path,
@@ -86,13 +85,7 @@ pub fn write_partition(
     keep_duplicates: bool,
     props: &WriterProperties,
 ) -> Result<Option<WrittenFile>> {
-    let all = concat_batches(&schema::arrow_schema(), batches)?;
-    let sorted = sort_by_time(&all)?;
-    let (unique, duplicates) = if keep_duplicates {
-        (sorted, 0)
-    } else {
-        drop_duplicate_ids(&sorted)?
-    };
+    let (unique, duplicates) = prepare_rows(batches, keep_duplicates)?;
     if unique.num_rows() == 0 {
         return Ok(None);
     }
@@ -113,6 +106,22 @@ pub fn write_partition(
         duplicates,
         bytes,
     }))
+}
+
+/// One partition's rows as they are written: sorted by event time (then event ID, for a
+/// deterministic order), repeated event IDs dropped unless `keep_duplicates`. Returns the rows
+/// and the number of duplicates dropped.
+pub fn prepare_rows(
+    batches: &[RecordBatch],
+    keep_duplicates: bool,
+) -> Result<(RecordBatch, usize)> {
+    let all = concat_batches(&schema::arrow_schema(), batches)?;
+    let sorted = sort_by_time(&all)?;
+    if keep_duplicates {
+        Ok((sorted, 0))
+    } else {
+        drop_duplicate_ids(&sorted)
+    }
 }
 
 fn sort_by_time(batch: &RecordBatch) -> Result<RecordBatch> {

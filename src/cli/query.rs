@@ -1,0 +1,40 @@
+//! `hsmtrail query`: ad-hoc SQL over the same `events` table the reports use.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use super::scope::ScopeArgs;
+use crate::report::session::{Data, Engine};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The SQL to run over the table `events`.
+    #[arg(
+        value_name = "SQL",
+        required_unless_present = "file",
+        conflicts_with = "file"
+    )]
+    sql: Option<String>,
+
+    /// Read the SQL from this file.
+    #[arg(long, value_name = "FILE")]
+    file: Option<PathBuf>,
+
+    #[command(flatten)]
+    scope: ScopeArgs,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let sql = match (&args.sql, &args.file) {
+        (Some(sql), _) => sql.clone(),
+        (None, Some(file)) => {
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+        }
+        (None, None) => unreachable!("clap requires one"),
+    };
+    let engine = Engine::open(Data::Parquet(args.scope.data.clone()), &args.scope.scope())?;
+    args.scope.print(&engine, &sql)?;
+    Ok(ExitCode::SUCCESS)
+}

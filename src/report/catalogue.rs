@@ -1,0 +1,344 @@
+//! The bundled reports: SQL files in `queries/`, compiled into the binary.
+//!
+//! Each file starts with a header of `-- key: value` lines:
+//!
+//! ```sql
+//! -- name: backup-deletions
+//! -- title: Backup deletions and restores
+//! -- description: What the report answers, in one line.
+//! -- param: restore_days integer 7 Days after a deletion in which RestoreBackup still saves it
+//! SELECT ... {{restore_days}} ...
+//! ```
+//!
+//! A parameter line gives its name, type (`integer`, `text` or `timestamp`), default (`-` when
+//! the parameter is required) and description. `{{name}}` in the SQL is replaced by the value as
+//! an SQL literal, so a value can never change the statement's shape.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use anyhow::{Context, Result, bail};
+
+use crate::time;
+
+/// The SQL files, by file name. A test checks that every file in `queries/` is listed.
+const BUNDLED: &[(&str, &str)] = &[
+    ("changes.sql", include_str!("../../queries/changes.sql")),
+    (
+        "cluster-lifecycle.sql",
+        include_str!("../../queries/cluster-lifecycle.sql"),
+    ),
+    (
+        "hsm-capacity.sql",
+        include_str!("../../queries/hsm-capacity.sql"),
+    ),
+    (
+        "backup-deletions.sql",
+        include_str!("../../queries/backup-deletions.sql"),
+    ),
+    (
+        "backup-sharing.sql",
+        include_str!("../../queries/backup-sharing.sql"),
+    ),
+    (
+        "migrations.sql",
+        include_str!("../../queries/migrations.sql"),
+    ),
+    (
+        "failed-calls.sql",
+        include_str!("../../queries/failed-calls.sql"),
+    ),
+    (
+        "access-denied.sql",
+        include_str!("../../queries/access-denied.sql"),
+    ),
+    (
+        "root-activity.sql",
+        include_str!("../../queries/root-activity.sql"),
+    ),
+    (
+        "no-mfa-changes.sql",
+        include_str!("../../queries/no-mfa-changes.sql"),
+    ),
+    (
+        "principals.sql",
+        include_str!("../../queries/principals.sql"),
+    ),
+    (
+        "new-principals.sql",
+        include_str!("../../queries/new-principals.sql"),
+    ),
+    (
+        "source-ips.sql",
+        include_str!("../../queries/source-ips.sql"),
+    ),
+    ("clients.sql", include_str!("../../queries/clients.sql")),
+    ("activity.sql", include_str!("../../queries/activity.sql")),
+    (
+        "tag-changes.sql",
+        include_str!("../../queries/tag-changes.sql"),
+    ),
+    (
+        "data-quality.sql",
+        include_str!("../../queries/data-quality.sql"),
+    ),
+];
+
+/// The file names of the bundled reports, for the test that keeps `queries/` and the binary in
+/// step.
+pub fn bundled_files() -> impl Iterator<Item = &'static str> {
+    BUNDLED.iter().map(|(f, _)| *f)
+}
+
+/// The type of a report parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    Integer,
+    Text,
+    /// A date or RFC 3339 time, rendered as `'2024-03-01T00:00:00.000Z'`, which DataFusion and
+    /// DuckDB both compare with `event_time`.
+    Timestamp,
+}
+
+/// A parameter a report takes.
+#[derive(Debug, Clone)]
+pub struct Param {
+    pub name: String,
+    pub kind: ParamKind,
+    pub default: Option<String>,
+    pub description: String,
+}
+
+/// One bundled report.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    pub params: Vec<Param>,
+    /// The SQL with `{{param}}` placeholders.
+    pub sql: String,
+}
+
+static REPORTS: LazyLock<Vec<Report>> = LazyLock::new(|| {
+    BUNDLED
+        .iter()
+        .map(|(file, text)| Report::parse(text).unwrap_or_else(|e| panic!("queries/{file}: {e:#}")))
+        .collect()
+});
+
+/// Every bundled report, in catalogue order.
+pub fn reports() -> &'static [Report] {
+    &REPORTS
+}
+
+/// The report of this name; the error lists the available ones.
+pub fn find(name: &str) -> Result<&'static Report> {
+    reports().iter().find(|r| r.name == name).with_context(|| {
+        let names: Vec<&str> = reports().iter().map(|r| r.name.as_str()).collect();
+        format!(
+            "there is no report named '{name}'; available: {} (`hsmtrail reports` describes them)",
+            names.join(", ")
+        )
+    })
+}
+
+impl Report {
+    /// Parses a report file: its header, then the SQL.
+    pub fn parse(text: &str) -> Result<Report> {
+        let mut fields: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut params = Vec::new();
+        let mut body = Vec::new();
+        let mut in_header = true;
+        for line in text.lines() {
+            let header = in_header
+                .then(|| line.strip_prefix("-- "))
+                .flatten()
+                .and_then(|rest| rest.split_once(": "));
+            match header {
+                Some(("param", spec)) => params.push(Param::parse(spec)?),
+                Some((key, value)) => {
+                    fields.insert(key, value.trim());
+                }
+                None => {
+                    in_header = false;
+                    body.push(line);
+                }
+            }
+        }
+        let field = |key: &str| {
+            fields
+                .get(key)
+                .map(|v| v.to_string())
+                .with_context(|| format!("the header has no '-- {key}:' line"))
+        };
+        let report = Report {
+            name: field("name")?,
+            title: field("title")?,
+            description: field("description")?,
+            params,
+            sql: body.join("\n").trim().to_owned(),
+        };
+        for placeholder in placeholders(&report.sql) {
+            if !report.params.iter().any(|p| p.name == placeholder) {
+                bail!("{{{{{placeholder}}}}} is used but not declared as a param");
+            }
+        }
+        Ok(report)
+    }
+
+    /// Whether the report takes this parameter.
+    pub fn takes(&self, name: &str) -> bool {
+        self.params.iter().any(|p| p.name == name)
+    }
+
+    /// The SQL with every placeholder replaced by its value (given, else the default).
+    pub fn render(&self, given: &BTreeMap<String, String>) -> Result<String> {
+        for name in given.keys() {
+            if !self.takes(name) {
+                let known: Vec<&str> = self.params.iter().map(|p| p.name.as_str()).collect();
+                bail!(
+                    "report '{}' has no parameter '{name}' (it takes: {})",
+                    self.name,
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                );
+            }
+        }
+        let mut sql = self.sql.clone();
+        for p in &self.params {
+            let value = given.get(&p.name).or(p.default.as_ref()).with_context(|| {
+                format!(
+                    "report '{}' needs --param {}=... ({})",
+                    self.name, p.name, p.description
+                )
+            })?;
+            let literal = p.literal(value)?;
+            sql = sql.replace(&format!("{{{{{}}}}}", p.name), &literal);
+        }
+        Ok(sql)
+    }
+}
+
+impl Param {
+    fn parse(spec: &str) -> Result<Param> {
+        let mut words = spec.splitn(4, ' ');
+        let (Some(name), Some(kind), Some(default), Some(description)) =
+            (words.next(), words.next(), words.next(), words.next())
+        else {
+            bail!("a param line is '-- param: NAME TYPE DEFAULT DESCRIPTION', not '{spec}'");
+        };
+        let kind = match kind {
+            "integer" => ParamKind::Integer,
+            "text" => ParamKind::Text,
+            "timestamp" => ParamKind::Timestamp,
+            other => bail!("unknown param type '{other}' (integer, text or timestamp)"),
+        };
+        let param = Param {
+            name: name.to_owned(),
+            kind,
+            default: (default != "-").then(|| default.to_owned()),
+            description: description.to_owned(),
+        };
+        if let Some(d) = &param.default {
+            param.literal(d)?;
+        }
+        Ok(param)
+    }
+
+    /// The value as an SQL literal of the parameter's type.
+    pub fn literal(&self, value: &str) -> Result<String> {
+        match self.kind {
+            ParamKind::Integer => value
+                .parse::<i64>()
+                .map(|n| n.to_string())
+                .with_context(|| {
+                    format!(
+                        "parameter {} must be a whole number, not '{value}'",
+                        self.name
+                    )
+                }),
+            ParamKind::Text => Ok(format!("'{}'", value.replace('\'', "''"))),
+            ParamKind::Timestamp => {
+                let bound = time::Bound::parse(value)
+                    .map_err(|e| anyhow::anyhow!("parameter {}: {e}", self.name))?;
+                Ok(format!("'{}'", time::render_millis(bound.start)))
+            }
+        }
+    }
+}
+
+fn placeholders(sql: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = sql;
+    while let Some(start) = rest.find("{{") {
+        let Some(end) = rest[start..].find("}}") else {
+            break;
+        };
+        out.push(&rest[start + 2..start + end]);
+        rest = &rest[start + end + 2..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bundled_report_parses_and_renders_with_defaults() {
+        let mut names = std::collections::HashSet::new();
+        for (file, report) in BUNDLED.iter().zip(reports()) {
+            assert_eq!(format!("{}.sql", report.name), file.0);
+            assert!(names.insert(report.name.clone()));
+            if report.params.iter().all(|p| p.default.is_some()) {
+                assert!(!report.render(&BTreeMap::new()).unwrap().contains("{{"));
+            }
+        }
+    }
+
+    #[test]
+    fn parameters_become_literals() {
+        let r = Report::parse(
+            "-- name: x\n-- title: X\n-- description: d\n-- param: n integer 7 days\n-- param: who text - someone\n-- param: t timestamp 2024-03-01 start\nSELECT {{n}}, {{who}}, {{t}}",
+        )
+        .unwrap();
+        let mut given = BTreeMap::new();
+        given.insert("who".to_owned(), "o'brien".to_owned());
+        assert_eq!(
+            r.render(&given).unwrap(),
+            "SELECT 7, 'o''brien', '2024-03-01T00:00:00.000Z'"
+        );
+        given.insert("n".to_owned(), "7; DROP TABLE x".to_owned());
+        assert!(r.render(&given).is_err());
+        given.remove("n");
+        given.insert("nope".to_owned(), "1".to_owned());
+        assert!(
+            r.render(&given)
+                .unwrap_err()
+                .to_string()
+                .contains("no parameter 'nope'")
+        );
+        assert!(
+            r.render(&BTreeMap::new())
+                .unwrap_err()
+                .to_string()
+                .contains("needs --param who")
+        );
+    }
+
+    #[test]
+    fn undeclared_placeholders_and_bad_headers_are_refused() {
+        assert!(Report::parse("-- name: x\n-- title: X\n-- description: d\nSELECT {{n}}").is_err());
+        assert!(Report::parse("-- name: x\nSELECT 1").is_err());
+        assert!(
+            find("nope")
+                .unwrap_err()
+                .to_string()
+                .contains("available: changes")
+        );
+    }
+}

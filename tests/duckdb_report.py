@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Differential check: run a report's SQL with DuckDB over hsmtrail's Parquet and compare the
+rows with hsmtrail's own JSON Lines output of the same report.
+
+    python3 tests/duckdb_report.py DATA_DIR REPORT.sql HSMTRAIL_OUTPUT.jsonl
+
+Both sides are normalised the same way (times to epoch milliseconds, numbers to floats, dates
+to ISO text) and compared as multisets of rows with the same column names. Exit status 0 when
+equal; 1 with a readable difference otherwise.
+"""
+import datetime
+import decimal
+import json
+import re
+import sys
+
+import duckdb
+
+TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+
+
+def norm(v):
+    if v is None or isinstance(v, bool):
+        return v
+    if isinstance(v, (int, float, decimal.Decimal)):
+        return round(float(v), 6)
+    if isinstance(v, datetime.datetime):
+        if v.tzinfo is None:
+            v = v.replace(tzinfo=datetime.timezone.utc)
+        return ("time", round(v.timestamp() * 1000))
+    if isinstance(v, datetime.date):
+        return v.isoformat()
+    if isinstance(v, str) and TIME.match(v):
+        t = datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))
+        return ("time", round(t.timestamp() * 1000))
+    if isinstance(v, (list, tuple)):
+        return tuple(norm(x) for x in v)
+    return v
+
+
+def main():
+    data, sql_file, ours_file = sys.argv[1:4]
+    sql = open(sql_file).read()
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    glob = f"{data}/**/*.parquet".replace("'", "''")
+    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{glob}', hive_partitioning = true)")
+    result = con.execute(sql)
+    columns = [d[0] for d in result.description]
+    theirs = [tuple(norm(v) for v in row) for row in result.fetchall()]
+    ours_rows = [json.loads(line) for line in open(ours_file) if line.strip()]
+    ours_columns = list(ours_rows[0].keys()) if ours_rows else columns
+    ours = [tuple(norm(r[c]) for c in ours_columns) for r in ours_rows]
+    problems = []
+    if ours_rows and ours_columns != columns:
+        problems.append(f"columns differ:\n  hsmtrail {ours_columns}\n  duckdb   {columns}")
+    key = repr
+    if sorted(ours, key=key) != sorted(theirs, key=key):
+        only_ours = [r for r in ours if r not in theirs]
+        only_theirs = [r for r in theirs if r not in ours]
+        problems.append(
+            f"rows differ ({len(ours)} from hsmtrail, {len(theirs)} from duckdb)\n"
+            f"  only in hsmtrail: {only_ours[:5]}\n  only in duckdb:   {only_theirs[:5]}"
+        )
+    if problems:
+        print("\n".join(problems))
+        sys.exit(1)
+    print(f"{len(ours)} rows agree")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,409 @@
+//! `hsmtrail reports`, `report` and `query` over the converted fixtures: every bundled report's
+//! rows (checked by hand, in `tests/expected/`), the same rows from DuckDB, ad-hoc SQL with JSON
+//! functions and partition pruning, scoping, formats and errors.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+
+use common::{hsmtrail, root};
+
+/// The fixtures converted once for all tests here (from the repository root, so `source_file`
+/// holds the same relative paths on every machine).
+fn data() -> &'static Path {
+    static DATA: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &DATA
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let out = dir.path().join("data");
+            hsmtrail()
+                .current_dir(root())
+                .args([
+                    "convert",
+                    "fixtures/archive",
+                    "fixtures/formats",
+                    "--quiet",
+                    "--out",
+                ])
+                .arg(&out)
+                .assert()
+                .success();
+            (dir, out)
+        })
+        .1
+}
+
+fn run(args: &[&str]) -> Output {
+    hsmtrail().args(args).output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn report_names() -> Vec<String> {
+    hsmtrail::report::catalogue::reports()
+        .iter()
+        .map(|r| r.name.clone())
+        .collect()
+}
+
+/// The window the `new-principals` report is checked with.
+fn window_args(name: &str) -> Vec<&'static str> {
+    if name == "new-principals" {
+        vec!["--since", "2024-03-02"]
+    } else {
+        vec![]
+    }
+}
+
+#[test]
+fn every_report_gives_the_rows_checked_by_hand() {
+    let data = data().to_str().unwrap();
+    for name in report_names() {
+        let mut args = vec!["report", &name, "--data", data, "--format", "csv"];
+        args.extend(window_args(&name));
+        let actual = stdout(&run(&args));
+        let expected_file = root().join(format!("tests/expected/{name}.csv"));
+        let expected = std::fs::read_to_string(&expected_file)
+            .unwrap_or_else(|_| panic!("{} missing", expected_file.display()));
+        assert_eq!(actual, expected, "report {name}");
+        assert!(
+            expected.lines().count() > 1,
+            "report {name} has no rows on the fixtures"
+        );
+    }
+}
+
+#[test]
+fn duckdb_returns_the_same_rows_for_every_report() {
+    let data = data().to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for name in report_names() {
+        let mut args = vec!["report", &name, "--data", data];
+        args.extend(window_args(&name));
+        let sql = dir.path().join(format!("{name}.sql"));
+        let ours = dir.path().join(format!("{name}.jsonl"));
+        let mut sql_args = args.clone();
+        sql_args.push("--sql");
+        std::fs::write(&sql, stdout(&run(&sql_args))).unwrap();
+        let mut json_args = args.clone();
+        json_args.extend(["--format", "json"]);
+        std::fs::write(&ours, stdout(&run(&json_args))).unwrap();
+        let check = std::process::Command::new("python3")
+            .arg(root().join("tests/duckdb_report.py"))
+            .args([Path::new(data), &sql, &ours])
+            .output()
+            .expect("python3 runs (CI installs the pinned duckdb package: see .ci/run)");
+        assert!(
+            check.status.success(),
+            "report {name}: DuckDB disagrees:\n{}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+}
+
+#[test]
+fn reports_lists_every_report_with_its_parameters() {
+    let text = stdout(&run(&["reports"]));
+    for name in report_names() {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{name} "))),
+            "{name}"
+        );
+    }
+    assert!(text.contains("--param restore_days=..."));
+    assert!(text.contains("(default 7)"));
+}
+
+#[test]
+fn every_query_file_is_bundled() {
+    let mut files: Vec<String> = std::fs::read_dir(root().join("queries"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sql"))
+        .collect();
+    files.sort();
+    let mut bundled: Vec<String> = hsmtrail::report::catalogue::bundled_files()
+        .map(String::from)
+        .collect();
+    bundled.sort();
+    assert_eq!(files, bundled);
+}
+
+#[test]
+fn parameters_change_the_answer() {
+    let data = data().to_str().unwrap();
+    let capacity = |args: &[&str]| {
+        let mut all = vec!["report", "hsm-capacity", "--data", data, "--format", "csv"];
+        all.extend(args);
+        stdout(&run(&all))
+    };
+    let strict = capacity(&["--param", "min_hsms=3"]);
+    assert_eq!(
+        strict.matches(",true,").count() + strict.matches(",true\n").count(),
+        5 + 2
+    );
+    let lax = capacity(&["--param", "min_hsms=1"]);
+    assert_eq!(lax.lines().filter(|l| l.contains(",0,true,")).count(), 1);
+    let bad = run(&[
+        "report",
+        "hsm-capacity",
+        "--data",
+        data,
+        "--param",
+        "min_hsms=two",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("must be a whole number"));
+    let missing = run(&["report", "new-principals", "--data", data]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("needs --param since="));
+}
+
+#[test]
+fn scope_options_filter_before_the_report() {
+    let data = data().to_str().unwrap();
+    let count = |args: &[&str]| {
+        let mut all = vec![
+            "query",
+            "SELECT count(*) AS n FROM events",
+            "--data",
+            data,
+            "--format",
+            "csv",
+        ];
+        all.extend(args);
+        stdout(&run(&all)).lines().nth(1).unwrap().to_owned()
+    };
+    assert_eq!(count(&[]), "43");
+    assert_eq!(
+        count(&["--since", "2024-03-01", "--until", "2024-03-01"]),
+        "24"
+    );
+    assert_eq!(count(&["--since", "2024-03-02T16:00:00Z"]), "9");
+    assert_eq!(count(&["--account", "444455556666"]), "4");
+    assert_eq!(
+        count(&["--region", "us-west-2", "--region", "eu-west-1"]),
+        "7"
+    );
+    let changes = stdout(&run(&[
+        "report",
+        "changes",
+        "--data",
+        data,
+        "--format",
+        "csv",
+        "--region",
+        "eu-west-1",
+    ]));
+    assert_eq!(changes.lines().count(), 1 + 4);
+}
+
+#[test]
+fn a_time_filter_prunes_date_partitions() {
+    let data = data().to_str().unwrap();
+    let plan = stdout(&run(&[
+        "query",
+        "EXPLAIN SELECT event_name FROM events",
+        "--data",
+        data,
+        "--since",
+        "2024-03-03",
+        "--format",
+        "csv",
+    ]));
+    let scanned: Vec<&str> = plan.matches("event_date=").collect();
+    assert_eq!(
+        scanned.len(),
+        3,
+        "only 2024-03-03, 03-04 and 03-09 are read:\n{plan}"
+    );
+    assert!(!plan.contains("event_date=2024-03-01"));
+    // An ad-hoc filter on the partition column prunes the same way.
+    let plan = stdout(&run(&[
+        "query",
+        "EXPLAIN SELECT event_name FROM events WHERE event_date = DATE '2024-03-04'",
+        "--data",
+        data,
+        "--format",
+        "csv",
+    ]));
+    assert_eq!(plan.matches("event_date=").count(), 1, "{plan}");
+}
+
+#[test]
+fn ad_hoc_sql_reaches_raw_json() {
+    let data = data().to_str().unwrap();
+    let out = stdout(&run(&[
+        "query",
+        "SELECT json_get_str(request_parameters, 'availabilityZone') AS az, \
+         request_parameters->>'clusterId' AS cluster, \
+         json_get_str(user_identity, 'sessionContext', 'sessionIssuer', 'userName') AS role \
+         FROM events WHERE event_name = 'CreateHsm' AND error_code IS NULL ORDER BY event_time",
+        "--data",
+        data,
+        "--format",
+        "csv",
+    ]));
+    assert_eq!(
+        out,
+        "az,cluster,role\n\
+         us-east-1a,cluster-abc2def3ghi,CloudHSMOperator\n\
+         us-east-1b,cluster-abc2def3ghi,CloudHSMOperator\n\
+         eu-west-1a,cluster-xyz7uvw6rst,OrgAdmin\n"
+    );
+    let sql_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        sql_file.path(),
+        "SELECT event_date, count(*) AS n FROM events GROUP BY event_date ORDER BY event_date",
+    )
+    .unwrap();
+    let out = stdout(&run(&[
+        "query",
+        "--file",
+        sql_file.path().to_str().unwrap(),
+        "--data",
+        data,
+        "--format",
+        "json",
+    ]));
+    let first: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        first,
+        serde_json::json!({"event_date": "2015-06-01", "n": 1})
+    );
+}
+
+#[test]
+fn output_formats_and_files() {
+    let data = data().to_str().unwrap();
+    let table = stdout(&run(&["report", "migrations", "--data", data]));
+    assert!(
+        table.contains("| cluster_id          | kind      |"),
+        "{table}"
+    );
+    assert!(table.trim_end().ends_with("(2 rows)"));
+    let md = stdout(&run(&[
+        "report",
+        "migrations",
+        "--data",
+        data,
+        "--format",
+        "markdown",
+    ]));
+    assert!(md.starts_with("| cluster_id | kind | started | ended | duration_seconds | status |\n|---|---|---|---|---|---|\n"));
+    let json = stdout(&run(&[
+        "report",
+        "root-activity",
+        "--data",
+        data,
+        "--format",
+        "json",
+    ]));
+    let row: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(
+        row["backup_id"],
+        serde_json::Value::Null,
+        "nulls are written"
+    );
+    assert_eq!(row["event_name"], "DeleteHsm");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("changes.csv");
+    let out = run(&[
+        "report",
+        "changes",
+        "--data",
+        data,
+        "--format",
+        "csv",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success() && out.stdout.is_empty());
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        std::fs::read_to_string(root().join("tests/expected/changes.csv")).unwrap()
+    );
+}
+
+#[test]
+fn reports_run_straight_on_trail_files() {
+    let out = hsmtrail()
+        .current_dir(root())
+        .args([
+            "report",
+            "changes",
+            "--format",
+            "csv",
+            "--input",
+            "fixtures/archive",
+            "fixtures/formats",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&out),
+        std::fs::read_to_string(root().join("tests/expected/changes.csv")).unwrap()
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("43 events kept"));
+}
+
+#[test]
+fn errors_say_what_to_do() {
+    let unknown = run(&["report", "changez", "--data", data().to_str().unwrap()]);
+    assert_eq!(unknown.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        err.contains("no report named 'changez'") && err.contains("changes, cluster-lifecycle"),
+        "{err}"
+    );
+
+    let bad_sql = run(&["query", "SELEC 1", "--data", data().to_str().unwrap()]);
+    assert_eq!(bad_sql.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad_sql.stderr);
+    assert!(err.contains("SELEC"), "{err}");
+    let bad_column = run(&[
+        "query",
+        "SELECT nope FROM events",
+        "--data",
+        data().to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&bad_column.stderr).contains("nope"));
+
+    let missing = run(&["query", "SELECT 1", "--data", "/nonexistent/hsmtrail-out"]);
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains("no data at /nonexistent/hsmtrail-out") && err.contains("hsmtrail convert"),
+        "{err}"
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "query",
+        "SELECT 1",
+        "--data",
+        empty.path().to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no Parquet files under"));
+}
+
+#[test]
+fn readme_lists_every_report() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    for r in hsmtrail::report::catalogue::reports() {
+        let row = format!("| `{}` | {} | {} |", r.name, r.title, r.description);
+        assert!(
+            readme.contains(&row),
+            "README reports table lacks or misstates {}",
+            r.name
+        );
+    }
+}
