@@ -407,3 +407,46 @@ fn readme_lists_every_report() {
         );
     }
 }
+
+#[test]
+fn data_quality_finds_duplicates_kept_by_the_converter() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dups");
+    hsmtrail()
+        .current_dir(root())
+        .args([
+            "convert",
+            "fixtures/archive",
+            "--keep-duplicates",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let csv = stdout(&run(&[
+        "report",
+        "data-quality",
+        "--data",
+        out.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]));
+    let dups: Vec<&str> = csv
+        .lines()
+        .filter(|l| l.starts_with("duplicate_event_id,"))
+        .collect();
+    // The organization trail delivered CreateCluster of 2024-03-02T12:00:00Z twice.
+    assert_eq!(dups.len(), 1, "{csv}");
+    assert!(dups[0].ends_with(",2"));
+    let id = dups[0].split(',').nth(1).unwrap();
+    let name = stdout(&run(&[
+        "query",
+        &format!("SELECT DISTINCT event_name FROM events WHERE event_id = '{id}'"),
+        "--data",
+        out.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]));
+    assert_eq!(name, "event_name\nCreateCluster\n");
+}

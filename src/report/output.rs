@@ -16,6 +16,8 @@ use arrow::util::pretty::pretty_format_batches;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::StreamExt;
 
+use super::session::query_error;
+
 /// Result formats offered on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
@@ -42,7 +44,7 @@ pub async fn write(
         Format::Table => {
             let mut batches = Vec::new();
             while let Some(batch) = stream.next().await {
-                let batch = batch?;
+                let batch = batch.map_err(query_error)?;
                 rows += batch.num_rows() as u64;
                 batches.push(batch);
             }
@@ -56,7 +58,7 @@ pub async fn write(
             let mut writer = csv::WriterBuilder::new().with_header(true).build(&mut *out);
             let mut wrote_any = false;
             while let Some(batch) = stream.next().await {
-                let batch = nested_as_text(&batch?)?;
+                let batch = nested_as_text(&batch.map_err(query_error)?)?;
                 rows += batch.num_rows() as u64;
                 writer.write(&batch)?;
                 wrote_any = true;
@@ -70,7 +72,7 @@ pub async fn write(
                 .with_explicit_nulls(true)
                 .build(&mut *out);
             while let Some(batch) = stream.next().await {
-                let batch = batch?;
+                let batch = batch.map_err(query_error)?;
                 rows += batch.num_rows() as u64;
                 writer.write(&batch)?;
             }
@@ -82,7 +84,7 @@ pub async fn write(
             writeln!(out, "|{}", "---|".repeat(names.len()))?;
             let options = FormatOptions::default().with_null("");
             while let Some(batch) = stream.next().await {
-                let batch = batch?;
+                let batch = batch.map_err(query_error)?;
                 let formatters = batch
                     .columns()
                     .iter()

@@ -88,10 +88,9 @@ impl Engine {
 
     /// Plans and starts one SQL statement; the results stream.
     pub fn stream(&self, sql: &str) -> Result<SendableRecordBatchStream> {
-        self.runtime.block_on(async {
-            let df = self.ctx.sql(sql).await?;
-            Ok(df.execute_stream().await?)
-        })
+        self.runtime
+            .block_on(async { self.ctx.sql(sql).await?.execute_stream().await })
+            .map_err(query_error)
     }
 
     /// Runs a blocking consumer of a stream on the session's runtime.
@@ -161,6 +160,11 @@ impl Engine {
             None
         }
     }
+}
+
+/// DataFusion errors repeat their causes in their own text; the innermost one says it all.
+pub fn query_error(e: datafusion::error::DataFusionError) -> anyhow::Error {
+    anyhow::anyhow!("the query failed: {}", e.find_root())
 }
 
 /// A listing table over the Parquet under `path`, with the partition columns its directory
