@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod convert;
+pub mod ddl;
 pub mod flatten;
 pub mod input;
 pub mod output;

@@ -75,6 +75,14 @@ pub struct Args {
     /// Also write the summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     summary_json: Option<PathBuf>,
+
+    /// Also write DuckDB, Spark and Athena table definitions to DIR/_hsmtrail/.
+    #[arg(long)]
+    write_ddl: bool,
+
+    /// With --write-ddl: the S3 location the Athena definition points at.
+    #[arg(long, value_name = "URI", requires = "write_ddl")]
+    athena_location: Option<String>,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -106,7 +114,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         quiet: args.quiet,
         ..Options::new(args.inputs, args.out)
     };
+    if let Some(l) = &args.athena_location
+        && !l.starts_with("s3://")
+    {
+        super::usage_error(format!(
+            "--athena-location must be s3://bucket/prefix/, not '{l}'"
+        ));
+    }
     let summary = convert::run(&opts)?;
+    if args.write_ddl {
+        crate::ddl::write_next_to_data(&opts.out, &opts.layout, args.athena_location.as_deref())?;
+    }
     if let Some(path) = &args.summary_json {
         convert::write_summary_json(&summary, path)?;
     }

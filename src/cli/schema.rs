@@ -1,12 +1,16 @@
-//! `hsmtrail schema`: the output schema, from its one definition.
+//! `hsmtrail schema`: the output schema, from its one definition, and the table definitions
+//! derived from it.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 
+use super::scope::DEFAULT_DATA;
+use crate::ddl::{self, Dialect, Target};
+use crate::output::partition::Layout;
 use crate::schema;
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Format {
     /// One line a column: name, type, description.
     Text,
@@ -16,6 +20,12 @@ enum Format {
     Json,
     /// The Arrow schema as Arrow prints it.
     Arrow,
+    /// Athena CREATE EXTERNAL TABLE with partition projection (needs --location s3://...).
+    Athena,
+    /// A DuckDB view over read_parquet with the partition types pinned.
+    Duckdb,
+    /// A Spark SQL CREATE TABLE ... USING parquet, and the partition discovery statement.
+    Spark,
 }
 
 #[derive(Debug, clap::Args)]
@@ -23,18 +33,56 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+
+    /// Where the data is (athena, duckdb, spark): s3://bucket/prefix/ for Athena, a directory
+    /// or URI otherwise.
+    #[arg(long, value_name = "URI")]
+    location: Option<String>,
+
+    /// The partition layout the data was converted with (athena, duckdb, spark).
+    #[arg(long, value_name = "LEVELS", default_value = "date")]
+    partition_by: Vec<String>,
+
+    /// Table or view name (athena, duckdb, spark).
+    #[arg(long, value_name = "NAME", default_value = "events")]
+    table: String,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let text = match args.format {
-        Format::Text => schema::text_listing(),
-        Format::Markdown => schema::markdown_table(),
-        Format::Json => format!(
-            "{}\n",
-            serde_json::to_string_pretty(&schema::json_listing())?
-        ),
-        Format::Arrow => format!("{:#?}\n", schema::arrow_schema()),
+    let dialect = match args.format {
+        Format::Text => return print(schema::text_listing()),
+        Format::Markdown => return print(schema::markdown_table()),
+        Format::Json => {
+            return print(format!(
+                "{}\n",
+                serde_json::to_string_pretty(&schema::json_listing())?
+            ));
+        }
+        Format::Arrow => return print(format!("{:#?}\n", schema::arrow_schema())),
+        Format::Athena => Dialect::Athena,
+        Format::Duckdb => Dialect::Duckdb,
+        Format::Spark => Dialect::Spark,
     };
+    let layout = Layout::parse(&args.partition_by).unwrap_or_else(|e| super::usage_error(e));
+    let location = match (args.location, dialect) {
+        (Some(l), Dialect::Athena) if !l.starts_with("s3://") => super::usage_error(format!(
+            "Athena reads from S3: --location s3://bucket/prefix/, not '{l}'"
+        )),
+        (Some(l), _) => l,
+        (None, Dialect::Athena) => super::usage_error(
+            "Athena needs --location s3://bucket/prefix/ (where the Parquet is uploaded)",
+        ),
+        (None, _) => DEFAULT_DATA.to_owned(),
+    };
+    let target = Target {
+        table: args.table,
+        location,
+        layout,
+    };
+    print(ddl::generate(dialect, &target))
+}
+
+fn print(text: String) -> Result<ExitCode> {
     print!("{text}");
     Ok(ExitCode::SUCCESS)
 }
