@@ -7,7 +7,7 @@
 pub mod container;
 pub mod decode;
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -77,21 +77,18 @@ pub struct Discovery {
 /// starting with `.`) and everything under `exclude` (the output directory) are left out.
 pub fn discover(given: &[String], exclude: Option<&Path>) -> Discovery {
     let exclude = exclude.and_then(|p| p.canonicalize().ok());
-    let mut found = BTreeSet::new();
+    let mut found = Found::default();
     let mut problems = Vec::new();
     for arg in given {
         if arg == "-" {
-            found.insert(Input::Stdin);
+            found.stdin = true;
             continue;
         }
         let path = Path::new(arg);
         if path.is_dir() {
             walk(path, exclude.as_deref(), &mut found, &mut problems);
         } else if path.is_file() {
-            found.insert(Input::File {
-                path: path.to_path_buf(),
-                walked: false,
-            });
+            found.add(path.to_path_buf(), false);
         } else if is_glob(arg) {
             expand_glob(arg, exclude.as_deref(), &mut found, &mut problems);
         } else {
@@ -99,8 +96,34 @@ pub fn discover(given: &[String], exclude: Option<&Path>) -> Discovery {
         }
     }
     Discovery {
-        inputs: found.into_iter().collect(),
+        inputs: found.into_inputs(),
         problems,
+    }
+}
+
+/// Files found so far, each once: a file both named and found by a walk counts as named.
+#[derive(Default)]
+struct Found {
+    files: BTreeMap<PathBuf, bool>,
+    stdin: bool,
+}
+
+impl Found {
+    fn add(&mut self, path: PathBuf, walked: bool) {
+        let entry = self.files.entry(path).or_insert(walked);
+        *entry &= walked;
+    }
+
+    fn into_inputs(self) -> Vec<Input> {
+        let mut inputs: Vec<Input> = self
+            .files
+            .into_iter()
+            .map(|(path, walked)| Input::File { path, walked })
+            .collect();
+        if self.stdin {
+            inputs.push(Input::Stdin);
+        }
+        inputs
     }
 }
 
@@ -120,7 +143,7 @@ fn excluded(path: &Path, exclude: Option<&Path>) -> bool {
 fn walk(
     dir: &Path,
     exclude: Option<&Path>,
-    found: &mut BTreeSet<Input>,
+    found: &mut Found,
     problems: &mut Vec<(String, String)>,
 ) {
     let walker = walkdir::WalkDir::new(dir)
@@ -134,12 +157,7 @@ fn walk(
         });
     for entry in walker {
         match entry {
-            Ok(e) if e.file_type().is_file() => {
-                found.insert(Input::File {
-                    path: e.into_path(),
-                    walked: true,
-                });
-            }
+            Ok(e) if e.file_type().is_file() => found.add(e.into_path(), true),
             Ok(_) => {}
             Err(e) => problems.push((
                 e.path()
@@ -154,7 +172,7 @@ fn walk(
 fn expand_glob(
     pattern: &str,
     exclude: Option<&Path>,
-    found: &mut BTreeSet<Input>,
+    found: &mut Found,
     problems: &mut Vec<(String, String)>,
 ) {
     let paths = match glob::glob(pattern) {
@@ -173,7 +191,7 @@ fn expand_glob(
             }
             Ok(path) if path.is_file() => {
                 matched = true;
-                found.insert(Input::File { path, walked: true });
+                found.add(path, true);
             }
             Ok(_) => {}
             Err(e) => problems.push((e.path().display().to_string(), e.error().to_string())),
@@ -217,6 +235,11 @@ mod tests {
             .map(|i| i.name().replace(&root.display().to_string(), ""))
             .collect();
         assert_eq!(names, ["/a/1.json", "/a/b/2.json.gz"]);
+        assert!(d.inputs.iter().all(Input::walked));
+        let named = root.join("a/1.json").display().to_string();
+        let both = discover(&[root.join("a").display().to_string(), named.clone(), named], None);
+        assert_eq!(both.inputs.len(), 2);
+        assert!(!both.inputs[0].walked(), "a file named explicitly is not 'walked'");
         assert_eq!(d.problems.len(), 2);
         assert!(d.problems[0].1.contains("matches no file"));
         assert!(d.problems[1].1.contains("no such file"));
