@@ -29,6 +29,9 @@ use crate::time::{self, Bound};
 /// MB, so 2 GiB only stops bombs.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 2 << 30;
 
+/// Default for [`Options::memory_budget`]: 256 MiB of rows.
+pub const DEFAULT_MEMORY_BUDGET: usize = 256 << 20;
+
 /// Which event sources to keep.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceFilter {
@@ -87,6 +90,9 @@ pub struct Options {
     pub overwrite: bool,
     pub keep_duplicates: bool,
     pub max_file_bytes: u64,
+    /// Bytes of converted rows held in memory before the largest partition is spilled to disk
+    /// as a sorted run; bounds memory whatever the archive's size.
+    pub memory_budget: usize,
     /// No progress bar and no warnings on stderr (the summary still lists problems).
     pub quiet: bool,
 }
@@ -108,6 +114,7 @@ impl Options {
             overwrite: false,
             keep_duplicates: false,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
             quiet: false,
         }
     }
@@ -278,7 +285,7 @@ fn gather(opts: &Options, out: Option<&Path>) -> Result<(State, rayon::ThreadPoo
     let run_id = new_run_id();
     let discovery = input::discover(&opts.inputs, out);
     let notices = Notices::new(opts, &discovery.inputs);
-    let state = Mutex::new(State::new(out, &run_id));
+    let state = Mutex::new(State::new(out, &run_id, opts.memory_budget));
     {
         let mut s = state.lock().expect("no panics while locked");
         s.summary.files.total = discovery.inputs.len() as u64;
@@ -592,26 +599,45 @@ fn split_by_partition(batch: RecordBatch, partitions: &[String]) -> Vec<(String,
         .collect()
 }
 
+/// One partition's rows: held in memory, or spilled as sorted runs.
+#[derive(Default)]
+struct Partition {
+    batches: Vec<RecordBatch>,
+    bytes: usize,
+    spilled: Vec<PathBuf>,
+}
+
 /// What the run has gathered so far.
 struct State {
     summary: Summary,
-    partitions: HashMap<String, Vec<RecordBatch>>,
+    partitions: HashMap<String, Partition>,
+    /// Bytes of rows held in `partitions`.
+    buffered: usize,
+    /// Spill budget; `usize::MAX` when rows are returned in memory anyway.
+    budget: usize,
+    /// Hidden folder of sorted runs that did not fit the budget, removed when the run ends.
+    spill_dir: Option<tempfile::TempDir>,
+    spills: usize,
     rejected: Option<(PathBuf, BufWriter<tempfile::NamedTempFile>)>,
-    /// Where rejected records go; `None` for in-memory runs, which only count them.
-    rejected_dir: Option<PathBuf>,
+    /// The output directory; `None` for in-memory runs, which only count rejected records.
+    out: Option<PathBuf>,
     run_id: String,
 }
 
 impl State {
-    fn new(out: Option<&Path>, run_id: &str) -> Self {
+    fn new(out: Option<&Path>, run_id: &str, budget: usize) -> Self {
         State {
             summary: Summary {
                 run_id: run_id.to_owned(),
                 ..Summary::default()
             },
             partitions: HashMap::new(),
+            buffered: 0,
+            budget: if out.is_some() { budget } else { usize::MAX },
+            spill_dir: None,
+            spills: 0,
             rejected: None,
-            rejected_dir: out.map(|o| o.join("_rejected")),
+            out: out.map(Path::to_path_buf),
             run_id: run_id.to_owned(),
         }
     }
@@ -655,7 +681,18 @@ impl State {
                 .or_default() += n;
         }
         for (partition, batch) in r.parts {
-            self.partitions.entry(partition).or_default().push(batch);
+            let bytes = batch.get_array_memory_size();
+            let p = self.partitions.entry(partition).or_default();
+            p.batches.push(batch);
+            p.bytes += bytes;
+            self.buffered += bytes;
+        }
+        while self.buffered > self.budget {
+            if let Err(e) = self.spill_largest() {
+                let reason = format!("cannot spill rows to disk: {e:#}");
+                self.problem(notices, &r.name, &reason, "error");
+                self.budget = usize::MAX;
+            }
         }
         if !r.rejected.is_empty()
             && let Err(e) = self.write_rejected(&r.rejected)
@@ -674,15 +711,15 @@ impl State {
     }
 
     fn write_rejected(&mut self, lines: &[u8]) -> Result<()> {
-        let Some(dir) = &self.rejected_dir else {
+        let Some(dir) = self.out.as_ref().map(|o| o.join("_rejected")) else {
             return Ok(());
         };
         if self.rejected.is_none() {
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(&dir)?;
             let temp = tempfile::Builder::new()
                 .prefix(".hsmtrail-")
                 .suffix(".tmp")
-                .tempfile_in(dir)?;
+                .tempfile_in(&dir)?;
             let path = dir.join(format!("{}.jsonl", self.run_id));
             self.rejected = Some((path, BufWriter::new(temp)));
         }
@@ -691,8 +728,33 @@ impl State {
         Ok(())
     }
 
+    /// Sorts the largest partition's rows and writes them to the spill folder.
+    fn spill_largest(&mut self) -> Result<()> {
+        let Some((_, partition)) = self.partitions.iter_mut().max_by_key(|(_, p)| p.bytes) else {
+            self.buffered = 0;
+            return Ok(());
+        };
+        if self.spill_dir.is_none() {
+            let out = self.out.as_deref().unwrap_or(Path::new("."));
+            let dir = tempfile::Builder::new()
+                .prefix(".hsmtrail-spill-")
+                .tempdir_in(out)?;
+            self.spill_dir = Some(dir);
+        }
+        let dir = self.spill_dir.as_ref().expect("just created").path();
+        let (sorted, _) = output::prepare_rows(&partition.batches, true)?;
+        let path = dir.join(format!("{}.arrow", self.spills));
+        output::merge::spill(&path, &sorted)?;
+        self.spills += 1;
+        partition.spilled.push(path);
+        self.buffered -= partition.bytes;
+        partition.batches.clear();
+        partition.bytes = 0;
+        Ok(())
+    }
+
     /// The gathered partitions in path order.
-    fn take_partitions(&mut self) -> Vec<(String, Vec<RecordBatch>)> {
+    fn take_partitions(&mut self) -> Vec<(String, Partition)> {
         let mut partitions: Vec<_> = self.partitions.drain().collect();
         partitions.sort_by(|a, b| a.0.cmp(&b.0));
         self.summary.output.partitions = partitions.len() as u64;
@@ -712,11 +774,20 @@ impl State {
         let written: Vec<_> = self
             .take_partitions()
             .par_iter()
-            .map(|(dir, batches)| {
+            .map(|(dir, partition)| {
+                let mut runs = partition
+                    .spilled
+                    .iter()
+                    .map(|p| output::merge::spilled_run(p.clone()))
+                    .collect::<Result<Vec<_>>>()?;
+                if !partition.batches.is_empty() {
+                    let (sorted, _) = output::prepare_rows(&partition.batches, true)?;
+                    runs.push(output::merge::memory_run(sorted));
+                }
                 output::write_partition(
                     &opts.out.join(dir),
                     &file_name,
-                    batches,
+                    runs,
                     opts.keep_duplicates,
                     &props,
                 )
@@ -749,7 +820,7 @@ impl State {
         let prepared: Vec<_> = self
             .take_partitions()
             .par_iter()
-            .map(|(_, batches)| output::prepare_rows(batches, opts.keep_duplicates))
+            .map(|(_, partition)| output::prepare_rows(&partition.batches, opts.keep_duplicates))
             .collect::<Result<Vec<_>>>()?;
         let mut batches = Vec::new();
         for (batch, duplicates) in prepared {

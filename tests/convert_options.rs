@@ -245,3 +245,56 @@ fn same_rows_whatever_the_jobs_and_codec() {
     }
     assert!(tables.windows(2).all(|w| w[0] == w[1]));
 }
+
+#[test]
+fn spilling_to_disk_gives_the_same_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outputs = Vec::new();
+    for (name, budget) in [("memory", "256"), ("spilled", "0")] {
+        let out = dir.path().join(name);
+        let (code, s) = convert(
+            &[
+                &fixture("archive"),
+                &fixture("formats"),
+                "--all-sources",
+                "--memory-budget",
+                budget,
+            ],
+            &out,
+        );
+        assert_eq!(code, 0);
+        let leftovers: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "spill folder left behind: {leftovers:?}"
+        );
+        let mut per_file = Vec::new();
+        for file in parquet_files(&out) {
+            let t = Table {
+                batch: common::read_parquet(&file),
+            };
+            let times: Vec<i64> = (0..t.len())
+                .map(|r| t.millis(r, "event_time").unwrap())
+                .collect();
+            assert!(times.windows(2).all(|w| w[0] <= w[1]));
+            let rows: Vec<String> = (0..t.len())
+                .map(|r| hsmtrail::rebuild::rebuild(&t.batch, r).unwrap().to_string())
+                .collect();
+            per_file.push((
+                file.parent()
+                    .unwrap()
+                    .strip_prefix(&out)
+                    .unwrap()
+                    .to_owned(),
+                rows,
+            ));
+        }
+        outputs.push((per_file, s["records"].clone()));
+    }
+    assert_eq!(outputs[0], outputs[1]);
+    assert_eq!(outputs[0].1["duplicates"], 17);
+}

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::convert::{self, DEFAULT_MAX_FILE_BYTES, Options, SourceFilter};
+use crate::convert::{self, DEFAULT_MAX_FILE_BYTES, DEFAULT_MEMORY_BUDGET, Options, SourceFilter};
 use crate::output::Compression;
 use crate::output::partition::Layout;
 use crate::time::Bound;
@@ -68,6 +68,11 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_FILE_BYTES)]
     max_file_bytes: u64,
 
+    /// MiB of converted rows held in memory before sorted runs are spilled to a hidden folder
+    /// in the output directory (merged into one file per partition at the end).
+    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_MEMORY_BUDGET >> 20)]
+    memory_budget: usize,
+
     /// No progress bar, warnings or summary on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -111,6 +116,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         overwrite: args.overwrite,
         keep_duplicates: args.keep_duplicates,
         max_file_bytes: args.max_file_bytes,
+        memory_budget: args.memory_budget.saturating_mul(1 << 20),
         quiet: args.quiet,
         ..Options::new(args.inputs, args.out)
     };

@@ -237,9 +237,15 @@ mod tests {
         assert_eq!(names, ["/a/1.json", "/a/b/2.json.gz"]);
         assert!(d.inputs.iter().all(Input::walked));
         let named = root.join("a/1.json").display().to_string();
-        let both = discover(&[root.join("a").display().to_string(), named.clone(), named], None);
+        let both = discover(
+            &[root.join("a").display().to_string(), named.clone(), named],
+            None,
+        );
         assert_eq!(both.inputs.len(), 2);
-        assert!(!both.inputs[0].walked(), "a file named explicitly is not 'walked'");
+        assert!(
+            !both.inputs[0].walked(),
+            "a file named explicitly is not 'walked'"
+        );
         assert_eq!(d.problems.len(), 2);
         assert!(d.problems[0].1.contains("matches no file"));
         assert!(d.problems[1].1.contains("no such file"));

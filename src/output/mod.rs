@@ -1,6 +1,7 @@
 //! Writing the output: one Parquet file per partition per run, sorted by event time, free of
 //! duplicate event IDs, written under a hidden temporary name and renamed only when complete.
 
+pub mod merge;
 pub mod partition;
 
 use std::collections::HashSet;
@@ -76,37 +77,48 @@ pub struct WrittenFile {
     pub bytes: u64,
 }
 
-/// Writes a partition's rows, prepared by [`prepare_rows`], to `dir/file_name` atomically.
-/// Returns `None` when nothing is left to write.
+/// Writes a partition to `dir/file_name` atomically: its sorted runs merged in event-time
+/// order, repeated event IDs dropped unless `keep_duplicates`. Returns `None` when nothing is
+/// left to write.
 pub fn write_partition(
     dir: &Path,
     file_name: &str,
-    batches: &[RecordBatch],
+    runs: Vec<merge::Run>,
     keep_duplicates: bool,
     props: &WriterProperties,
 ) -> Result<Option<WrittenFile>> {
-    let (unique, duplicates) = prepare_rows(batches, keep_duplicates)?;
-    if unique.num_rows() == 0 {
-        return Ok(None);
-    }
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(file_name);
+    let mut rows = 0;
+    let mut duplicates = 0;
     let bytes = write_atomically(&path, |file| {
         let mut writer = ArrowWriter::try_new(file, schema::arrow_schema(), Some(props.clone()))?;
-        for start in (0..unique.num_rows()).step_by(ROW_GROUP_ROWS) {
-            let len = ROW_GROUP_ROWS.min(unique.num_rows() - start);
-            writer.write(&unique.slice(start, len))?;
+        duplicates = merge::merge(runs, keep_duplicates, |batch| {
+            rows += batch.num_rows();
+            Ok(writer.write(&batch)?)
+        })?;
+        if rows == 0 {
+            anyhow::bail!(NothingToWrite);
         }
         writer.close()?;
         Ok(())
-    })?;
-    Ok(Some(WrittenFile {
-        path,
-        rows: unique.num_rows(),
-        duplicates,
-        bytes,
-    }))
+    });
+    match bytes {
+        Ok(bytes) => Ok(Some(WrittenFile {
+            path,
+            rows,
+            duplicates,
+            bytes,
+        })),
+        Err(e) if e.downcast_ref::<NothingToWrite>().is_some() => Ok(None),
+        Err(e) => Err(e),
+    }
 }
+
+/// A partition whose rows were all duplicates: no file is written.
+#[derive(Debug, thiserror::Error)]
+#[error("no rows to write")]
+struct NothingToWrite;
 
 /// One partition's rows as they are written: sorted by event time (then event ID, for a
 /// deterministic order), repeated event IDs dropped unless `keep_duplicates`. Returns the rows

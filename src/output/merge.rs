@@ -1,0 +1,325 @@
+//! Keeping memory flat: rows a run cannot hold are spilled to disk as sorted runs (Arrow IPC in
+//! a hidden folder of the output directory), and each partition is written by merging its runs
+//! in event-time order, dropping repeated event IDs on the way. Memory then depends on the
+//! budget and the number of runs, never on the size of the archive.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use arrow::array::{Array, AsArray, BooleanArray, StringArray, TimestampMillisecondArray};
+use arrow::compute::{filter_record_batch, interleave_record_batch};
+use arrow::datatypes::TimestampMillisecondType;
+use arrow::ipc::reader::FileReader;
+use arrow::ipc::writer::FileWriter;
+use arrow::record_batch::RecordBatch;
+
+use crate::schema;
+
+/// Rows per merged output batch.
+const MERGE_BATCH_ROWS: usize = 8192;
+
+/// A sorted run: the batches of one spill file, or one in-memory batch.
+pub type Run = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
+
+/// A run held in memory.
+pub fn memory_run(batch: RecordBatch) -> Run {
+    Box::new(std::iter::once(Ok(batch)))
+}
+
+/// Writes a sorted batch to `path` as an Arrow IPC file, in slices so that reading it back
+/// holds one slice at a time.
+pub fn spill(path: &Path, sorted: &RecordBatch) -> Result<()> {
+    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut writer = FileWriter::try_new(std::io::BufWriter::new(file), &schema::arrow_schema())?;
+    for start in (0..sorted.num_rows()).step_by(MERGE_BATCH_ROWS) {
+        let len = MERGE_BATCH_ROWS.min(sorted.num_rows() - start);
+        writer.write(&sorted.slice(start, len))?;
+    }
+    writer.finish()?;
+    Ok(())
+}
+
+/// Reads back a spilled run.
+pub fn spilled_run(path: PathBuf) -> Result<Run> {
+    let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let reader = FileReader::try_new(BufReader::new(file), None)?;
+    Ok(Box::new(reader.map(move |b| {
+        b.with_context(|| format!("reading spilled rows from {}", path.display()))
+    })))
+}
+
+/// Where one run stands in the merge.
+struct Cursor {
+    run: Run,
+    batch: Option<RecordBatch>,
+    row: usize,
+    /// Index of `batch` among the current output chunk's sources, once used there.
+    source: Option<usize>,
+}
+
+impl Cursor {
+    fn advance_batch(&mut self) -> Result<()> {
+        self.batch = None;
+        self.source = None;
+        self.row = 0;
+        for next in self.run.by_ref() {
+            let next = next?;
+            if next.num_rows() > 0 {
+                self.batch = Some(next);
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The sort key of the current row: event time, then event ID (missing IDs last).
+    fn key(&self) -> Option<(i64, bool, String)> {
+        let batch = self.batch.as_ref()?;
+        let times = time_column(batch);
+        let ids = id_column(batch);
+        let time = if times.is_null(self.row) {
+            i64::MAX
+        } else {
+            times.value(self.row)
+        };
+        let id = (!ids.is_null(self.row)).then(|| ids.value(self.row).to_owned());
+        Some((time, id.is_none(), id.unwrap_or_default()))
+    }
+}
+
+fn time_column(batch: &RecordBatch) -> &TimestampMillisecondArray {
+    batch
+        .column(schema::index_of("event_time"))
+        .as_primitive::<TimestampMillisecondType>()
+}
+
+fn id_column(batch: &RecordBatch) -> &StringArray {
+    batch
+        .column(schema::index_of("event_id"))
+        .as_string::<i32>()
+}
+
+/// Merges sorted runs into batches in (event time, event ID) order, calling `emit` for each,
+/// dropping rows whose event ID was already seen unless `keep_duplicates`. Returns the number
+/// of duplicates dropped.
+pub fn merge(
+    runs: Vec<Run>,
+    keep_duplicates: bool,
+    mut emit: impl FnMut(RecordBatch) -> Result<()>,
+) -> Result<usize> {
+    if runs.len() == 1 {
+        return pass_through(
+            runs.into_iter().next().expect("one run"),
+            keep_duplicates,
+            emit,
+        );
+    }
+    let mut cursors = Vec::with_capacity(runs.len());
+    for run in runs {
+        let mut c = Cursor {
+            run,
+            batch: None,
+            row: 0,
+            source: None,
+        };
+        c.advance_batch()?;
+        cursors.push(c);
+    }
+    let mut heap = BinaryHeap::new();
+    for (i, c) in cursors.iter().enumerate() {
+        if let Some(key) = c.key() {
+            heap.push(Reverse((key, i)));
+        }
+    }
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut duplicates = 0;
+    let mut sources: Vec<RecordBatch> = Vec::new();
+    let mut picks: Vec<(usize, usize)> = Vec::with_capacity(MERGE_BATCH_ROWS);
+
+    let flush = |sources: &mut Vec<RecordBatch>,
+                 picks: &mut Vec<(usize, usize)>,
+                 cursors: &mut [Cursor],
+                 emit: &mut dyn FnMut(RecordBatch) -> Result<()>|
+     -> Result<()> {
+        if !picks.is_empty() {
+            let refs: Vec<&RecordBatch> = sources.iter().collect();
+            emit(interleave_record_batch(&refs, picks)?)?;
+        }
+        picks.clear();
+        sources.clear();
+        for c in cursors.iter_mut() {
+            c.source = None;
+        }
+        Ok(())
+    };
+
+    while let Some(Reverse(((_, no_id, id), i))) = heap.pop() {
+        let c = &mut cursors[i];
+        let keep = keep_duplicates || no_id || seen.insert(id);
+        if keep {
+            let batch = c.batch.as_ref().expect("a cursor in the heap has a batch");
+            let source = *c.source.get_or_insert_with(|| {
+                sources.push(batch.clone());
+                sources.len() - 1
+            });
+            picks.push((source, c.row));
+        } else {
+            duplicates += 1;
+        }
+        c.row += 1;
+        if c.row == c.batch.as_ref().map_or(0, RecordBatch::num_rows) {
+            c.advance_batch()?;
+        }
+        if let Some(key) = cursors[i].key() {
+            heap.push(Reverse((key, i)));
+        }
+        if picks.len() >= MERGE_BATCH_ROWS {
+            flush(&mut sources, &mut picks, &mut cursors, &mut emit)?;
+        }
+    }
+    flush(&mut sources, &mut picks, &mut cursors, &mut emit)?;
+    Ok(duplicates)
+}
+
+/// One run is already in order: only repeated IDs need dropping.
+fn pass_through(
+    run: Run,
+    keep_duplicates: bool,
+    mut emit: impl FnMut(RecordBatch) -> Result<()>,
+) -> Result<usize> {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut duplicates = 0;
+    for batch in run {
+        let batch = batch?;
+        if keep_duplicates {
+            emit(batch)?;
+            continue;
+        }
+        let ids = id_column(&batch);
+        let keep: BooleanArray = (0..ids.len())
+            .map(|i| Some(ids.is_null(i) || seen.insert(ids.value(i).to_owned())))
+            .collect();
+        let kept = filter_record_batch(&batch, &keep)?;
+        duplicates += batch.num_rows() - kept.num_rows();
+        if kept.num_rows() > 0 {
+            emit(kept)?;
+        }
+    }
+    Ok(duplicates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flatten::{Flattener, Prepared};
+    use crate::record::RawRecord;
+
+    fn rows(events: &[(&str, Option<&str>)]) -> RecordBatch {
+        let mut f = Flattener::new();
+        for (time, id) in events {
+            let text = match id {
+                Some(id) => format!(r#"{{"eventTime":"{time}","eventID":"{id}"}}"#),
+                None => format!(r#"{{"eventTime":"{time}"}}"#),
+            };
+            let record = RawRecord::parse(&text).unwrap();
+            let prepared = Prepared {
+                event_time: crate::time::parse_event_time(time).unwrap(),
+                event_time_canonical: true,
+                event_source: None,
+                record,
+            };
+            f.push(&prepared, "t");
+        }
+        f.finish()
+    }
+
+    fn ids(batches: &[RecordBatch]) -> Vec<String> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                let ids = id_column(b);
+                (0..b.num_rows())
+                    .map(|i| {
+                        if ids.is_null(i) {
+                            "-".into()
+                        } else {
+                            ids.value(i).to_owned()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn merges_in_order_and_drops_repeated_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let spilled = dir.path().join("run.arrow");
+        spill(
+            &spilled,
+            &rows(&[
+                ("2024-01-01T00:00:01Z", Some("b")),
+                ("2024-01-01T00:00:03Z", Some("d")),
+            ]),
+        )
+        .unwrap();
+        let runs = vec![
+            memory_run(
+                crate::output::prepare_rows(
+                    &[rows(&[
+                        ("2024-01-01T00:00:00Z", Some("a")),
+                        ("2024-01-01T00:00:01Z", Some("b")),
+                        ("2024-01-01T00:00:02Z", None),
+                        ("2024-01-01T00:00:02Z", Some("c")),
+                    ])],
+                    true,
+                )
+                .unwrap()
+                .0,
+            ),
+            spilled_run(spilled).unwrap(),
+            memory_run(rows(&[("2024-01-01T00:00:02Z", None)])),
+        ];
+        let mut out = Vec::new();
+        let dups = merge(runs, false, |b| {
+            out.push(b);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(dups, 1);
+        assert_eq!(ids(&out), ["a", "b", "c", "-", "-", "d"]);
+    }
+
+    #[test]
+    fn keeps_duplicates_when_asked_and_spans_many_batches() {
+        let many: Vec<(String, Option<String>)> = (0..20_000)
+            .map(|i| {
+                (
+                    format!("2024-01-01T00:{:02}:{:02}Z", (i / 60) % 60, i % 60),
+                    Some(format!("{i:05}")),
+                )
+            })
+            .collect();
+        let refs: Vec<(&str, Option<&str>)> = many
+            .iter()
+            .map(|(t, i)| (t.as_str(), i.as_deref()))
+            .collect();
+        let batch = rows(&refs);
+        let sorted = crate::output::prepare_rows(&[batch], true).unwrap().0;
+        let mut total = 0;
+        let dups = merge(
+            vec![memory_run(sorted.clone()), memory_run(sorted)],
+            true,
+            |b| {
+                total += b.num_rows();
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!((dups, total), (0, 40_000));
+    }
+}
