@@ -93,6 +93,8 @@ pub struct Options {
     /// Bytes of converted rows held in memory before the largest partition is spilled to disk
     /// as a sorted run; bounds memory whatever the archive's size.
     pub memory_budget: usize,
+    /// Convert only this part of the inputs (for N machines sharing one archive).
+    pub shard: Option<input::Shard>,
     /// No progress bar and no warnings on stderr (the summary still lists problems).
     pub quiet: bool,
 }
@@ -115,6 +117,7 @@ impl Options {
             keep_duplicates: false,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             memory_budget: DEFAULT_MEMORY_BUDGET,
+            shard: None,
             quiet: false,
         }
     }
@@ -166,6 +169,9 @@ pub struct OutputCounts {
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Summary {
     pub run_id: String,
+    /// `K/N` when only one shard of the inputs was converted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     pub files: FileCounts,
     /// Converted files by the wrapper their records came in.
     pub formats: BTreeMap<String, u64>,
@@ -283,12 +289,16 @@ pub fn run_in_memory(opts: &Options) -> Result<(Vec<RecordBatch>, Summary)> {
 /// `out/_rejected/` when there is an output directory.
 fn gather(opts: &Options, out: Option<&Path>) -> Result<(State, rayon::ThreadPool)> {
     let run_id = new_run_id();
-    let discovery = input::discover(&opts.inputs, out);
+    let mut discovery = input::discover(&opts.inputs, out);
+    if let Some(shard) = opts.shard {
+        discovery.inputs.retain(|i| shard.contains(i));
+    }
     let notices = Notices::new(opts, &discovery.inputs);
     let state = Mutex::new(State::new(out, &run_id, opts.memory_budget));
     {
         let mut s = state.lock().expect("no panics while locked");
         s.summary.files.total = discovery.inputs.len() as u64;
+        s.summary.shard = opts.shard.map(|sh| sh.to_string());
         for (file, reason) in &discovery.problems {
             s.problem(&notices, file, reason, "error");
         }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::convert::{self, DEFAULT_MAX_FILE_BYTES, DEFAULT_MEMORY_BUDGET, Options, SourceFilter};
+use crate::input::Shard;
 use crate::output::Compression;
 use crate::output::partition::Layout;
 use crate::time::Bound;
@@ -73,6 +74,11 @@ pub struct Args {
     #[arg(long, value_name = "MIB", default_value_t = DEFAULT_MEMORY_BUDGET >> 20)]
     memory_budget: usize,
 
+    /// Convert only shard K of N (by a stable hash of each file's path from AWSLogs/ on), so N
+    /// machines can convert one archive into one output location.
+    #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
+    shard: Option<Shard>,
+
     /// No progress bar, warnings or summary on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -117,6 +123,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         keep_duplicates: args.keep_duplicates,
         max_file_bytes: args.max_file_bytes,
         memory_budget: args.memory_budget.saturating_mul(1 << 20),
+        shard: args.shard,
         quiet: args.quiet,
         ..Options::new(args.inputs, args.out)
     };

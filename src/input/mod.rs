@@ -52,6 +52,25 @@ impl Input {
         }
     }
 
+    /// The key that decides an input's shard: from the `AWSLogs` folder on when the path has
+    /// one (the S3 key of the delivery file, the same wherever the archive is mounted or
+    /// mirrored), else the path as given.
+    pub fn shard_key(&self) -> String {
+        match self {
+            Input::File { path, .. } => {
+                let parts: Vec<_> = path
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect();
+                match parts.iter().position(|p| p == "AWSLogs") {
+                    Some(i) => parts[i..].join("/"),
+                    None => path.display().to_string(),
+                }
+            }
+            Input::Stdin => "-".to_owned(),
+        }
+    }
+
     /// Whether the path says this is a CloudTrail digest file (`.../CloudTrail-Digest/...`),
     /// which is skipped without being read.
     pub fn is_digest_path(&self) -> bool {
@@ -124,6 +143,47 @@ impl Found {
             inputs.push(Input::Stdin);
         }
         inputs
+    }
+}
+
+/// One of N disjoint parts of the input set, for N machines converting one archive together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 1-based.
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Parses `K/N` with 1 <= K <= N.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let parsed = text.split_once('/').and_then(|(k, n)| {
+            Some((k.trim().parse::<u32>().ok()?, n.trim().parse::<u32>().ok()?))
+        });
+        match parsed {
+            Some((index, count)) if index >= 1 && index <= count => Ok(Shard { index, count }),
+            _ => Err(format!(
+                "'{text}' is not K/N with 1 <= K <= N (for example 2/8)"
+            )),
+        }
+    }
+
+    /// Whether this shard converts `input`: decided by a stable hash (FNV-1a) of its shard key,
+    /// so every machine of a job array agrees without talking to the others.
+    pub fn contains(&self, input: &Input) -> bool {
+        let hash = input
+            .shard_key()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        hash % u64::from(self.count) == u64::from(self.index - 1)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
     }
 }
 
@@ -249,6 +309,41 @@ mod tests {
         assert_eq!(d.problems.len(), 2);
         assert!(d.problems[0].1.contains("matches no file"));
         assert!(d.problems[1].1.contains("no such file"));
+    }
+
+    #[test]
+    fn shards_are_disjoint_complete_and_independent_of_the_mount_point() {
+        let inputs: Vec<Input> = (0..1000)
+            .map(|i| Input::File {
+                path: format!(
+                    "/mnt/a/AWSLogs/1/CloudTrail/us-east-1/2024/01/{:02}/f{i}.json.gz",
+                    i % 28 + 1
+                )
+                .into(),
+                walked: true,
+            })
+            .collect();
+        let shards: Vec<Shard> = (1..=4)
+            .map(|k| Shard::parse(&format!("{k}/4")).unwrap())
+            .collect();
+        let mut sizes = Vec::new();
+        for input in &inputs {
+            assert_eq!(shards.iter().filter(|s| s.contains(input)).count(), 1);
+        }
+        for s in &shards {
+            sizes.push(inputs.iter().filter(|i| s.contains(i)).count());
+        }
+        assert!(sizes.iter().all(|n| (200..300).contains(n)), "{sizes:?}");
+        let elsewhere = Input::File {
+            path: "/data/mirror/AWSLogs/1/CloudTrail/us-east-1/2024/01/01/f0.json.gz".into(),
+            walked: true,
+        };
+        assert_eq!(elsewhere.shard_key(), inputs[0].shard_key());
+        assert!(
+            Shard::parse("0/4").is_err()
+                && Shard::parse("5/4").is_err()
+                && Shard::parse("x").is_err()
+        );
     }
 
     #[test]
