@@ -1,49 +1,87 @@
-//! Parse + flatten throughput, in MB/s of JSON, on the fixture archive: the CloudHSM-only
-//! default filter and `--all-sources`. `cargo bench --bench convert`.
+//! Micro-benchmarks: parse + flatten throughput in MB/s of JSON on CloudHSM-dense (10%) and
+//! CloudHSM-sparse (0.1%) delivery files, CloudHSM-only and `--all-sources`; and Parquet
+//! writing in rows/s. `cargo bench --bench convert`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hsmtrail::convert::{Options, SourceFilter, convert_text};
+use hsmtrail::output::{self, merge};
 
-/// The decompressed text of every delivery file in the fixture archive.
-fn archive_texts() -> Vec<(String, String)> {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/archive");
-    walkdir::WalkDir::new(root)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file() && !e.path().to_string_lossy().contains("Digest"))
-        .map(|e| {
-            let file = std::fs::File::open(e.path()).unwrap();
-            let decoded = hsmtrail::input::decode::decode(file, u64::MAX);
-            (e.path().display().to_string(), decoded.text)
+#[path = "support/archive.rs"]
+mod archive;
+
+/// Ten generated delivery files (8,000 records) as text.
+fn files(percent: f64) -> Vec<(String, String)> {
+    let mut rng = archive::Rng(7);
+    let mut ms = archive::START_MS;
+    (0..10)
+        .map(|i| {
+            let (key, body) = archive::delivery_file(&mut rng, percent, i, &mut ms);
+            (
+                key,
+                String::from_utf8(body).expect("generated JSON is UTF-8"),
+            )
         })
         .collect()
 }
 
 fn parse_and_flatten(c: &mut Criterion) {
-    let texts = archive_texts();
-    let bytes: usize = texts.iter().map(|(_, t)| t.len()).sum();
-    let mut group = c.benchmark_group("parse_flatten");
-    group.throughput(Throughput::Bytes(bytes as u64));
-    for (label, sources) in [
-        ("cloudhsm", SourceFilter::default()),
-        ("all_sources", SourceFilter::All),
-    ] {
-        let opts = Options {
-            sources,
-            ..Options::new(Vec::new(), "unused".into())
-        };
-        group.bench_function(label, |b| {
-            b.iter(|| {
-                texts
-                    .iter()
-                    .map(|(name, text)| convert_text(text, name, &opts).records.kept)
-                    .sum::<u64>()
-            })
-        });
+    for (archive, percent) in [("dense", 10.0), ("sparse", 0.1)] {
+        let texts = files(percent);
+        let bytes: usize = texts.iter().map(|(_, t)| t.len()).sum();
+        let mut group = c.benchmark_group(format!("parse_flatten_{archive}"));
+        group.throughput(Throughput::Bytes(bytes as u64));
+        for (label, sources) in [
+            ("cloudhsm", SourceFilter::default()),
+            ("all_sources", SourceFilter::All),
+        ] {
+            let opts = Options {
+                sources,
+                ..Options::new(Vec::new(), "unused".into())
+            };
+            group.bench_function(label, |b| {
+                b.iter(|| {
+                    texts
+                        .iter()
+                        .map(|(name, text)| convert_text(text, name, &opts).records.kept)
+                        .sum::<u64>()
+                })
+            });
+        }
+        group.finish();
     }
+}
+
+fn parquet_writing(c: &mut Criterion) {
+    let opts = Options {
+        sources: SourceFilter::All,
+        ..Options::new(Vec::new(), "unused".into())
+    };
+    let batches: Vec<_> = files(0.1)
+        .iter()
+        .flat_map(|(name, text)| convert_text(text, name, &opts).parts)
+        .map(|(_, batch)| batch)
+        .collect();
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let (sorted, _) = output::prepare_rows(&batches, true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let props = output::writer_properties(output::Compression::Zstd);
+    let mut group = c.benchmark_group("parquet_write");
+    group.throughput(Throughput::Elements(rows as u64));
+    group.sample_size(10);
+    group.bench_function("zstd", |b| {
+        b.iter(|| {
+            output::write_partition(
+                dir.path(),
+                "bench.parquet",
+                vec![merge::memory_run(sorted.clone())],
+                false,
+                &props,
+            )
+            .unwrap()
+        })
+    });
     group.finish();
 }
 
-criterion_group!(benches, parse_and_flatten);
+criterion_group!(benches, parse_and_flatten, parquet_writing);
 criterion_main!(benches);
