@@ -426,23 +426,18 @@ fn convert_file(input: &Input, opts: &Options) -> FileResult {
     result.rejected = converted.rejected;
     result.mismatches = converted.mismatches;
 
-    let damage = decoded.damage.map(|d| d.to_string());
-    result.outcome = match (&content, &damage) {
-        (_, Some(_)) | (Err(_), None) => Outcome::Failed,
-        (Ok(Content::Trail(format)), None) => Outcome::Converted(*format),
-        (Ok(Content::Digest), None) => Outcome::Skipped("digest"),
-        (Ok(Content::Empty), None) => Outcome::Skipped("empty"),
-        (Ok(Content::NotJson), None) if input.walked() => Outcome::Skipped("not-json"),
-        (Ok(Content::NotJson), None) => Outcome::Failed,
-    };
-    result.problem = match (content, damage) {
-        (_, Some(damage)) => Some((damage, "error")),
-        (Err(e), None) => Some((e.to_string(), "error")),
-        (Ok(Content::NotJson), None) if input.walked() => {
-            Some(("not JSON, skipped".to_owned(), "warning"))
-        }
-        (Ok(Content::NotJson), None) => Some(("not JSON".to_owned(), "error")),
-        _ => None,
+    let walked = input.walked();
+    (result.outcome, result.problem) = match (content, decoded.damage) {
+        (_, Some(damage)) => (Outcome::Failed, Some((damage.to_string(), "error"))),
+        (Err(e), None) => (Outcome::Failed, Some((e.to_string(), "error"))),
+        (Ok(Content::Trail(format)), None) => (Outcome::Converted(format), None),
+        (Ok(Content::Digest), None) => (Outcome::Skipped("digest"), None),
+        (Ok(Content::Empty), None) => (Outcome::Skipped("empty"), None),
+        (Ok(Content::NotJson), None) if walked => (
+            Outcome::Skipped("not-json"),
+            Some(("not JSON, skipped".to_owned(), "warning")),
+        ),
+        (Ok(Content::NotJson), None) => (Outcome::Failed, Some(("not JSON".to_owned(), "error"))),
     };
     result
 }
