@@ -8,34 +8,12 @@ Both sides are normalised the same way (times to epoch milliseconds, numbers to 
 to ISO text) and compared as multisets of rows with the same column names. Exit status 0 when
 equal; 1 with a readable difference otherwise.
 """
-import datetime
-import decimal
 import json
-import re
 import sys
 
 import duckdb
 
-TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
-
-
-def norm(v):
-    if v is None or isinstance(v, bool):
-        return v
-    if isinstance(v, (int, float, decimal.Decimal)):
-        return round(float(v), 6)
-    if isinstance(v, datetime.datetime):
-        if v.tzinfo is None:
-            v = v.replace(tzinfo=datetime.timezone.utc)
-        return ("time", round(v.timestamp() * 1000))
-    if isinstance(v, datetime.date):
-        return v.isoformat()
-    if isinstance(v, str) and TIME.match(v):
-        t = datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))
-        return ("time", round(t.timestamp() * 1000))
-    if isinstance(v, (list, tuple)):
-        return tuple(norm(x) for x in v)
-    return v
+from normalise import norm
 
 
 def main():

@@ -10,15 +10,13 @@ EXPECTED_DIR holds `<name>.sql` and `<name>.jsonl`: a query and hsmtrail's own a
 (JSON Lines). Each engine runs the same SQL over its table `events` and must return the same
 rows (compared as multisets after normalising times, dates and numbers).
 """
-import datetime
-import decimal
 import glob
 import json
 import os
-import re
 import sys
 
-TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+from normalise import norm
+
 DUCKDB_TYPES = {
     "string": "VARCHAR",
     "string (JSON)": "VARCHAR",
@@ -26,25 +24,6 @@ DUCKDB_TYPES = {
     "timestamp(ms, UTC)": "TIMESTAMP WITH TIME ZONE",
     "list<string>": "VARCHAR[]",
 }
-
-
-def norm(v):
-    if v is None or isinstance(v, bool):
-        return v
-    if isinstance(v, (int, float, decimal.Decimal)):
-        return round(float(v), 6)
-    if isinstance(v, datetime.datetime):
-        if v.tzinfo is None:
-            v = v.replace(tzinfo=datetime.timezone.utc)
-        return ("time", round(v.timestamp() * 1000))
-    if isinstance(v, datetime.date):
-        return v.isoformat()
-    if isinstance(v, str) and TIME.match(v):
-        t = datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))
-        return ("time", round(t.timestamp() * 1000))
-    if isinstance(v, (list, tuple)):
-        return tuple(norm(x) for x in v)
-    return v
 
 
 def fail(message):

@@ -183,17 +183,18 @@ pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut File) -> Result<()>)
     Ok(bytes)
 }
 
+/// Whether a file or folder name is one readers skip: hidden (`.`: temporary and spill files)
+/// or metadata (`_`: `_hsmtrail/`, `_rejected/`), as Athena, Spark and Hive do.
+pub fn is_skipped_name(name: &std::ffi::OsStr) -> bool {
+    name.to_str()
+        .is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
+}
+
 /// Removes the Parquet files under `root` that are not in `keep` (the files of this run), and
 /// the partition directories left empty; directories whose names start with `_` or `.` (our
 /// metadata, rejected records, temporary files) are left alone.
 pub fn remove_other_data(root: &Path, keep: &HashSet<PathBuf>) -> Result<usize> {
-    let ours = |e: &walkdir::DirEntry| {
-        e.depth() == 0
-            || !e
-                .file_name()
-                .to_str()
-                .is_some_and(|n| n.starts_with('_') || n.starts_with('.'))
-    };
+    let ours = |e: &walkdir::DirEntry| e.depth() == 0 || !is_skipped_name(e.file_name());
     let mut removed = 0;
     let mut dirs = Vec::new();
     for entry in walkdir::WalkDir::new(root).into_iter().filter_entry(ours) {

@@ -208,13 +208,7 @@ fn first_parquet(path: &Path) -> Result<(PathBuf, Vec<PartitionField>)> {
     let first = walkdir::WalkDir::new(path)
         .sort_by_file_name()
         .into_iter()
-        .filter_entry(|e| {
-            e.depth() == 0
-                || !e
-                    .file_name()
-                    .to_str()
-                    .is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
-        })
+        .filter_entry(|e| e.depth() == 0 || !crate::output::is_skipped_name(e.file_name()))
         .filter_map(Result::ok)
         .find(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "parquet"))
         .with_context(|| format!("no Parquet files under {}: {how}", path.display()))?

@@ -66,13 +66,7 @@ pub fn convert(args: &[&str], out: &Path) -> (i32, Value) {
 pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
         .into_iter()
-        .filter_entry(|e| {
-            e.depth() == 0
-                || !e
-                    .file_name()
-                    .to_str()
-                    .is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
-        })
+        .filter_entry(|e| e.depth() == 0 || !hsmtrail::output::is_skipped_name(e.file_name()))
         .filter_map(Result::ok)
         .filter(|e| e.path().extension().is_some_and(|x| x == "parquet"))
         .map(|e| e.into_path())
