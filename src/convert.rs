@@ -353,7 +353,7 @@ impl Notices {
         let bar = ProgressBar::with_draw_target(Some(total), target);
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner} {elapsed_precise} [{bar:30}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}) {msg}",
+                "{spinner} {elapsed} [{bar:20}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} {msg}",
             )
             .expect("valid template")
             .progress_chars("=> "),
@@ -708,7 +708,7 @@ impl State {
         notices.bar.inc(r.stored_bytes);
         let files = &self.summary.files;
         notices.bar.set_message(format!(
-            "{}/{} files, {} events kept",
+            "{}/{} files, {} kept",
             files.converted + files.failed + files.skipped.values().sum::<u64>(),
             files.total,
             self.summary.records.kept
