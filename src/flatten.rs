@@ -5,7 +5,8 @@
 //! typed column null, stays in the raw JSON, and is named in `type_mismatches`.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
     ArrayRef, BooleanBuilder, ListBuilder, StringBuilder, TimestampMillisecondBuilder,
@@ -86,6 +87,17 @@ impl Builder {
         }
     }
 }
+
+/// The top-level keys some column reproduces (typed or raw); every other key goes to `extra`.
+static CLAIMED_KEYS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    COLUMNS
+        .iter()
+        .filter_map(|c| match c.source {
+            Source::Top(k, _) | Source::Raw(k) => Some(k),
+            _ => None,
+        })
+        .collect()
+});
 
 /// One column's value for one row.
 enum Cell<'a> {
@@ -450,11 +462,7 @@ impl<'a> Row<'_, 'a> {
     /// Adds every top-level key that no column claims to `extra`.
     fn collect_unknown_keys(&mut self) {
         for (key, raw) in &self.rec.record.fields {
-            let claimed = COLUMNS.iter().any(|c| match c.source {
-                Source::Top(k, _) | Source::Raw(k) => k == key.as_ref(),
-                _ => false,
-            });
-            if !claimed {
+            if !CLAIMED_KEYS.contains(key.as_ref()) {
                 self.extra.push((key.clone(), raw));
             }
         }
