@@ -62,7 +62,7 @@ fn parquet_writing(c: &mut Criterion) {
         .map(|(_, batch)| batch)
         .collect();
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let (sorted, _) = output::prepare_rows(&batches, true).unwrap();
+    let sorted = output::sort_rows(&batches).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let props = output::writer_properties(output::Compression::Zstd);
     let mut group = c.benchmark_group("parquet_write");

@@ -747,7 +747,7 @@ impl State {
             self.spill_dir = Some(dir);
         }
         let dir = self.spill_dir.as_ref().expect("just created").path();
-        let (sorted, _) = output::prepare_rows(&partition.batches, true)?;
+        let sorted = output::sort_rows(&partition.batches)?;
         let path = dir.join(format!("{}.arrow", self.spills));
         output::merge::spill(&path, &sorted)?;
         self.spills += 1;
@@ -786,7 +786,7 @@ impl State {
                     .map(|p| output::merge::spilled_run(p.clone()))
                     .collect::<Result<Vec<_>>>()?;
                 if !partition.batches.is_empty() {
-                    let (sorted, _) = output::prepare_rows(&partition.batches, true)?;
+                    let sorted = output::sort_rows(&partition.batches)?;
                     runs.push(output::merge::memory_run(sorted));
                 }
                 output::write_partition(
@@ -825,12 +825,20 @@ impl State {
         let prepared: Vec<_> = self
             .take_partitions()
             .par_iter()
-            .map(|(_, partition)| output::prepare_rows(&partition.batches, opts.keep_duplicates))
+            .map(|(_, partition)| {
+                let mut batches = Vec::new();
+                let run = output::merge::memory_run(output::sort_rows(&partition.batches)?);
+                let duplicates = output::merge::merge(vec![run], opts.keep_duplicates, |b| {
+                    batches.push(b);
+                    Ok(())
+                })?;
+                Ok((batches, duplicates))
+            })
             .collect::<Result<Vec<_>>>()?;
         let mut batches = Vec::new();
-        for (batch, duplicates) in prepared {
+        for (partition, duplicates) in prepared {
             self.count_duplicates(duplicates);
-            batches.push(batch);
+            batches.extend(partition);
         }
         Ok((batches, self.summary))
     }

@@ -18,21 +18,22 @@ fn data() -> &'static Path {
         .get_or_init(|| {
             let dir = tempfile::tempdir().unwrap();
             let out = dir.path().join("data");
-            hsmtrail()
-                .current_dir(root())
-                .args([
-                    "convert",
-                    "fixtures/archive",
-                    "fixtures/formats",
-                    "--quiet",
-                    "--out",
-                ])
-                .arg(&out)
-                .assert()
-                .success();
+            convert_from_root(&["fixtures/archive", "fixtures/formats"], &out);
             (dir, out)
         })
         .1
+}
+
+/// Converts with the repository root as working directory (relative `source_file` paths).
+fn convert_from_root(args: &[&str], out: &Path) {
+    hsmtrail()
+        .current_dir(root())
+        .arg("convert")
+        .args(args)
+        .args(["--quiet", "--out"])
+        .arg(out)
+        .assert()
+        .success();
 }
 
 fn run(args: &[&str]) -> Output {
@@ -412,18 +413,7 @@ fn readme_lists_every_report() {
 fn data_quality_finds_duplicates_kept_by_the_converter() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("dups");
-    hsmtrail()
-        .current_dir(root())
-        .args([
-            "convert",
-            "fixtures/archive",
-            "--keep-duplicates",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&out)
-        .assert()
-        .success();
+    convert_from_root(&["fixtures/archive", "--keep-duplicates"], &out);
     let csv = stdout(&run(&[
         "report",
         "data-quality",

@@ -269,17 +269,13 @@ mod tests {
         .unwrap();
         let runs = vec![
             memory_run(
-                crate::output::prepare_rows(
-                    &[rows(&[
-                        ("2024-01-01T00:00:00Z", Some("a")),
-                        ("2024-01-01T00:00:01Z", Some("b")),
-                        ("2024-01-01T00:00:02Z", None),
-                        ("2024-01-01T00:00:02Z", Some("c")),
-                    ])],
-                    true,
-                )
-                .unwrap()
-                .0,
+                crate::output::sort_rows(&[rows(&[
+                    ("2024-01-01T00:00:00Z", Some("a")),
+                    ("2024-01-01T00:00:01Z", Some("b")),
+                    ("2024-01-01T00:00:02Z", None),
+                    ("2024-01-01T00:00:02Z", Some("c")),
+                ])])
+                .unwrap(),
             ),
             spilled_run(spilled).unwrap(),
             memory_run(rows(&[("2024-01-01T00:00:02Z", None)])),
@@ -309,7 +305,7 @@ mod tests {
             .map(|(t, i)| (t.as_str(), i.as_deref()))
             .collect();
         let batch = rows(&refs);
-        let sorted = crate::output::prepare_rows(&[batch], true).unwrap().0;
+        let sorted = crate::output::sort_rows(&[batch]).unwrap();
         let mut total = 0;
         let dups = merge(
             vec![memory_run(sorted.clone()), memory_run(sorted)],

@@ -10,10 +10,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use arrow::array::{Array, AsArray, BooleanArray};
 use arrow::compute::{
-    SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices,
-    take_record_batch,
+    SortColumn, SortOptions, concat_batches, lexsort_to_indices, take_record_batch,
 };
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
@@ -120,20 +118,10 @@ pub fn write_partition(
 #[error("no rows to write")]
 struct NothingToWrite;
 
-/// One partition's rows as they are written: sorted by event time (then event ID, for a
-/// deterministic order), repeated event IDs dropped unless `keep_duplicates`. Returns the rows
-/// and the number of duplicates dropped.
-pub fn prepare_rows(
-    batches: &[RecordBatch],
-    keep_duplicates: bool,
-) -> Result<(RecordBatch, usize)> {
-    let all = concat_batches(&schema::arrow_schema(), batches)?;
-    let sorted = sort_by_time(&all)?;
-    if keep_duplicates {
-        Ok((sorted, 0))
-    } else {
-        drop_duplicate_ids(&sorted)
-    }
+/// One partition's rows sorted as they are written: by event time, then event ID (for a
+/// deterministic order), missing IDs last. Repeated IDs are dropped later, by [`merge::merge`].
+pub fn sort_rows(batches: &[RecordBatch]) -> Result<RecordBatch> {
+    sort_by_time(&concat_batches(&schema::arrow_schema(), batches)?)
 }
 
 fn sort_by_time(batch: &RecordBatch) -> Result<RecordBatch> {
@@ -147,21 +135,6 @@ fn sort_by_time(batch: &RecordBatch) -> Result<RecordBatch> {
     });
     let indices = lexsort_to_indices(&keys, None)?;
     Ok(take_record_batch(batch, &indices)?)
-}
-
-/// Keeps the first row of every event ID; rows without an event ID (the oldest records) are
-/// always kept.
-fn drop_duplicate_ids(batch: &RecordBatch) -> Result<(RecordBatch, usize)> {
-    let ids = batch
-        .column(schema::index_of("event_id"))
-        .as_string::<i32>();
-    let mut seen = HashSet::with_capacity(ids.len());
-    let keep: BooleanArray = (0..ids.len())
-        .map(|i| Some(ids.is_null(i) || seen.insert(ids.value(i))))
-        .collect();
-    let kept = filter_record_batch(batch, &keep)?;
-    let dropped = batch.num_rows() - kept.num_rows();
-    Ok((kept, dropped))
 }
 
 /// Writes a file under a hidden temporary name in the same directory, flushes it to disk and
