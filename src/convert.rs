@@ -55,20 +55,33 @@ impl SourceFilter {
         }
     }
 
-    /// Whether a record's text might be from an admitted source, decided on bytes alone. Only
-    /// says no when none of the names occurs literally and the text holds no `\u` escape (the
-    /// only way JSON can spell these names' characters otherwise), so it never drops a record
-    /// the exact filter would keep.
-    fn may_admit(&self, text: &str) -> bool {
+    /// The byte-level pre-filter for these sources, built once per file.
+    fn prefilter(&self) -> Prefilter {
         match self {
-            SourceFilter::All => true,
-            SourceFilter::Only(names) => {
-                let bytes = text.as_bytes();
+            SourceFilter::All => Prefilter(None),
+            SourceFilter::Only(names) => Prefilter(Some(
                 names
                     .iter()
-                    .any(|n| memchr::memmem::find(bytes, n.as_bytes()).is_some())
-                    || memchr::memmem::find(bytes, b"\\u").is_some()
-            }
+                    .map(|n| n.as_bytes())
+                    .chain([b"\\u".as_slice()])
+                    .map(|n| memchr::memmem::Finder::new(n).into_owned())
+                    .collect(),
+            )),
+        }
+    }
+}
+
+/// Decides from bytes alone whether a record's text might be from an admitted source, so that
+/// the records of other services are skipped without being parsed. Says no only when none of
+/// the names occurs literally and the text holds no `\u` escape (the only way JSON can spell
+/// these names' characters otherwise), so it never drops a record the exact filter would keep.
+struct Prefilter(Option<Vec<memchr::memmem::Finder<'static>>>);
+
+impl Prefilter {
+    fn may_admit(&self, text: &str) -> bool {
+        match &self.0 {
+            None => true,
+            Some(finders) => finders.iter().any(|f| f.find(text.as_bytes()).is_some()),
         }
     }
 }
@@ -460,13 +473,14 @@ pub struct TextConversion {
 /// `source_file` column and error messages call it.
 pub fn convert_text(text: &str, name: &str, opts: &Options) -> TextConversion {
     let mut flattener = Flattener::new();
+    let prefilter = opts.sources.prefilter();
     let mut partitions: Vec<String> = Vec::new();
     let mut records = RecordCounts::default();
     let mut rejected = Vec::new();
     let mut sink = |item: Item<'_>, location: Location| {
         records.read += 1;
         let verdict = match item {
-            Item::Record(text) => accept(text, opts),
+            Item::Record(text) => accept(text, opts, &prefilter),
             Item::Invalid { raw, reason } => Verdict::Reject(raw.to_owned().into(), reason),
         };
         match verdict {
@@ -508,8 +522,8 @@ enum Verdict<'a> {
 }
 
 /// Decides a record's fate: kept (with its partition), filtered out, or rejected.
-fn accept<'a>(text: &'a str, opts: &Options) -> Verdict<'a> {
-    if text.starts_with('{') && !opts.sources.may_admit(text) {
+fn accept<'a>(text: &'a str, opts: &Options, prefilter: &Prefilter) -> Verdict<'a> {
+    if text.starts_with('{') && !prefilter.may_admit(text) {
         return Verdict::Filter;
     }
     let record = match RawRecord::parse(text) {
@@ -861,10 +875,11 @@ mod tests {
     #[test]
     fn prefilter_never_drops_an_admitted_record() {
         let f = SourceFilter::default();
-        assert!(f.may_admit(r#"{"eventSource":"cloudhsm.amazonaws.com"}"#));
-        assert!(f.may_admit(r#"{"eventSource":"cloudhsm\u002eamazonaws.com"}"#));
-        assert!(!f.may_admit(r#"{"eventSource":"kms.amazonaws.com"}"#));
-        assert!(SourceFilter::All.may_admit("{}"));
+        let p = f.prefilter();
+        assert!(p.may_admit(r#"{"eventSource":"cloudhsm.amazonaws.com"}"#));
+        assert!(p.may_admit(r#"{"eventSource":"cloudhsm\u002eamazonaws.com"}"#));
+        assert!(!p.may_admit(r#"{"eventSource":"kms.amazonaws.com"}"#));
+        assert!(SourceFilter::All.prefilter().may_admit("{}"));
     }
 
     #[test]

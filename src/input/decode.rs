@@ -1,7 +1,14 @@
 //! Turning a file's bytes into text: gzip (multi-member included) or plain, with a bound on the
 //! decompressed size so that a gzip bomb cannot exhaust memory.
+//!
+//! gzip is inflated with libdeflate, about twice as fast as a streaming inflater because it
+//! decompresses a whole member into a buffer sized from the gzip trailer. libdeflate gives no
+//! partial output for damaged data, so a file it refuses is decoded again by flate2's
+//! streaming decoder, which keeps the text before the damage and says what went wrong.
 
+use std::cell::RefCell;
 use std::io::{self, Read};
+use std::ptr::NonNull;
 
 use flate2::read::MultiGzDecoder;
 
@@ -32,7 +39,129 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Decodes a whole input stream. `limit` bounds the decompressed size; a larger file is an error
 /// and none of it is kept, because a truncated prefix of a bomb is not data anyone asked for.
-pub fn decode(mut reader: impl Read, limit: u64) -> Decoded {
+pub fn decode(reader: impl Read, limit: u64) -> Decoded {
+    let mut stored = Vec::new();
+    if let Some(damage) = read_bounded(reader, limit, &mut stored, |e| {
+        DecodeError::Io(e.to_string())
+    }) {
+        return failed(damage);
+    }
+    if !stored.starts_with(&GZIP_MAGIC) {
+        let (text, damage) = into_text(stored);
+        return Decoded { text, damage };
+    }
+    match gunzip_members(&stored, limit) {
+        Ok(bytes) => {
+            let (text, damage) = into_text(bytes);
+            Decoded { text, damage }
+        }
+        Err(Inflate::TooLarge) => failed(DecodeError::TooLarge { limit }),
+        Err(Inflate::BadData) => decode_streaming(&stored[..], limit),
+    }
+}
+
+/// Why libdeflate stopped.
+enum Inflate {
+    TooLarge,
+    BadData,
+}
+
+/// A libdeflate decompressor, reused by every file a worker thread decodes.
+struct Decompressor(NonNull<libdeflate_sys::libdeflate_decompressor>);
+
+impl Decompressor {
+    fn new() -> Self {
+        // SAFETY: allocation has no preconditions; NULL (out of memory) is checked.
+        let raw = unsafe { libdeflate_sys::libdeflate_alloc_decompressor() };
+        Decompressor(NonNull::new(raw).expect("libdeflate could not allocate a decompressor"))
+    }
+
+    /// Inflates the gzip member at the start of `input`, appending at most `room` bytes to
+    /// `out`. Returns the compressed bytes the member took.
+    fn member(&mut self, input: &[u8], out: &mut Vec<u8>, room: usize) -> Result<usize, Room> {
+        out.reserve(room);
+        let (mut used_in, mut written) = (0usize, 0usize);
+        // SAFETY: the output pointer has `room` bytes of reserved capacity past `len`;
+        // libdeflate writes at most `room` bytes there and reports how many it wrote.
+        let result = unsafe {
+            libdeflate_sys::libdeflate_gzip_decompress_ex(
+                self.0.as_ptr(),
+                input.as_ptr().cast(),
+                input.len(),
+                out.as_mut_ptr().add(out.len()).cast(),
+                room,
+                &mut used_in,
+                &mut written,
+            )
+        };
+        match result {
+            libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS => {
+                // SAFETY: libdeflate initialised `written <= room` bytes past `len`.
+                unsafe { out.set_len(out.len() + written) };
+                Ok(used_in)
+            }
+            libdeflate_sys::libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE => Err(Room::Short),
+            _ => Err(Room::Bad),
+        }
+    }
+}
+
+impl Drop for Decompressor {
+    fn drop(&mut self) {
+        // SAFETY: allocated by libdeflate_alloc_decompressor and freed once.
+        unsafe { libdeflate_sys::libdeflate_free_decompressor(self.0.as_ptr()) }
+    }
+}
+
+enum Room {
+    Short,
+    Bad,
+}
+
+thread_local! {
+    static DECOMPRESSOR: RefCell<Decompressor> = RefCell::new(Decompressor::new());
+}
+
+/// Inflates every gzip member of `data`, one after another. The output buffer of a member is
+/// sized from the file's trailer (the last member's size modulo 4 GiB, exact for the usual
+/// single member) and doubled when that was not enough, never beyond `limit`.
+fn gunzip_members(data: &[u8], limit: u64) -> Result<Vec<u8>, Inflate> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let trailer_size = data
+        .len()
+        .checked_sub(4)
+        .map(|at| u32::from_le_bytes(data[at..].try_into().expect("4 bytes")) as usize)
+        .unwrap_or(0);
+    DECOMPRESSOR.with_borrow_mut(|d| {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < data.len() {
+            let left = limit - out.len();
+            let guess = if at == 0 {
+                trailer_size
+            } else {
+                (data.len() - at).saturating_mul(4)
+            };
+            let mut room = guess.max(4096).min(left);
+            loop {
+                match d.member(&data[at..], &mut out, room) {
+                    Ok(used) => {
+                        at += used;
+                        break;
+                    }
+                    Err(Room::Short) if room >= left => return Err(Inflate::TooLarge),
+                    Err(Room::Short) => room = room.saturating_mul(2).min(left),
+                    Err(Room::Bad) => return Err(Inflate::BadData),
+                }
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// The streaming decoder for gzip that libdeflate refused: it keeps what decoded before the
+/// damage and says what the damage was.
+fn decode_streaming(mut reader: impl Read, limit: u64) -> Decoded {
     let mut head = [0u8; 2];
     let head_len = match read_head(&mut reader, &mut head) {
         Ok(n) => n,
@@ -134,6 +263,46 @@ mod tests {
         let d = decode(&two[..], 100);
         assert_eq!(d.text, "hello world");
         assert!(d.damage.is_none());
+    }
+
+    #[test]
+    fn members_larger_than_the_first_guess_are_inflated_whole() {
+        // The second member compresses 1000:1, far past the "4x the rest" first guess.
+        let big = vec![b'x'; 3 << 20];
+        let mut two = gz(b"head ");
+        two.extend(gz(&big));
+        let d = decode(&two[..], 8 << 20);
+        assert!(d.damage.is_none(), "{:?}", d.damage);
+        assert_eq!(d.text.len(), 5 + big.len());
+        assert!(d.text.starts_with("head xxx"));
+        // A trailer that disagrees with the data is damage, for libdeflate as for flate2.
+        let mut lying = gz(&big);
+        let at = lying.len() - 4;
+        lying[at..].copy_from_slice(&10u32.to_le_bytes());
+        let d = decode(&lying[..], 8 << 20);
+        assert!(matches!(d.damage, Some(DecodeError::Gzip { .. })));
+    }
+
+    #[test]
+    fn limit_holds_across_members() {
+        let mut two = gz(&[b'a'; 600]);
+        two.extend(gz(&[b'b'; 600]));
+        let d = decode(&two[..], 1000);
+        assert_eq!(d.damage, Some(DecodeError::TooLarge { limit: 1000 }));
+        assert_eq!(decode(&two[..], 1200).text.len(), 1200);
+    }
+
+    #[test]
+    fn trailing_garbage_after_a_member_is_damage_and_keeps_the_member() {
+        let mut data = gz(b"{\"Records\":[]}");
+        data.extend(b"garbage");
+        let d = decode(&data[..], 1 << 20);
+        assert_eq!(d.text, "{\"Records\":[]}");
+        assert!(
+            matches!(d.damage, Some(DecodeError::Gzip { .. })),
+            "{:?}",
+            d.damage
+        );
     }
 
     #[test]
