@@ -761,9 +761,9 @@ impl State {
             self.spill_dir = Some(dir);
         }
         let dir = self.spill_dir.as_ref().expect("just created").path();
-        let sorted = output::sort_rows(&partition.batches)?;
+        let run = output::sorted_run(std::mem::take(&mut partition.batches))?;
         let path = dir.join(format!("{}.arrow", self.spills));
-        output::merge::spill(&path, &sorted)?;
+        output::merge::spill(&path, run)?;
         self.spills += 1;
         partition.spilled.push(path);
         self.buffered -= partition.bytes;
@@ -792,7 +792,7 @@ impl State {
         let file_name = format!("part-{}.parquet", self.run_id);
         let written: Vec<_> = self
             .take_partitions()
-            .par_iter()
+            .into_par_iter()
             .map(|(dir, partition)| {
                 let mut runs = partition
                     .spilled
@@ -800,8 +800,7 @@ impl State {
                     .map(|p| output::merge::spilled_run(p.clone()))
                     .collect::<Result<Vec<_>>>()?;
                 if !partition.batches.is_empty() {
-                    let sorted = output::sort_rows(&partition.batches)?;
-                    runs.push(output::merge::memory_run(sorted));
+                    runs.push(output::sorted_run(partition.batches)?);
                 }
                 output::write_partition(
                     &opts.out.join(dir),
@@ -838,10 +837,10 @@ impl State {
     fn into_batches(mut self, opts: &Options) -> Result<(Vec<RecordBatch>, Summary)> {
         let prepared: Vec<_> = self
             .take_partitions()
-            .par_iter()
+            .into_par_iter()
             .map(|(_, partition)| {
                 let mut batches = Vec::new();
-                let run = output::merge::memory_run(output::sort_rows(&partition.batches)?);
+                let run = output::sorted_run(partition.batches)?;
                 let duplicates = output::merge::merge(vec![run], opts.keep_duplicates, |b| {
                     batches.push(b);
                     Ok(())

@@ -20,24 +20,19 @@ use arrow::record_batch::RecordBatch;
 use crate::schema;
 
 /// Rows per merged output batch.
-const MERGE_BATCH_ROWS: usize = 8192;
+pub const MERGE_BATCH_ROWS: usize = 8192;
 
-/// A sorted run: the batches of one spill file, or one in-memory batch.
+/// A sorted run: the batches of one spill file, or of rows sorted in memory
+/// ([`crate::output::sorted_run`]).
 pub type Run = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
 
-/// A run held in memory.
-pub fn memory_run(batch: RecordBatch) -> Run {
-    Box::new(std::iter::once(Ok(batch)))
-}
-
-/// Writes a sorted batch to `path` as an Arrow IPC file, in slices so that reading it back
-/// holds one slice at a time.
-pub fn spill(path: &Path, sorted: &RecordBatch) -> Result<()> {
+/// Writes a sorted run to `path` as an Arrow IPC file, batch by batch, so that reading it back
+/// holds one batch at a time.
+pub fn spill(path: &Path, run: Run) -> Result<()> {
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut writer = FileWriter::try_new(std::io::BufWriter::new(file), &schema::arrow_schema())?;
-    for start in (0..sorted.num_rows()).step_by(MERGE_BATCH_ROWS) {
-        let len = MERGE_BATCH_ROWS.min(sorted.num_rows() - start);
-        writer.write(&sorted.slice(start, len))?;
+    for batch in run {
+        writer.write(&batch?)?;
     }
     writer.finish()?;
     Ok(())
@@ -216,6 +211,7 @@ fn pass_through(
 mod tests {
     use super::*;
     use crate::flatten::{Flattener, Prepared};
+    use crate::output::sorted_run;
     use crate::record::RawRecord;
 
     fn rows(events: &[(&str, Option<&str>)]) -> RecordBatch {
@@ -261,24 +257,28 @@ mod tests {
         let spilled = dir.path().join("run.arrow");
         spill(
             &spilled,
-            &rows(&[
-                ("2024-01-01T00:00:01Z", Some("b")),
+            sorted_run(vec![rows(&[
                 ("2024-01-01T00:00:03Z", Some("d")),
-            ]),
+                ("2024-01-01T00:00:01Z", Some("b")),
+            ])])
+            .unwrap(),
         )
         .unwrap();
         let runs = vec![
-            memory_run(
-                crate::output::sort_rows(&[rows(&[
-                    ("2024-01-01T00:00:00Z", Some("a")),
-                    ("2024-01-01T00:00:01Z", Some("b")),
-                    ("2024-01-01T00:00:02Z", None),
+            // Unsorted, across two batches.
+            sorted_run(vec![
+                rows(&[
                     ("2024-01-01T00:00:02Z", Some("c")),
-                ])])
-                .unwrap(),
-            ),
+                    ("2024-01-01T00:00:01Z", Some("b")),
+                ]),
+                rows(&[
+                    ("2024-01-01T00:00:02Z", None),
+                    ("2024-01-01T00:00:00Z", Some("a")),
+                ]),
+            ])
+            .unwrap(),
             spilled_run(spilled).unwrap(),
-            memory_run(rows(&[("2024-01-01T00:00:02Z", None)])),
+            sorted_run(vec![rows(&[("2024-01-01T00:00:02Z", None)])]).unwrap(),
         ];
         let mut out = Vec::new();
         let dups = merge(runs, false, |b| {
@@ -305,10 +305,12 @@ mod tests {
             .map(|(t, i)| (t.as_str(), i.as_deref()))
             .collect();
         let batch = rows(&refs);
-        let sorted = crate::output::sort_rows(&[batch]).unwrap();
         let mut total = 0;
         let dups = merge(
-            vec![memory_run(sorted.clone()), memory_run(sorted)],
+            vec![
+                sorted_run(vec![batch.clone()]).unwrap(),
+                sorted_run(vec![batch.slice(0, 7000), batch.slice(7000, 13_000)]).unwrap(),
+            ],
             true,
             |b| {
                 total += b.num_rows();

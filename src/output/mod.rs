@@ -10,8 +10,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use arrow::array::{Array, ArrayRef};
 use arrow::compute::{
-    SortColumn, SortOptions, concat_batches, lexsort_to_indices, take_record_batch,
+    SortColumn, SortOptions, concat, interleave_record_batch, lexsort_to_indices,
 };
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
@@ -118,23 +119,37 @@ pub fn write_partition(
 #[error("no rows to write")]
 struct NothingToWrite;
 
-/// One partition's rows sorted as they are written: by event time, then event ID (for a
-/// deterministic order), missing IDs last. Repeated IDs are dropped later, by [`merge::merge`].
-pub fn sort_rows(batches: &[RecordBatch]) -> Result<RecordBatch> {
-    sort_by_time(&concat_batches(&schema::arrow_schema(), batches)?)
-}
-
-fn sort_by_time(batch: &RecordBatch) -> Result<RecordBatch> {
+/// One partition's rows as a sorted run, in the order they are written: by event time, then
+/// event ID (for a deterministic order), missing IDs last. Repeated IDs are dropped later, by
+/// [`merge::merge`]. Only the two key columns are gathered to sort; the rows themselves are
+/// copied once, a chunk at a time as the run is read, so sorting never holds a second copy
+/// of the partition.
+pub fn sorted_run(batches: Vec<RecordBatch>) -> Result<merge::Run> {
+    let key = |name: &str| -> Result<ArrayRef> {
+        let column = schema::index_of(name);
+        let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(column).as_ref()).collect();
+        Ok(concat(&arrays)?)
+    };
     let options = Some(SortOptions {
         descending: false,
         nulls_first: false,
     });
-    let keys = ["event_time", "event_id"].map(|name| SortColumn {
-        values: batch.column(schema::index_of(name)).clone(),
-        options,
-    });
-    let indices = lexsort_to_indices(&keys, None)?;
-    Ok(take_record_batch(batch, &indices)?)
+    let keys = [key("event_time")?, key("event_id")?].map(|values| SortColumn { values, options });
+    let order = lexsort_to_indices(&keys, None)?;
+    // Position in the concatenated keys -> (batch, row).
+    let mut locate = Vec::with_capacity(order.len());
+    for (b, batch) in batches.iter().enumerate() {
+        locate.extend((0..batch.num_rows()).map(|row| (b, row)));
+    }
+    let picks: Vec<(usize, usize)> = order.values().iter().map(|&i| locate[i as usize]).collect();
+    let chunks = picks
+        .chunks(merge::MERGE_BATCH_ROWS)
+        .map(<[_]>::to_vec)
+        .collect::<Vec<_>>();
+    Ok(Box::new(chunks.into_iter().map(move |chunk| {
+        let sources: Vec<&RecordBatch> = batches.iter().collect();
+        Ok(interleave_record_batch(&sources, &chunk)?)
+    })))
 }
 
 /// Writes a file under a hidden temporary name in the same directory, flushes it to disk and
