@@ -4,7 +4,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hsmtrail::convert::{Options, SourceFilter, convert_text};
-use hsmtrail::output::{self, merge};
+use hsmtrail::output;
 
 #[path = "support/archive.rs"]
 mod archive;
@@ -62,7 +62,6 @@ fn parquet_writing(c: &mut Criterion) {
         .map(|(_, batch)| batch)
         .collect();
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let sorted = output::sort_rows(&batches).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let props = output::writer_properties(output::Compression::Zstd);
     let mut group = c.benchmark_group("parquet_write");
@@ -73,7 +72,7 @@ fn parquet_writing(c: &mut Criterion) {
             output::write_partition(
                 dir.path(),
                 "bench.parquet",
-                vec![merge::memory_run(sorted.clone())],
+                vec![output::sorted_run(batches.clone()).unwrap()],
                 false,
                 &props,
             )
