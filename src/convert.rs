@@ -29,8 +29,9 @@ use crate::time::{self, Bound};
 /// MB, so 2 GiB only stops bombs.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 2 << 30;
 
-/// Default for [`Options::memory_budget`]: 256 MiB of rows.
-pub const DEFAULT_MEMORY_BUDGET: usize = 256 << 20;
+/// Default for [`Options::memory_budget`]: 128 MiB of rows, which keeps a whole `--all-sources`
+/// run under 600 MiB of peak memory with the merge and the writer on top (benches/RESULTS.md).
+pub const DEFAULT_MEMORY_BUDGET: usize = 128 << 20;
 
 /// Which event sources to keep.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -323,8 +324,16 @@ fn gather(opts: &Options, out: Option<&Path>) -> Result<(State, rayon::ThreadPoo
     pool.install(|| {
         discovery.inputs.par_iter().for_each(|input| {
             let result = convert_file(input, opts);
-            let mut s = state.lock().expect("no panics while locked");
-            s.absorb(result, &notices);
+            let jobs = {
+                let mut s = state.lock().expect("no panics while locked");
+                s.absorb(result, &notices);
+                s.take_spills(&notices)
+            };
+            for job in jobs {
+                let outcome = job.run();
+                let mut s = state.lock().expect("no panics while locked");
+                s.spilled(&notices, job, outcome);
+            }
         })
     });
     notices.finish();
@@ -626,6 +635,20 @@ struct Partition {
     spilled: Vec<PathBuf>,
 }
 
+/// A partition's rows taken out of memory, to be written to disk as a sorted run.
+struct SpillJob {
+    partition: String,
+    batches: Vec<RecordBatch>,
+    bytes: usize,
+    path: PathBuf,
+}
+
+impl SpillJob {
+    fn run(&self) -> Result<()> {
+        output::merge::spill(&self.path, output::sorted_run(self.batches.clone())?)
+    }
+}
+
 /// What the run has gathered so far.
 struct State {
     summary: Summary,
@@ -706,13 +729,6 @@ impl State {
             p.bytes += bytes;
             self.buffered += bytes;
         }
-        while self.buffered > self.budget {
-            if let Err(e) = self.spill_largest() {
-                let reason = format!("cannot spill rows to disk: {e:#}");
-                self.problem(notices, &r.name, &reason, "error");
-                self.budget = usize::MAX;
-            }
-        }
         if !r.rejected.is_empty()
             && let Err(e) = self.write_rejected(&r.rejected)
         {
@@ -747,12 +763,38 @@ impl State {
         Ok(())
     }
 
-    /// Sorts the largest partition's rows and writes them to the spill folder.
-    fn spill_largest(&mut self) -> Result<()> {
-        let Some((_, partition)) = self.partitions.iter_mut().max_by_key(|(_, p)| p.bytes) else {
-            self.buffered = 0;
-            return Ok(());
-        };
+    /// Takes the largest partitions' rows out until the rows held fit the budget again. The
+    /// caller sorts and writes them to the spill folder without holding the state's lock, so
+    /// that other workers go on converting meanwhile.
+    fn take_spills(&mut self, notices: &Notices) -> Vec<SpillJob> {
+        let mut jobs = Vec::new();
+        while self.buffered > self.budget {
+            if let Err(e) = self.ensure_spill_dir() {
+                self.spill_failed(notices, &e);
+                break;
+            }
+            let Some((name, partition)) = self
+                .partitions
+                .iter_mut()
+                .filter(|(_, p)| p.bytes > 0)
+                .max_by_key(|(_, p)| p.bytes)
+            else {
+                break;
+            };
+            let dir = self.spill_dir.as_ref().expect("just ensured").path();
+            jobs.push(SpillJob {
+                partition: name.clone(),
+                batches: std::mem::take(&mut partition.batches),
+                bytes: std::mem::take(&mut partition.bytes),
+                path: dir.join(format!("{}.arrow", self.spills)),
+            });
+            self.spills += 1;
+            self.buffered -= jobs.last().expect("just pushed").bytes;
+        }
+        jobs
+    }
+
+    fn ensure_spill_dir(&mut self) -> Result<()> {
         if self.spill_dir.is_none() {
             let out = self.out.as_deref().unwrap_or(Path::new("."));
             let dir = tempfile::Builder::new()
@@ -760,16 +802,34 @@ impl State {
                 .tempdir_in(out)?;
             self.spill_dir = Some(dir);
         }
-        let dir = self.spill_dir.as_ref().expect("just created").path();
-        let run = output::sorted_run(std::mem::take(&mut partition.batches))?;
-        let path = dir.join(format!("{}.arrow", self.spills));
-        output::merge::spill(&path, run)?;
-        self.spills += 1;
-        partition.spilled.push(path);
-        self.buffered -= partition.bytes;
-        partition.batches.clear();
-        partition.bytes = 0;
         Ok(())
+    }
+
+    /// Records a spill's outcome: its run joins the partition, or on failure its rows go back
+    /// into memory and the run stops spilling (rows are never lost to a full disk).
+    fn spilled(&mut self, notices: &Notices, job: SpillJob, outcome: Result<()>) {
+        let partition = self.partitions.entry(job.partition).or_default();
+        match outcome {
+            Ok(()) => partition.spilled.push(job.path),
+            Err(e) => {
+                partition.batches.extend(job.batches);
+                partition.bytes += job.bytes;
+                self.buffered += job.bytes;
+                self.spill_failed(notices, &e);
+            }
+        }
+    }
+
+    fn spill_failed(&mut self, notices: &Notices, e: &anyhow::Error) {
+        let reason = format!("cannot spill rows to disk, keeping them in memory: {e:#}");
+        let dir = self
+            .out
+            .as_deref()
+            .unwrap_or(Path::new("."))
+            .display()
+            .to_string();
+        self.problem(notices, &dir, &reason, "error");
+        self.budget = usize::MAX;
     }
 
     /// The gathered partitions in path order.

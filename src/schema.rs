@@ -159,6 +159,16 @@ pub struct Column {
     pub description: &'static str,
 }
 
+impl Column {
+    /// Whether values repeat across events, so that Parquet's dictionary encoding pays. Raw
+    /// JSON and per-event IDs are unique: a dictionary there only costs time and memory
+    /// before the writer gives up on it.
+    pub fn values_repeat(&self) -> bool {
+        const UNIQUE: [&str; 3] = ["event_id", "request_id", "shared_event_id"];
+        self.kind != Kind::Json && !UNIQUE.contains(&self.name)
+    }
+}
+
 const fn col(
     name: &'static str,
     kind: Kind,

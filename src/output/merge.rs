@@ -20,7 +20,7 @@ use arrow::record_batch::RecordBatch;
 use crate::schema;
 
 /// Rows per merged output batch.
-pub const MERGE_BATCH_ROWS: usize = 8192;
+pub const MERGE_BATCH_ROWS: usize = 2048;
 
 /// A sorted run: the batches of one spill file, or of rows sorted in memory
 /// ([`crate::output::sorted_run`]).

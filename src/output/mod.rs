@@ -3,6 +3,7 @@
 
 pub mod merge;
 pub mod partition;
+pub mod writer;
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -15,10 +16,10 @@ use arrow::compute::{
     SortColumn, SortOptions, concat, interleave_record_batch, lexsort_to_indices,
 };
 use arrow::record_batch::RecordBatch;
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::schema;
 
@@ -54,7 +55,11 @@ pub const ROW_GROUP_BYTES: usize = 256 << 20;
 /// The writer settings of every file hsmtrail writes.
 pub fn writer_properties(compression: Compression) -> WriterProperties {
     let event_time = schema::index_of("event_time") as i32;
-    WriterProperties::builder()
+    let unique = schema::COLUMNS.iter().filter(|c| !c.values_repeat());
+    unique
+        .fold(WriterProperties::builder(), |props, c| {
+            props.set_column_dictionary_enabled(ColumnPath::from(c.name), false)
+        })
         .set_compression(compression.codec())
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
@@ -91,10 +96,11 @@ pub fn write_partition(
     let mut rows = 0;
     let mut duplicates = 0;
     let bytes = write_atomically(&path, |file| {
-        let mut writer = ArrowWriter::try_new(file, schema::arrow_schema(), Some(props.clone()))?;
+        let mut writer =
+            writer::ParallelWriter::try_new(file, schema::arrow_schema(), props.clone())?;
         duplicates = merge::merge(runs, keep_duplicates, |batch| {
             rows += batch.num_rows();
-            Ok(writer.write(&batch)?)
+            writer.write(&batch)
         })?;
         if rows == 0 {
             anyhow::bail!(NothingToWrite);
