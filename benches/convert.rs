@@ -74,6 +74,7 @@ fn parquet_writing(c: &mut Criterion) {
                 "bench.parquet",
                 vec![output::sorted_run(batches.clone()).unwrap()],
                 false,
+                Default::default(),
                 &props,
             )
             .unwrap()

@@ -19,10 +19,13 @@ use serde::Serialize;
 use crate::flatten::{Flattener, Prepared};
 use crate::input::container::{self, Content, Item, Location};
 use crate::input::{self, Input, decode};
+use crate::output::destination::Destination;
 use crate::output::partition::Layout;
 use crate::output::{self, Compression};
 use crate::record::{MAX_NESTING, RawRecord, nesting_exceeds, raw_str};
+use crate::remote::{self, Remote, S3Options, S3Url};
 use crate::schema::CLOUDHSM_SOURCE;
+use crate::state;
 use crate::time::{self, Bound};
 
 /// Default bound on one file's decompressed size: CloudTrail delivery files are at most tens of
@@ -111,6 +114,17 @@ pub struct Options {
     pub shard: Option<input::Shard>,
     /// No progress bar and no warnings on stderr (the summary still lists problems).
     pub quiet: bool,
+    /// An S3 output: `out` is then a local staging folder whose finished files are uploaded
+    /// here and removed.
+    pub publish: Option<S3Url>,
+    /// How to reach S3, for `s3://` inputs and output.
+    pub s3: S3Options,
+    /// Skip inputs an earlier run converted (as recorded in the output's `_hsmtrail/inputs/`),
+    /// and record this run's.
+    pub incremental: bool,
+    /// Write table definitions into the output's `_hsmtrail/`; the `Some` value is where
+    /// Athena should find the data, when given.
+    pub write_ddl: Option<Option<String>>,
 }
 
 impl Options {
@@ -133,6 +147,10 @@ impl Options {
             memory_budget: DEFAULT_MEMORY_BUDGET,
             shard: None,
             quiet: false,
+            publish: None,
+            s3: S3Options::default(),
+            incremental: false,
+            write_ddl: None,
         }
     }
 }
@@ -141,6 +159,8 @@ impl Options {
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
 pub struct FileCounts {
     pub total: u64,
+    /// Inputs left out because an earlier `--incremental` run converted them.
+    pub already_converted: u64,
     pub converted: u64,
     /// Skipped files by reason: `digest`, `empty`, `not-json`.
     pub skipped: BTreeMap<String, u64>,
@@ -279,12 +299,38 @@ struct Rejected<'a> {
 
 /// Runs a conversion. Errors are returned only for what stops the whole run (the output cannot
 /// be written); bad input is reported in the summary and the run goes on.
+///
+/// Order of writing, so that a run killed at any point leaves a correct output: each
+/// partition's file (atomically; uploaded whole for S3), then rejected records, then with
+/// `--overwrite` the removal of older data, and last the `--incremental` record of the inputs
+/// converted. A rerun after a crash converts those inputs again, and the event IDs already in
+/// the output keep their records from being written twice.
 pub fn run(opts: &Options) -> Result<Summary> {
     let started = Instant::now();
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating the output directory {}", opts.out.display()))?;
-    let (state, pool) = gather(opts, Some(&opts.out))?;
-    let mut summary = pool.install(|| state.write_parquet(opts))?;
+    let remote = connect(opts)?;
+    let dest = Destination {
+        local: &opts.out,
+        s3: opts.publish.as_ref().zip(remote.as_ref()),
+    };
+    if let Some((url, remote)) = dest.s3 {
+        remote.probe(url)?;
+    }
+    let done = if opts.incremental {
+        state::Converted::load(&dest)?
+    } else {
+        state::Converted::default()
+    };
+    let (state, pool) = gather(opts, Some(&opts.out), remote.as_ref(), &done)?;
+    let converted_inputs = state.converted_inputs.clone();
+    let mut summary = pool.install(|| state.write_parquet(opts, &dest))?;
+    if let Some(athena_location) = &opts.write_ddl {
+        crate::ddl::write_next_to_data(&dest, &opts.layout, athena_location.as_deref())?;
+    }
+    if opts.incremental {
+        state::record(&dest, &summary.run_id, &converted_inputs)?;
+    }
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
@@ -293,25 +339,52 @@ pub fn run(opts: &Options) -> Result<Summary> {
 /// the files `run` writes) and the summary. For a quick look at a few trail files.
 pub fn run_in_memory(opts: &Options) -> Result<(Vec<RecordBatch>, Summary)> {
     let started = Instant::now();
-    let (state, pool) = gather(opts, None)?;
+    let remote = connect(opts)?;
+    let (state, pool) = gather(opts, None, remote.as_ref(), &state::Converted::default())?;
     let (batches, mut summary) = pool.install(|| state.into_batches(opts))?;
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
     Ok((batches, summary))
 }
 
+/// An S3 client when an input or the output is in S3.
+fn connect(opts: &Options) -> Result<Option<Remote>> {
+    let needed = opts.publish.is_some() || opts.inputs.iter().any(|i| i.starts_with("s3://"));
+    needed.then(|| Remote::new(opts.s3.clone())).transpose()
+}
+
 /// Reads every input in parallel and gathers the rows by partition. Rejected records go to
 /// `out/_rejected/` when there is an output directory.
-fn gather(opts: &Options, out: Option<&Path>) -> Result<(State, rayon::ThreadPool)> {
+fn gather(
+    opts: &Options,
+    out: Option<&Path>,
+    remote: Option<&Remote>,
+    done: &state::Converted,
+) -> Result<(State, rayon::ThreadPool)> {
     let run_id = new_run_id();
-    let mut discovery = input::discover(&opts.inputs, out);
+    let scope = input::Scope {
+        exclude: out.filter(|_| opts.publish.is_none()),
+        exclude_s3: opts.publish.as_ref(),
+        remote,
+        prune: remote::prune_for(
+            &opts.accounts,
+            &opts.regions,
+            opts.since.map(|b| b.start),
+            opts.until.map(|b| b.last_ms()),
+        ),
+    };
+    let mut discovery = input::discover(&opts.inputs, &scope);
     if let Some(shard) = opts.shard {
         discovery.inputs.retain(|i| shard.contains(i));
     }
+    let found = discovery.inputs.len();
+    discovery.inputs.retain(|i| !done.contains(i));
+    let already_converted = (found - discovery.inputs.len()) as u64;
     let notices = Notices::new(opts, &discovery.inputs);
     let state = Mutex::new(State::new(out, &run_id, opts.memory_budget));
     {
         let mut s = state.lock().expect("no panics while locked");
         s.summary.files.total = discovery.inputs.len() as u64;
+        s.summary.files.already_converted = already_converted;
         s.summary.shard = opts.shard.map(|sh| sh.to_string());
         for (file, reason) in &discovery.problems {
             s.problem(&notices, file, reason, "error");
@@ -323,7 +396,7 @@ fn gather(opts: &Options, out: Option<&Path>) -> Result<(State, rayon::ThreadPoo
         .context("starting the worker threads")?;
     pool.install(|| {
         discovery.inputs.par_iter().for_each(|input| {
-            let result = convert_file(input, opts);
+            let result = convert_file(input, opts, remote);
             let jobs = {
                 let mut s = state.lock().expect("no panics while locked");
                 s.absorb(result, &notices);
@@ -401,6 +474,8 @@ impl Notices {
 /// What reading one file produced.
 struct FileResult {
     name: String,
+    /// For `--incremental`, when the file was read to the end.
+    identity: Option<(String, u64, String)>,
     stored_bytes: u64,
     outcome: Outcome,
     problem: Option<(String, &'static str)>,
@@ -417,9 +492,10 @@ enum Outcome {
     Failed,
 }
 
-fn convert_file(input: &Input, opts: &Options) -> FileResult {
+fn convert_file(input: &Input, opts: &Options, remote: Option<&Remote>) -> FileResult {
     let name = input.name();
     let mut result = FileResult {
+        identity: input.identity(),
         stored_bytes: input.stored_size(),
         name,
         outcome: Outcome::Failed,
@@ -433,7 +509,7 @@ fn convert_file(input: &Input, opts: &Options) -> FileResult {
         result.outcome = Outcome::Skipped("digest");
         return result;
     }
-    let reader = match input.open() {
+    let reader = match input.open(remote) {
         Ok(r) => r,
         Err(e) => {
             result.problem = Some((format!("cannot open: {e}"), "error"));
@@ -664,6 +740,8 @@ struct State {
     /// The output directory; `None` for in-memory runs, which only count rejected records.
     out: Option<PathBuf>,
     run_id: String,
+    /// Inputs read to the end (converted or skipped), for `--incremental`.
+    converted_inputs: Vec<(String, u64, String)>,
 }
 
 impl State {
@@ -681,6 +759,7 @@ impl State {
             rejected: None,
             out: out.map(Path::to_path_buf),
             run_id: run_id.to_owned(),
+            converted_inputs: Vec::new(),
         }
     }
 
@@ -694,6 +773,11 @@ impl State {
     }
 
     fn absorb(&mut self, r: FileResult, notices: &Notices) {
+        if !matches!(r.outcome, Outcome::Failed)
+            && let Some(identity) = r.identity
+        {
+            self.converted_inputs.push(identity);
+        }
         let files = &mut self.summary.files;
         match r.outcome {
             Outcome::Converted(format) => {
@@ -847,7 +931,7 @@ impl State {
 
     /// Writes every partition, then the rejected records, then (with `--overwrite`) removes the
     /// data of earlier runs: new data is complete on disk before anything old goes.
-    fn write_parquet(mut self, opts: &Options) -> Result<Summary> {
+    fn write_parquet(mut self, opts: &Options, dest: &Destination) -> Result<Summary> {
         let props = output::writer_properties(opts.compression);
         let file_name = format!("part-{}.parquet", self.run_id);
         let written: Vec<_> = self
@@ -862,33 +946,58 @@ impl State {
                 if !partition.batches.is_empty() {
                     runs.push(output::sorted_run(partition.batches)?);
                 }
-                output::write_partition(
-                    &opts.out.join(dir),
+                // Events already in the output (an earlier run, an overlapping trail, a run
+                // that was killed) are not written again.
+                let seen = if opts.overwrite || opts.keep_duplicates {
+                    HashSet::new()
+                } else {
+                    dest.existing_ids(&dir)?
+                };
+                let file = output::write_partition(
+                    &opts.out.join(&dir),
                     &file_name,
                     runs,
                     opts.keep_duplicates,
+                    seen,
                     &props,
-                )
+                )?;
+                let relative = format!("{dir}/{file_name}");
+                if file.path.is_some() {
+                    dest.publish(&relative)?;
+                }
+                Ok((dest.name_of(&relative), file))
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut kept_paths = HashSet::new();
-        self.summary.output.directory = opts.out.display().to_string();
-        for file in written.into_iter().flatten() {
+        let mut kept = HashSet::new();
+        self.summary.output.directory = dest.display();
+        for (name, file) in written {
             self.count_duplicates(file.duplicates);
-            let out = &mut self.summary.output;
-            out.bytes += file.bytes;
-            out.files.push(file.path.display().to_string());
-            kept_paths.insert(file.path);
+            if file.path.is_some() {
+                let out = &mut self.summary.output;
+                out.bytes += file.bytes;
+                out.files.push(name.clone());
+                kept.insert(name);
+            }
         }
-        let out = &mut self.summary.output;
         if let Some((path, writer)) = self.rejected.take() {
             let temp = writer.into_inner().map_err(|e| e.into_error())?;
             temp.as_file().sync_all()?;
             temp.persist(&path)?;
-            out.rejected_file = Some(path.display().to_string());
+            let relative = format!("_rejected/{}.jsonl", self.run_id);
+            dest.publish(&relative)?;
+            self.summary.output.rejected_file = Some(dest.name_of(&relative));
         }
         if opts.overwrite {
-            out.replaced_files = output::remove_other_data(&opts.out, &kept_paths)? as u64;
+            let older: Vec<_> = dest
+                .all_data_files()?
+                .into_iter()
+                .filter(|f| !kept.contains(&f.name()))
+                .collect();
+            dest.remove(&older)?;
+            if dest.s3.is_none() {
+                output::remove_empty_partitions(&opts.out)?;
+            }
+            self.summary.output.replaced_files = older.len() as u64;
         }
         Ok(self.summary)
     }
@@ -901,10 +1010,12 @@ impl State {
             .map(|(_, partition)| {
                 let mut batches = Vec::new();
                 let run = output::sorted_run(partition.batches)?;
-                let duplicates = output::merge::merge(vec![run], opts.keep_duplicates, |b| {
-                    batches.push(b);
-                    Ok(())
-                })?;
+                let seen = HashSet::new();
+                let duplicates =
+                    output::merge::merge(vec![run], opts.keep_duplicates, seen, |b| {
+                        batches.push(b);
+                        Ok(())
+                    })?;
                 Ok((batches, duplicates))
             })
             .collect::<Result<Vec<_>>>()?;

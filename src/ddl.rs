@@ -271,45 +271,46 @@ fn spark(t: &Target) -> String {
 /// The folder next to the data where definitions go; engines skip names starting with `_`.
 pub const METADATA_DIR: &str = "_hsmtrail";
 
-/// Writes `duckdb.sql`, `spark.sql` and `athena.sql` into `out/_hsmtrail/`, pointing at `out`
-/// (Athena at `athena_location`, or at a location to replace when none is given).
+/// Writes `duckdb.sql`, `spark.sql` and `athena.sql` into the output's `_hsmtrail/` folder,
+/// pointing at the output (Athena at `athena_location`, at the output itself when that is in
+/// S3, or at a location to replace).
 pub fn write_next_to_data(
-    out: &std::path::Path,
+    dest: &crate::output::destination::Destination,
     layout: &Layout,
     athena_location: Option<&str>,
 ) -> anyhow::Result<()> {
-    let dir = out.join(METADATA_DIR);
-    std::fs::create_dir_all(&dir)?;
-    let local = out
-        .canonicalize()
-        .unwrap_or_else(|_| out.to_path_buf())
-        .display()
-        .to_string();
+    let here = match dest.s3 {
+        Some((url, _)) => url.to_string(),
+        None => dest
+            .local
+            .canonicalize()
+            .unwrap_or_else(|_| dest.local.to_path_buf())
+            .display()
+            .to_string(),
+    };
+    let athena = athena_location.or(dest.s3.map(|_| here.as_str()));
     let target = |location: &str| Target {
         table: "events".into(),
         location: location.to_owned(),
         layout: layout.clone(),
     };
     for (file, dialect, location) in [
-        ("duckdb.sql", Dialect::Duckdb, local.as_str()),
-        ("spark.sql", Dialect::Spark, local.as_str()),
+        ("duckdb.sql", Dialect::Duckdb, here.as_str()),
+        ("spark.sql", Dialect::Spark, here.as_str()),
         (
             "athena.sql",
             Dialect::Athena,
-            athena_location.unwrap_or("s3://YOUR-BUCKET/YOUR-PREFIX/"),
+            athena.unwrap_or("s3://YOUR-BUCKET/YOUR-PREFIX/"),
         ),
     ] {
         let mut text = generate(dialect, &target(location));
-        if dialect == Dialect::Athena && athena_location.is_none() {
+        if dialect == Dialect::Athena && athena.is_none() {
             text.insert_str(
                 0,
                 "-- Replace s3://YOUR-BUCKET/YOUR-PREFIX/ with where you upload this folder, or convert with --athena-location.\n",
             );
         }
-        crate::output::write_atomically(&dir.join(file), |f| {
-            use std::io::Write;
-            Ok(f.write_all(text.as_bytes())?)
-        })?;
+        dest.write_small(&format!("{METADATA_DIR}/{file}"), text.as_bytes())?;
     }
     Ok(())
 }

@@ -3,9 +3,11 @@
 //!
 //! Data flows one way: [`input`] finds and decodes files into records, [`record`] is the
 //! borrowed record model, [`flatten`] turns records into columns of the one [`schema`], and
-//! [`output`] writes partitioned Parquet. [`convert`] runs that pipeline in parallel.
+//! [`output`] writes partitioned Parquet. [`convert`] runs that pipeline in parallel;
+//! [`remote`] reaches archives and output in S3, and [`state`] remembers converted inputs.
 
 pub mod cli;
+pub mod compact;
 pub mod convert;
 pub mod ddl;
 pub mod flatten;
@@ -13,6 +15,8 @@ pub mod input;
 pub mod output;
 pub mod rebuild;
 pub mod record;
+pub mod remote;
 pub mod report;
 pub mod schema;
+pub mod state;
 pub mod time;

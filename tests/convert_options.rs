@@ -137,9 +137,21 @@ fn runs_add_files_and_overwrite_replaces_them() {
     let out = dir.path().join("out");
     let input = fixture("archive/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/09");
     assert_eq!(convert(&[&input], &out).0, 0);
-    assert_eq!(convert(&[&input], &out).0, 0);
+    // The same events again: already in the output, so nothing is written...
+    let (code, again) = convert(&[&input], &out);
+    assert_eq!(code, 0);
+    assert_eq!(
+        (
+            again["records"]["kept"].as_u64(),
+            again["records"]["duplicates"].as_u64()
+        ),
+        (Some(0), Some(6))
+    );
+    assert_eq!(parquet_files(&out).len(), 3);
+    // ...unless duplicates are asked for.
+    assert_eq!(convert(&[&input, "--keep-duplicates"], &out).0, 0);
     // The service events of that delivery fall on three days: three partitions, each with
-    // one file of each run.
+    // one file of each run that wrote.
     let files = parquet_files(&out);
     assert_eq!(
         files.len(),

@@ -9,17 +9,32 @@ use crate::convert::{self, DEFAULT_MAX_FILE_BYTES, DEFAULT_MEMORY_BUDGET, Option
 use crate::input::Shard;
 use crate::output::Compression;
 use crate::output::partition::Layout;
+use crate::remote::{S3Options, S3Url};
 use crate::time::Bound;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Files, directories (walked recursively), glob patterns, or - for standard input.
+    /// Files, directories (walked recursively), glob patterns, s3://bucket/prefix (listed
+    /// along the CloudTrail layout), or - for standard input.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<String>,
 
-    /// Output directory for the Parquet files.
+    /// Output directory for the Parquet files, or s3://bucket/prefix/.
     #[arg(long, short, value_name = "DIR")]
-    out: PathBuf,
+    out: String,
+
+    /// Convert only inputs no earlier --incremental run into this output converted (recorded
+    /// in DIR/_hsmtrail/inputs/), and record this run's.
+    #[arg(long)]
+    incremental: bool,
+
+    /// S3-compatible endpoint, e.g. http://127.0.0.1:9000 (default: AWS, or AWS_ENDPOINT_URL).
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+
+    /// Path-style S3 requests (endpoint/bucket/key), as most S3-compatible stores need.
+    #[arg(long)]
+    path_style: bool,
 
     /// Keep events of this eventSource (repeatable); default: cloudhsm.amazonaws.com only.
     #[arg(long = "source", value_name = "NAME", conflicts_with = "all_sources")]
@@ -58,10 +73,10 @@ pub struct Args {
     compression: Compression,
 
     /// Replace the data already in the output directory (after the new files are complete).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "incremental")]
     overwrite: bool,
 
-    /// Keep records whose eventID was already seen in this run.
+    /// Keep records whose eventID was already seen in this run or is already in the output.
     #[arg(long)]
     keep_duplicates: bool,
 
@@ -110,6 +125,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         SourceFilter::Only(args.sources)
     };
+    let (out, publish, _staging) = match S3Url::parse(&args.out) {
+        Some(url) => {
+            let url = url.unwrap_or_else(|e| super::usage_error(e));
+            let staging = tempfile::Builder::new()
+                .prefix("hsmtrail-staging-")
+                .tempdir()?;
+            (staging.path().to_path_buf(), Some(url), Some(staging))
+        }
+        None => (PathBuf::from(&args.out), None, None),
+    };
     let opts = Options {
         sources,
         since: args.since,
@@ -125,7 +150,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         memory_budget: args.memory_budget.saturating_mul(1 << 20),
         shard: args.shard,
         quiet: args.quiet,
-        ..Options::new(args.inputs, args.out)
+        publish,
+        s3: S3Options {
+            endpoint_url: args.endpoint_url,
+            path_style: args.path_style,
+        },
+        incremental: args.incremental,
+        write_ddl: args.write_ddl.then(|| args.athena_location.clone()),
+        ..Options::new(args.inputs, out)
     };
     if let Some(l) = &args.athena_location
         && !l.starts_with("s3://")
@@ -135,9 +167,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ));
     }
     let summary = convert::run(&opts)?;
-    if args.write_ddl {
-        crate::ddl::write_next_to_data(&opts.out, &opts.layout, args.athena_location.as_deref())?;
-    }
     if let Some(path) = &args.summary_json {
         convert::write_summary_json(&summary, path)?;
     }

@@ -1,6 +1,7 @@
 //! The command line: one module per subcommand, each parsing its arguments and calling the
 //! library.
 
+mod compact;
 mod convert;
 mod query;
 mod report;
@@ -25,6 +26,8 @@ pub struct Cli {
 enum Command {
     /// Convert CloudTrail files into Hive-partitioned Parquet.
     Convert(Box<convert::Args>),
+    /// Merge each partition's small files into sorted, de-duplicated files of a target size.
+    Compact(compact::Args),
     /// Print the output schema, one line a column with its description.
     Schema(schema::Args),
     /// List the bundled reports.
@@ -39,6 +42,7 @@ enum Command {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Convert(args) => convert::run(*args),
+        Command::Compact(args) => compact::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Reports(args) => reports::run(args),
         Command::Report(args) => report::run(*args),

@@ -1,8 +1,9 @@
 //! Finding the input files and decoding them into records.
 //!
 //! [`discover`] expands the command line's inputs (files, directories walked recursively, glob
-//! patterns, `-` for standard input) into a sorted, de-duplicated list; [`decode`] turns a file's
-//! bytes into text; [`container`] finds the records in that text.
+//! patterns, `s3://` prefixes listed along the CloudTrail layout, `-` for standard input) into
+//! a sorted, de-duplicated list; [`decode`] turns a file's bytes into text; [`container`] finds
+//! the records in that text.
 
 pub mod container;
 pub mod decode;
@@ -12,12 +13,22 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use crate::remote::{Prune, Remote, S3Url};
+
 /// One input to read.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Input {
     /// A file; `walked` is true when it was found by walking a directory or matching a glob,
     /// which makes a non-JSON file a warning rather than a failure.
     File { path: PathBuf, walked: bool },
+    /// An object found by listing an `s3://` prefix.
+    Object {
+        bucket: String,
+        key: String,
+        size: u64,
+        /// The ETag, which changes when the object is replaced.
+        etag: String,
+    },
     /// Standard input.
     Stdin,
 }
@@ -27,27 +38,65 @@ impl Input {
     pub fn name(&self) -> String {
         match self {
             Input::File { path, .. } => path.display().to_string(),
+            Input::Object { bucket, key, .. } => format!("s3://{bucket}/{key}"),
             Input::Stdin => "-".to_owned(),
         }
     }
 
     /// Whether a non-JSON file here is only worth a warning.
     pub fn walked(&self) -> bool {
-        matches!(self, Input::File { walked: true, .. })
+        matches!(
+            self,
+            Input::File { walked: true, .. } | Input::Object { .. }
+        )
+    }
+
+    /// What identifies this version of the input for `--incremental`: where it is, its size
+    /// and its ETag (objects) or modification time (files). `None` for standard input, which
+    /// is never remembered.
+    pub fn identity(&self) -> Option<(String, u64, String)> {
+        match self {
+            Input::File { path, .. } => {
+                let meta = std::fs::metadata(path).ok()?;
+                let modified = meta
+                    .modified()
+                    .ok()?
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()?
+                    .as_nanos();
+                let absolute = path.canonicalize().unwrap_or_else(|_| path.clone());
+                Some((
+                    absolute.display().to_string(),
+                    meta.len(),
+                    format!("mtime:{modified}"),
+                ))
+            }
+            Input::Object { size, etag, .. } => Some((self.name(), *size, etag.clone())),
+            Input::Stdin => None,
+        }
     }
 
     /// Size in bytes as stored (compressed), for progress; 0 when unknown.
     pub fn stored_size(&self) -> u64 {
         match self {
             Input::File { path, .. } => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+            Input::Object { size, .. } => *size,
             Input::Stdin => 0,
         }
     }
 
-    /// Opens the input for reading.
-    pub fn open(&self) -> io::Result<Box<dyn Read>> {
+    /// Opens the input for reading. An object is fetched whole into memory (its compressed
+    /// size, bounded like any file by `--max-file-bytes`), never staged on disk.
+    pub fn open(&self, remote: Option<&Remote>) -> io::Result<Box<dyn Read>> {
         match self {
             Input::File { path, .. } => Ok(Box::new(File::open(path)?)),
+            Input::Object { bucket, key, .. } => {
+                let remote = remote.ok_or_else(|| io::Error::other("no S3 client"))?;
+                let bytes = remote
+                    .get(bucket, key)
+                    .map_err(|e| io::Error::other(format!("{e:#}")))?;
+                Ok(Box::new(io::Cursor::new(bytes)))
+            }
             Input::Stdin => Ok(Box::new(io::stdin().lock())),
         }
     }
@@ -67,6 +116,10 @@ impl Input {
                     None => path.display().to_string(),
                 }
             }
+            Input::Object { key, .. } => match key.find("AWSLogs/") {
+                Some(i) if i == 0 || key[..i].ends_with('/') => key[i..].to_owned(),
+                _ => self.name(),
+            },
             Input::Stdin => "-".to_owned(),
         }
     }
@@ -78,6 +131,7 @@ impl Input {
             Input::File { path, .. } => path
                 .components()
                 .any(|c| c.as_os_str() == "CloudTrail-Digest"),
+            Input::Object { key, .. } => key.split('/').any(|c| c == "CloudTrail-Digest"),
             Input::Stdin => false,
         }
     }
@@ -91,16 +145,40 @@ pub struct Discovery {
     pub problems: Vec<(String, String)>,
 }
 
-/// Expands files, directories, glob patterns and `-` into the inputs to read, sorted by path so
-/// that runs are deterministic. Directories are walked recursively; hidden entries (names
-/// starting with `.`) and everything under `exclude` (the output directory) are left out.
-pub fn discover(given: &[String], exclude: Option<&Path>) -> Discovery {
-    let exclude = exclude.and_then(|p| p.canonicalize().ok());
+/// Where to look beyond the local file system, and what to leave out.
+#[derive(Default)]
+pub struct Scope<'a> {
+    /// The output directory, never read as input.
+    pub exclude: Option<&'a Path>,
+    /// The output location in S3, never read as input.
+    pub exclude_s3: Option<&'a S3Url>,
+    /// The S3 client, when an input or the output is in S3.
+    pub remote: Option<&'a Remote>,
+    /// What the CloudTrail layout lets an S3 listing skip.
+    pub prune: Prune,
+}
+
+/// Expands files, directories, glob patterns, `s3://` prefixes and `-` into the inputs to read,
+/// sorted by path so that runs are deterministic. Directories are walked recursively; hidden
+/// entries (names starting with `.`) and everything under the output location are left out.
+pub fn discover(given: &[String], scope: &Scope) -> Discovery {
+    let exclude = scope.exclude.and_then(|p| p.canonicalize().ok());
     let mut found = Found::default();
     let mut problems = Vec::new();
     for arg in given {
         if arg == "-" {
             found.stdin = true;
+            continue;
+        }
+        if let Some(url) = S3Url::parse(arg) {
+            match url.and_then(|url| list_objects(&url, scope)) {
+                Ok(objects) => found.objects.extend(objects),
+                Err(e) => {
+                    let reason = format!("{e:#}");
+                    let reason = reason.strip_prefix(&format!("{arg}: ")).unwrap_or(&reason);
+                    problems.push((arg.clone(), reason.to_owned()));
+                }
+            }
             continue;
         }
         let path = Path::new(arg);
@@ -120,10 +198,42 @@ pub fn discover(given: &[String], exclude: Option<&Path>) -> Discovery {
     }
 }
 
+/// The objects under an `s3://` prefix, without hidden or metadata keys and without the
+/// output's own objects.
+fn list_objects(url: &S3Url, scope: &Scope) -> anyhow::Result<Vec<Input>> {
+    let remote = scope
+        .remote
+        .ok_or_else(|| anyhow::anyhow!("no S3 client configured"))?;
+    let output = scope
+        .exclude_s3
+        .filter(|out| out.bucket == url.bucket)
+        .map(|out| format!("{}/", out.prefix.trim_end_matches('/')));
+    Ok(remote
+        .list_trail(url, &scope.prune)?
+        .into_iter()
+        .map(|meta| (meta.location.to_string(), meta))
+        .filter(|(key, _)| !key.split('/').any(|c| c.starts_with('.')))
+        .filter(|(key, _)| {
+            output
+                .as_ref()
+                .is_none_or(|o| o == "/" || !key.starts_with(o.as_str()))
+        })
+        .map(|(key, meta)| Input::Object {
+            bucket: url.bucket.clone(),
+            key,
+            size: meta.size,
+            etag: meta
+                .e_tag
+                .unwrap_or_else(|| meta.last_modified.to_rfc3339()),
+        })
+        .collect())
+}
+
 /// Files found so far, each once: a file both named and found by a walk counts as named.
 #[derive(Default)]
 struct Found {
     files: BTreeMap<PathBuf, bool>,
+    objects: std::collections::BTreeSet<Input>,
     stdin: bool,
 }
 
@@ -139,6 +249,7 @@ impl Found {
             .into_iter()
             .map(|(path, walked)| Input::File { path, walked })
             .collect();
+        inputs.extend(self.objects);
         if self.stdin {
             inputs.push(Input::Stdin);
         }
@@ -288,7 +399,12 @@ mod tests {
             root.join("missing.json").display().to_string(),
             root.display().to_string(),
         ];
-        let d = discover(&args, Some(&root.join("out")));
+        let out = root.join("out");
+        let scope = Scope {
+            exclude: Some(&out),
+            ..Scope::default()
+        };
+        let d = discover(&args, &scope);
         let names: Vec<_> = d
             .inputs
             .iter()
@@ -299,7 +415,7 @@ mod tests {
         let named = root.join("a/1.json").display().to_string();
         let both = discover(
             &[root.join("a").display().to_string(), named.clone(), named],
-            None,
+            &Scope::default(),
         );
         assert_eq!(both.inputs.len(), 2);
         assert!(

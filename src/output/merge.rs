@@ -99,17 +99,19 @@ fn id_column(batch: &RecordBatch) -> &StringArray {
 }
 
 /// Merges sorted runs into batches in (event time, event ID) order, calling `emit` for each,
-/// dropping rows whose event ID was already seen unless `keep_duplicates`. Returns the number
-/// of duplicates dropped.
+/// dropping rows whose event ID was already seen (in an earlier row, or in `seen` to begin
+/// with) unless `keep_duplicates`. Returns the number of duplicates dropped.
 pub fn merge(
     runs: Vec<Run>,
     keep_duplicates: bool,
+    mut seen: HashSet<String>,
     mut emit: impl FnMut(RecordBatch) -> Result<()>,
 ) -> Result<usize> {
     if runs.len() == 1 {
         return pass_through(
             runs.into_iter().next().expect("one run"),
             keep_duplicates,
+            seen,
             emit,
         );
     }
@@ -130,7 +132,6 @@ pub fn merge(
             heap.push(Reverse((key, i)));
         }
     }
-    let mut seen: HashSet<String> = HashSet::new();
     let mut duplicates = 0;
     let mut sources: Vec<RecordBatch> = Vec::new();
     let mut picks: Vec<(usize, usize)> = Vec::with_capacity(MERGE_BATCH_ROWS);
@@ -184,9 +185,9 @@ pub fn merge(
 fn pass_through(
     run: Run,
     keep_duplicates: bool,
+    mut seen: HashSet<String>,
     mut emit: impl FnMut(RecordBatch) -> Result<()>,
 ) -> Result<usize> {
-    let mut seen: HashSet<String> = HashSet::new();
     let mut duplicates = 0;
     for batch in run {
         let batch = batch?;
@@ -281,13 +282,35 @@ mod tests {
             sorted_run(vec![rows(&[("2024-01-01T00:00:02Z", None)])]).unwrap(),
         ];
         let mut out = Vec::new();
-        let dups = merge(runs, false, |b| {
+        let dups = merge(runs, false, HashSet::new(), |b| {
             out.push(b);
             Ok(())
         })
         .unwrap();
         assert_eq!(dups, 1);
         assert_eq!(ids(&out), ["a", "b", "c", "-", "-", "d"]);
+    }
+
+    #[test]
+    fn ids_already_in_the_output_are_not_written_again() {
+        let run = || {
+            sorted_run(vec![rows(&[
+                ("2024-01-01T00:00:01Z", Some("old")),
+                ("2024-01-01T00:00:02Z", Some("new")),
+            ])])
+            .unwrap()
+        };
+        for runs in [vec![run()], vec![run(), run()]] {
+            let mut out = Vec::new();
+            let seen = HashSet::from(["old".to_owned()]);
+            let dups = merge(runs, false, seen, |b| {
+                out.push(b);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(ids(&out), ["new"]);
+            assert!(dups >= 1);
+        }
     }
 
     #[test]
@@ -312,6 +335,7 @@ mod tests {
                 sorted_run(vec![batch.slice(0, 7000), batch.slice(7000, 13_000)]).unwrap(),
             ],
             true,
+            HashSet::new(),
             |b| {
                 total += b.num_rows();
                 Ok(())

@@ -1,6 +1,7 @@
 //! Writing the output: one Parquet file per partition per run, sorted by event time, free of
 //! duplicate event IDs, written under a hidden temporary name and renamed only when complete.
 
+pub mod destination;
 pub mod merge;
 pub mod partition;
 pub mod writer;
@@ -75,22 +76,25 @@ pub fn writer_properties(compression: Compression) -> WriterProperties {
 /// What writing one partition produced.
 #[derive(Debug, Clone)]
 pub struct WrittenFile {
-    pub path: PathBuf,
+    /// `None` when every row was a duplicate and no file was written.
+    pub path: Option<PathBuf>,
     pub rows: usize,
     pub duplicates: usize,
     pub bytes: u64,
 }
 
 /// Writes a partition to `dir/file_name` atomically: its sorted runs merged in event-time
-/// order, repeated event IDs dropped unless `keep_duplicates`. Returns `None` when nothing is
+/// order, repeated event IDs (and those in `seen`, already in the output) dropped unless
+/// `keep_duplicates`. Returns `None` when nothing is
 /// left to write.
 pub fn write_partition(
     dir: &Path,
     file_name: &str,
     runs: Vec<merge::Run>,
     keep_duplicates: bool,
+    seen: HashSet<String>,
     props: &WriterProperties,
-) -> Result<Option<WrittenFile>> {
+) -> Result<WrittenFile> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(file_name);
     let mut rows = 0;
@@ -98,7 +102,7 @@ pub fn write_partition(
     let bytes = write_atomically(&path, |file| {
         let mut writer =
             writer::ParallelWriter::try_new(file, schema::arrow_schema(), props.clone())?;
-        duplicates = merge::merge(runs, keep_duplicates, |batch| {
+        duplicates = merge::merge(runs, keep_duplicates, seen, |batch| {
             rows += batch.num_rows();
             writer.write(&batch)
         })?;
@@ -109,13 +113,18 @@ pub fn write_partition(
         Ok(())
     });
     match bytes {
-        Ok(bytes) => Ok(Some(WrittenFile {
-            path,
+        Ok(bytes) => Ok(WrittenFile {
+            path: Some(path),
             rows,
             duplicates,
             bytes,
-        })),
-        Err(e) if e.downcast_ref::<NothingToWrite>().is_some() => Ok(None),
+        }),
+        Err(e) if e.downcast_ref::<NothingToWrite>().is_some() => Ok(WrittenFile {
+            path: None,
+            rows,
+            duplicates,
+            bytes: 0,
+        }),
         Err(e) => Err(e),
     }
 }
@@ -184,24 +193,16 @@ pub fn is_skipped_name(name: &std::ffi::OsStr) -> bool {
         .is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
 }
 
-/// Removes the Parquet files under `root` that are not in `keep` (the files of this run), and
-/// the partition directories left empty; directories whose names start with `_` or `.` (our
-/// metadata, rejected records, temporary files) are left alone.
-pub fn remove_other_data(root: &Path, keep: &HashSet<PathBuf>) -> Result<usize> {
+/// Removes the partition directories under `root` left empty (after `--overwrite` removed
+/// older files); directories whose names start with `_` or `.` (our metadata, rejected
+/// records, temporary files) are left alone.
+pub fn remove_empty_partitions(root: &Path) -> Result<()> {
     let ours = |e: &walkdir::DirEntry| e.depth() == 0 || !is_skipped_name(e.file_name());
-    let mut removed = 0;
     let mut dirs = Vec::new();
     for entry in walkdir::WalkDir::new(root).into_iter().filter_entry(ours) {
         let entry = entry?;
-        let path = entry.path();
         if entry.file_type().is_dir() && entry.depth() > 0 {
-            dirs.push((entry.depth(), path.to_path_buf()));
-        } else if entry.file_type().is_file()
-            && path.extension().is_some_and(|e| e == "parquet")
-            && !keep.contains(path)
-        {
-            fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
-            removed += 1;
+            dirs.push((entry.depth(), entry.into_path()));
         }
     }
     // Deepest first, so emptied parents go too; only empty directories can be removed.
@@ -209,7 +210,7 @@ pub fn remove_other_data(root: &Path, keep: &HashSet<PathBuf>) -> Result<usize> 
     for (_, dir) in dirs {
         let _ = fs::remove_dir(dir);
     }
-    Ok(removed)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -106,11 +106,15 @@ impl<W: Write + Send> ParallelWriter<W> {
         Ok(())
     }
 
-    /// Closes the last row group and writes the footer.
-    pub fn close(mut self) -> Result<()> {
+    /// Bytes of the file so far: row groups written plus the current one's encoded data.
+    pub fn bytes_written(&self) -> u64 {
+        (self.file.bytes_written() + self.encoded_bytes()) as u64
+    }
+
+    /// Closes the last row group, writes the footer and returns the sink.
+    pub fn close(mut self) -> Result<W> {
         self.close_row_group()?;
-        self.file.close()?;
-        Ok(())
+        Ok(self.file.into_inner()?)
     }
 }
 

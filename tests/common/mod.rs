@@ -103,6 +103,15 @@ impl Table {
         self.batch.num_rows()
     }
 
+    /// Every row's event ID, sorted, repeats kept (so a duplicate shows).
+    pub fn event_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = (0..self.len())
+            .map(|r| self.text(r, "event_id").unwrap_or_default())
+            .collect();
+        ids.sort();
+        ids
+    }
+
     fn col(&self, name: &str) -> &dyn Array {
         self.batch.column(hsmtrail::schema::index_of(name)).as_ref()
     }

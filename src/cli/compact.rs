@@ -1,0 +1,52 @@
+//! `hsmtrail compact`: arguments in, [`crate::compact::run_at`] called, summary out.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::compact::{self, Options};
+use crate::output::Compression;
+use crate::remote::S3Options;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The output of `hsmtrail convert`: a directory or s3://bucket/prefix/.
+    #[arg(value_name = "DIR")]
+    location: String,
+
+    /// Size of each file written, in MiB (a partition smaller than this becomes one file).
+    #[arg(long, value_name = "MIB", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
+    target_size: u64,
+
+    /// Parquet compression codec of the files written.
+    #[arg(long, value_enum, default_value = "zstd")]
+    compression: Compression,
+
+    /// S3-compatible endpoint, e.g. http://127.0.0.1:9000.
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+
+    /// Path-style S3 requests (endpoint/bucket/key).
+    #[arg(long)]
+    path_style: bool,
+
+    /// No summary on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let s3 = S3Options {
+        endpoint_url: args.endpoint_url,
+        path_style: args.path_style,
+    };
+    let opts = Options {
+        target_bytes: args.target_size << 20,
+        compression: args.compression,
+    };
+    let summary = compact::run_at(&args.location, &s3, &opts)?;
+    if !args.quiet {
+        eprint!("{}", summary.to_text());
+    }
+    Ok(ExitCode::SUCCESS)
+}

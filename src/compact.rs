@@ -1,0 +1,352 @@
+//! `hsmtrail compact`: each partition's files merged into files of a target size, sorted by
+//! event time and de-duplicated by event ID, swapped in so that readers see the old set or the
+//! new one.
+//!
+//! Daily incremental runs leave one small file per partition per run; engines pay per file.
+//! Every file hsmtrail writes is sorted, so a partition is merged as a stream (one batch per
+//! file in memory) with the same k-way merge conversion uses.
+//!
+//! The swap: locally, the new files are written into a hidden folder beside the partition,
+//! which is then exchanged with the partition folder in one `renameat2(RENAME_EXCHANGE)` call
+//! (atomic on Linux), and the old folder, now hidden, is removed. S3 has no atomic operation on
+//! several objects: the new objects are uploaded complete, then the old ones deleted, so a
+//! reader listing in between can see both sets (and a rerun merges them again, dropping the
+//! duplicates). Do not compact an output while a conversion writes into it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::output::destination::{DataFile, Destination};
+use crate::output::merge::{self, Run};
+use crate::output::{self, Compression, writer::ParallelWriter};
+use crate::remote::{Remote, S3Options, S3Url};
+use crate::schema;
+
+/// What compaction should do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Roughly the size of each file written, in bytes.
+    pub target_bytes: u64,
+    pub compression: Compression,
+}
+
+/// What compaction did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Summary {
+    pub partitions: u64,
+    /// Partitions left alone: already one file.
+    pub compact_already: u64,
+    pub files_before: u64,
+    pub files_after: u64,
+    pub rows: u64,
+    pub duplicates: u64,
+}
+
+impl Summary {
+    pub fn to_text(&self) -> String {
+        format!(
+            "hsmtrail compact: {} partitions ({} already compact): {} files -> {} files, {} rows, {} duplicates dropped\n",
+            self.partitions,
+            self.compact_already,
+            self.files_before,
+            self.files_after,
+            self.rows,
+            self.duplicates
+        )
+    }
+}
+
+const STAGING_PREFIX: &str = ".hsmtrail-compact-";
+
+/// Compacts the output at `location`: a directory, or `s3://bucket/prefix/`.
+pub fn run_at(location: &str, s3: &S3Options, opts: &Options) -> Result<Summary> {
+    match S3Url::parse(location) {
+        Some(url) => {
+            let url = url?;
+            let remote = Remote::new(s3.clone())?;
+            let staging = tempfile::Builder::new()
+                .prefix("hsmtrail-staging-")
+                .tempdir()?;
+            let dest = Destination {
+                local: staging.path(),
+                s3: Some((&url, &remote)),
+            };
+            run(&dest, opts)
+        }
+        None => {
+            let dir = PathBuf::from(location);
+            if !dir.is_dir() {
+                bail!("{location} is not a directory");
+            }
+            run(
+                &Destination {
+                    local: &dir,
+                    s3: None,
+                },
+                opts,
+            )
+        }
+    }
+}
+
+/// Compacts every partition of the output.
+pub fn run(dest: &Destination, opts: &Options) -> Result<Summary> {
+    if dest.s3.is_none() {
+        remove_stale_staging(dest.local)?;
+    }
+    let mut partitions: BTreeMap<String, Vec<DataFile>> = BTreeMap::new();
+    for file in dest.all_data_files()? {
+        partitions
+            .entry(dest.partition_of(&file))
+            .or_default()
+            .push(file);
+    }
+    if partitions.is_empty() {
+        bail!(
+            "{} holds no Parquet data files (is it the --out of a conversion?)",
+            dest.display()
+        );
+    }
+    let run_id = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let results: Vec<Summary> = partitions
+        .into_par_iter()
+        .map(|(partition, files)| compact_partition(dest, opts, &partition, files, &run_id))
+        .collect::<Result<_>>()?;
+    let mut total = Summary::default();
+    for r in results {
+        total.partitions += 1;
+        total.compact_already += r.compact_already;
+        total.files_before += r.files_before;
+        total.files_after += r.files_after;
+        total.rows += r.rows;
+        total.duplicates += r.duplicates;
+    }
+    Ok(total)
+}
+
+fn compact_partition(
+    dest: &Destination,
+    opts: &Options,
+    partition: &str,
+    files: Vec<DataFile>,
+    run_id: &str,
+) -> Result<Summary> {
+    let mut summary = Summary {
+        files_before: files.len() as u64,
+        ..Summary::default()
+    };
+    // Compact already when at most one file is under the target: compaction rolls over to a
+    // new file once a file reaches the target, so only its last file is smaller. (A partition
+    // of big files with one late small file is left as it is rather than rewritten whole.)
+    let small = files
+        .iter()
+        .filter(|f| f.size() < opts.target_bytes)
+        .count();
+    if files.len() <= 1 || small <= 1 {
+        summary.compact_already = 1;
+        summary.files_after = files.len() as u64;
+        return Ok(summary);
+    }
+    let leaf = partition.rsplit('/').next().unwrap_or(partition);
+    let parent = dest.local.join(partition).parent().map(Path::to_path_buf);
+    let parent = parent.unwrap_or_else(|| dest.local.to_path_buf());
+    std::fs::create_dir_all(&parent)?;
+    let staging = tempfile::Builder::new()
+        .prefix(&format!("{STAGING_PREFIX}{leaf}-"))
+        .tempdir_in(&parent)
+        .with_context(|| format!("creating a staging folder in {}", parent.display()))?;
+    // Objects are fetched to local files first so that they are read as streams.
+    let downloads = tempfile::tempdir_in(&parent)?;
+    let mut runs: Vec<Run> = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let path = match file {
+            DataFile::Local(path) => path.clone(),
+            DataFile::Object { .. } => {
+                let local = downloads.path().join(format!("{i}.parquet"));
+                let (_, remote) = dest.s3.expect("objects come from an S3 output");
+                let DataFile::Object { bucket, key, .. } = file else {
+                    unreachable!()
+                };
+                std::fs::write(&local, remote.get(bucket, key)?)?;
+                local
+            }
+        };
+        runs.push(file_run(&path)?);
+    }
+    let written = write_sized(staging.path(), run_id, runs, opts)?;
+    summary.rows = written.rows;
+    summary.duplicates = written.duplicates as u64;
+    summary.files_after = written.files.len() as u64;
+    match dest.s3 {
+        None => {
+            let target = dest.local.join(partition);
+            exchange(staging.path(), &target)?;
+            // The staging folder's name now holds the old files.
+            std::fs::remove_dir_all(staging.path())
+                .with_context(|| format!("removing the replaced files of {partition}"))?;
+            std::mem::forget(staging);
+        }
+        Some(_) => {
+            let new_names: HashSet<String> = written
+                .files
+                .iter()
+                .map(|name| dest.name_of(&format!("{partition}/{name}")))
+                .collect();
+            for name in &written.files {
+                let from = staging.path().join(name);
+                let relative = format!("{partition}/{name}");
+                let local = dest.local.join(&relative);
+                std::fs::create_dir_all(local.parent().expect("a partition folder"))?;
+                std::fs::rename(&from, &local)?;
+                dest.publish(&relative)?;
+            }
+            let old: Vec<DataFile> = files
+                .into_iter()
+                .filter(|f| !new_names.contains(&f.name()))
+                .collect();
+            dest.remove(&old)?;
+        }
+    }
+    Ok(summary)
+}
+
+/// A data file as a sorted run, read a batch at a time.
+fn file_run(path: &Path) -> Result<Run> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("reading {}", path.display()))?
+        .with_batch_size(merge::MERGE_BATCH_ROWS)
+        .build()?;
+    let name = path.display().to_string();
+    let schema = schema::arrow_schema();
+    Ok(Box::new(reader.map(move |batch| {
+        let batch = batch.with_context(|| format!("reading {name}"))?;
+        // Files of older hsmtrail versions may lack newer columns; the one schema is written.
+        conform(batch, &schema).with_context(|| format!("{name} does not match the schema"))
+    })))
+}
+
+fn conform(batch: RecordBatch, schema: &arrow::datatypes::SchemaRef) -> Result<RecordBatch> {
+    if batch.schema() == *schema {
+        return Ok(batch);
+    }
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| match batch.column_by_name(field.name()) {
+            Some(column) => Ok(column.clone()),
+            None => Ok(arrow::array::new_null_array(
+                field.data_type(),
+                batch.num_rows(),
+            )),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+struct Written {
+    files: Vec<String>,
+    rows: u64,
+    duplicates: usize,
+}
+
+/// Merges runs into `dir/part-<run>-<n>.parquet` files of about `target_bytes` each.
+fn write_sized(dir: &Path, run_id: &str, runs: Vec<Run>, opts: &Options) -> Result<Written> {
+    let props = output::writer_properties(opts.compression);
+    let mut files = Vec::new();
+    let mut rows = 0u64;
+    let mut current: Option<(PathBuf, ParallelWriter<std::fs::File>)> = None;
+    let duplicates = merge::merge(runs, false, HashSet::new(), |batch| {
+        if current.is_none() {
+            let name = format!("part-{run_id}-{:04}.parquet", files.len());
+            let path = dir.join(&name);
+            let file = std::fs::File::create(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            current = Some((
+                path,
+                ParallelWriter::try_new(file, schema::arrow_schema(), props.clone())?,
+            ));
+            files.push(name);
+        }
+        let (_, writer) = current.as_mut().expect("just opened");
+        writer.write(&batch)?;
+        rows += batch.num_rows() as u64;
+        if writer.bytes_written() >= opts.target_bytes {
+            let (path, writer) = current.take().expect("open");
+            finish(path, writer)?;
+        }
+        Ok(())
+    })?;
+    if let Some((path, writer)) = current.take() {
+        finish(path, writer)?;
+    }
+    Ok(Written {
+        files,
+        rows,
+        duplicates,
+    })
+}
+
+fn finish(path: PathBuf, writer: ParallelWriter<std::fs::File>) -> Result<()> {
+    let file = writer.close()?;
+    file.sync_all()
+        .with_context(|| format!("flushing {}", path.display()))?;
+    Ok(())
+}
+
+/// Swaps two folders in one step, so readers see one or the other.
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).expect("no NUL in paths");
+    let (ca, cb) = (c(a), c(b));
+    // SAFETY: both are valid NUL-terminated paths; renameat2 does not keep the pointers.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| {
+            format!(
+                "swapping {} with the compacted files (the file system must support renameat2)",
+                b.display()
+            )
+        });
+    }
+    Ok(())
+}
+
+/// Without an atomic exchange: the old folder is moved aside, then the new one into place.
+#[cfg(not(target_os = "linux"))]
+fn exchange(a: &Path, b: &Path) -> Result<()> {
+    let aside = a.with_extension("old");
+    std::fs::rename(b, &aside)?;
+    std::fs::rename(a, b)?;
+    std::fs::rename(&aside, a)?;
+    Ok(())
+}
+
+/// Removes staging folders left by a compaction that was killed.
+fn remove_stale_staging(root: &Path) -> Result<()> {
+    for entry in walkdir::WalkDir::new(root).min_depth(1) {
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name().to_string_lossy();
+        if entry.file_type().is_dir() && name.starts_with(STAGING_PREFIX) {
+            std::fs::remove_dir_all(entry.path())
+                .with_context(|| format!("removing {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,320 @@
+//! Where finished files end up: the output directory itself, or an S3 prefix.
+//!
+//! Files are always written locally first (atomically, under a hidden temporary name); for an
+//! S3 output the local directory is a staging folder and each finished file is uploaded with a
+//! multipart upload, which S3 makes visible only once complete, then removed locally. So at most
+//! one finished file per worker waits on local disk, and readers of the bucket never see a
+//! partial object.
+//!
+//! Event IDs already in an S3 partition are read from whole downloaded files (a partition file
+//! is bounded by `hsmtrail compact`'s target size); ranged reads of the one column would cost
+//! less transfer.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use arrow::array::{Array, AsArray};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::output::{is_skipped_name, write_atomically};
+use crate::remote::{Remote, S3Url};
+
+/// The output of a run.
+#[derive(Clone, Copy)]
+pub struct Destination<'a> {
+    /// Where files are written: the output directory, or the staging folder of an S3 output.
+    pub local: &'a Path,
+    /// The S3 output and its client.
+    pub s3: Option<(&'a S3Url, &'a Remote)>,
+}
+
+impl Destination<'_> {
+    /// How the output is named in messages and the summary.
+    pub fn display(&self) -> String {
+        match self.s3 {
+            Some((url, _)) => url.to_string(),
+            None => self.local.display().to_string(),
+        }
+    }
+
+    /// The final name of a file at `relative` (a `/`-separated path under the output).
+    pub fn name_of(&self, relative: &str) -> String {
+        match self.s3 {
+            Some((url, _)) => url.url_of(&url.key(relative)),
+            None => self.local.join(relative).display().to_string(),
+        }
+    }
+
+    /// Moves a finished local file at `relative` to its place: already there for a local
+    /// output; uploaded and then removed locally for S3.
+    pub fn publish(&self, relative: &str) -> Result<()> {
+        let Some((url, remote)) = self.s3 else {
+            return Ok(());
+        };
+        let local = self.local.join(relative);
+        remote.upload(&local, &url.bucket, &url.key(relative))?;
+        std::fs::remove_file(&local)
+            .with_context(|| format!("removing the uploaded {}", local.display()))?;
+        Ok(())
+    }
+
+    /// Writes a small file (state, table definitions) in one step: renamed into place
+    /// locally, one PUT for S3.
+    pub fn write_small(&self, relative: &str, bytes: &[u8]) -> Result<()> {
+        match self.s3 {
+            Some((url, remote)) => remote.put(&url.bucket, &url.key(relative), bytes.to_vec()),
+            None => {
+                let path = self.local.join(relative);
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("creating {}", dir.display()))?;
+                }
+                write_atomically(&path, |f| Ok(std::io::Write::write_all(f, bytes)?))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The contents of the files directly in the folder `relative`, by name.
+    pub fn read_folder(&self, relative: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        match self.s3 {
+            Some((url, remote)) => {
+                let prefix = format!("{}/", url.key(relative));
+                let mut files = Vec::new();
+                for meta in remote.list_all(&url.bucket, &prefix)? {
+                    let key = meta.location.to_string();
+                    let bytes = remote.get(&url.bucket, &key)?;
+                    files.push((key, bytes.to_vec()));
+                }
+                Ok(files)
+            }
+            None => {
+                let dir = self.local.join(relative);
+                let Ok(entries) = std::fs::read_dir(&dir) else {
+                    return Ok(Vec::new());
+                };
+                let mut files = Vec::new();
+                for entry in entries {
+                    let path = entry?.path();
+                    if path.is_file() && !path.file_name().is_some_and(is_skipped_name) {
+                        let bytes = std::fs::read(&path)
+                            .with_context(|| format!("reading {}", path.display()))?;
+                        files.push((path.display().to_string(), bytes));
+                    }
+                }
+                Ok(files)
+            }
+        }
+    }
+
+    /// The data files (Parquet, not hidden, not metadata) directly in a partition folder, as
+    /// (final name, size).
+    pub fn data_files(&self, partition: &str) -> Result<Vec<DataFile>> {
+        let mut files = match self.s3 {
+            Some((url, remote)) => {
+                let prefix = format!("{}/", url.key(partition));
+                remote
+                    .list_all(&url.bucket, &prefix)?
+                    .into_iter()
+                    .map(|m| (m.location.to_string(), m.size))
+                    .filter(|(key, _)| key[prefix.len()..].split('/').count() == 1)
+                    .filter(|(key, _)| is_data_name(key.rsplit('/').next().unwrap_or("")))
+                    .map(|(key, size)| DataFile::Object {
+                        key,
+                        size,
+                        bucket: url.bucket.clone(),
+                    })
+                    .collect()
+            }
+            None => {
+                let dir = self.local.join(partition);
+                let Ok(entries) = std::fs::read_dir(&dir) else {
+                    return Ok(Vec::new());
+                };
+                let mut files = Vec::new();
+                for entry in entries {
+                    let path = entry?.path();
+                    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    if path.is_file() && is_data_name(name) {
+                        files.push(DataFile::Local(path));
+                    }
+                }
+                files
+            }
+        };
+        files.sort_by_key(DataFile::name);
+        Ok(files)
+    }
+
+    /// The event IDs already written in a partition folder, read from the `event_id` column
+    /// alone (for S3, with ranged reads of that column's chunks).
+    pub fn existing_ids(&self, partition: &str) -> Result<HashSet<String>> {
+        let mut ids = HashSet::new();
+        for file in self.data_files(partition)? {
+            for batch in self.read_columns(&file, &["event_id"])? {
+                let column = batch.column(0).as_string::<i32>();
+                ids.extend(
+                    (0..column.len())
+                        .filter(|&i| column.is_valid(i))
+                        .map(|i| column.value(i).to_owned()),
+                );
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Reads some columns (all when `columns` is empty) of a data file.
+    pub fn read_columns(
+        &self,
+        file: &DataFile,
+        columns: &[&str],
+    ) -> Result<Vec<arrow::record_batch::RecordBatch>> {
+        let projection = |schema: &parquet::schema::types::SchemaDescriptor| {
+            if columns.is_empty() {
+                ProjectionMask::all()
+            } else {
+                ProjectionMask::columns(schema, columns.iter().copied())
+            }
+        };
+        let read = || -> Result<Vec<_>> {
+            match file {
+                DataFile::Local(path) => {
+                    let builder =
+                        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path)?)?;
+                    let mask = projection(builder.parquet_schema());
+                    Ok(builder
+                        .with_projection(mask)
+                        .build()?
+                        .collect::<Result<_, _>>()?)
+                }
+                DataFile::Object { bucket, key, .. } => {
+                    // Fetched whole: partition files are bounded by compaction's target size.
+                    let (_, remote) = self.s3.expect("objects come from an S3 output");
+                    let builder =
+                        ParquetRecordBatchReaderBuilder::try_new(remote.get(bucket, key)?)?;
+                    let mask = projection(builder.parquet_schema());
+                    Ok(builder
+                        .with_projection(mask)
+                        .build()?
+                        .collect::<Result<_, _>>()?)
+                }
+            }
+        };
+        read().with_context(|| format!("reading {}", file.name()))
+    }
+
+    /// Removes data files; a missing one is not an error.
+    pub fn remove(&self, files: &[DataFile]) -> Result<()> {
+        for file in files {
+            match file {
+                DataFile::Local(path) => match std::fs::remove_file(path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("removing {}", path.display()));
+                    }
+                },
+                DataFile::Object { bucket, key, .. } => {
+                    let (_, remote) = self.s3.expect("objects come from an S3 output");
+                    remote.delete(bucket, std::slice::from_ref(key))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every data file of the output, under any partition.
+    pub fn all_data_files(&self) -> Result<Vec<DataFile>> {
+        let mut files = Vec::new();
+        match self.s3 {
+            Some((url, remote)) => {
+                let prefix = url.prefix.trim_end_matches('/');
+                for meta in remote.list_all(&url.bucket, prefix)? {
+                    let key = meta.location.to_string();
+                    let relative = key[prefix.len()..].trim_start_matches('/');
+                    let hidden = relative
+                        .split('/')
+                        .any(|c| c.starts_with('.') || c.starts_with('_'));
+                    if !hidden && key.ends_with(".parquet") {
+                        files.push(DataFile::Object {
+                            bucket: url.bucket.clone(),
+                            key,
+                            size: meta.size,
+                        });
+                    }
+                }
+            }
+            None => {
+                let ours =
+                    |e: &walkdir::DirEntry| e.depth() == 0 || !is_skipped_name(e.file_name());
+                for entry in walkdir::WalkDir::new(self.local)
+                    .into_iter()
+                    .filter_entry(ours)
+                {
+                    let entry = entry?;
+                    let name = entry.file_name().to_str().unwrap_or("");
+                    if entry.file_type().is_file() && is_data_name(name) {
+                        files.push(DataFile::Local(entry.into_path()));
+                    }
+                }
+            }
+        }
+        files.sort_by_key(DataFile::name);
+        Ok(files)
+    }
+
+    /// The partition folder (relative, `/`-separated) of a data file.
+    pub fn partition_of(&self, file: &DataFile) -> String {
+        let name = match (file, self.s3) {
+            (DataFile::Object { key, .. }, Some((url, _))) => key
+                [url.prefix.trim_end_matches('/').len()..]
+                .trim_start_matches('/')
+                .to_owned(),
+            (DataFile::Local(path), _) => path
+                .strip_prefix(self.local)
+                .unwrap_or(path)
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/"),
+            (DataFile::Object { key, .. }, None) => key.clone(),
+        };
+        name.rsplit_once('/')
+            .map(|(dir, _)| dir.to_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// A data file of the output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataFile {
+    Local(PathBuf),
+    Object {
+        bucket: String,
+        key: String,
+        size: u64,
+    },
+}
+
+impl DataFile {
+    /// Size in bytes (0 when a local file cannot be read).
+    pub fn size(&self) -> u64 {
+        match self {
+            DataFile::Local(path) => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+            DataFile::Object { size, .. } => *size,
+        }
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            DataFile::Local(path) => path.display().to_string(),
+            DataFile::Object { bucket, key, .. } => format!("s3://{bucket}/{key}"),
+        }
+    }
+}
+
+fn is_data_name(name: &str) -> bool {
+    name.ends_with(".parquet") && !name.starts_with('.') && !name.starts_with('_')
+}

@@ -1,0 +1,542 @@
+//! Archives and output in S3 (or an S3-compatible store) through the object_store crate.
+//!
+//! Credentials and region come from the standard places: `AWS_*` environment variables, web
+//! identity and container credentials, the instance metadata service, and (when no key is in
+//! the environment) the shared files `~/.aws/credentials` and `~/.aws/config` for
+//! `AWS_PROFILE`. `--endpoint-url` and `--path-style` reach S3-compatible stores.
+//!
+//! Listing follows the CloudTrail layout
+//! `AWSLogs/[o-org/]<account>/CloudTrail/<region>/YYYY/MM/DD/`: folders of other accounts,
+//! regions and dates than asked for, and digest folders, are never listed, so converting one
+//! day of an organisation trail lists a few folders per account and region, not years of keys.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result, anyhow};
+use bytes::Bytes;
+use chrono::NaiveDate;
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+
+/// `s3://bucket/prefix`, split.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct S3Url {
+    pub bucket: String,
+    /// Key prefix without a leading `/`; empty for the whole bucket.
+    pub prefix: String,
+}
+
+impl S3Url {
+    /// `None` when `text` is not an `s3://` URL; an error when it is one without a bucket.
+    pub fn parse(text: &str) -> Option<Result<S3Url>> {
+        let rest = text.strip_prefix("s3://")?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Some(Err(anyhow!(
+                "'{text}' names no bucket (expected s3://bucket/prefix)"
+            )));
+        }
+        Some(Ok(S3Url {
+            bucket: bucket.to_owned(),
+            prefix: prefix.trim_start_matches('/').to_owned(),
+        }))
+    }
+
+    /// The key of `relative` under this prefix.
+    pub fn key(&self, relative: &str) -> String {
+        let base = self.prefix.trim_end_matches('/');
+        if base.is_empty() {
+            relative.to_owned()
+        } else {
+            format!("{base}/{relative}")
+        }
+    }
+
+    /// The URL of a key in this bucket.
+    pub fn url_of(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
+}
+
+impl std::fmt::Display for S3Url {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.prefix)
+    }
+}
+
+/// How to reach the store, beyond what the environment says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Options {
+    /// An S3-compatible endpoint such as `http://127.0.0.1:9000`.
+    pub endpoint_url: Option<String>,
+    /// Path-style requests (`endpoint/bucket/key`), which most S3-compatible stores need.
+    pub path_style: bool,
+}
+
+/// What the CloudTrail layout lets a listing skip.
+#[derive(Debug, Clone, Default)]
+pub struct Prune {
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+    pub first_day: Option<NaiveDate>,
+    /// The last day whose folder can hold wanted events: the last day asked for plus one,
+    /// because a file delivered after midnight holds events of the day before.
+    pub last_day: Option<NaiveDate>,
+}
+
+impl Prune {
+    fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+            && self.regions.is_empty()
+            && self.first_day.is_none()
+            && self.last_day.is_none()
+    }
+
+    /// Whether the folder with these path components cannot hold a wanted file.
+    fn skips(&self, parts: &[&str]) -> bool {
+        let Some(at) = parts.iter().rposition(|p| *p == "AWSLogs") else {
+            return false;
+        };
+        let mut rest = &parts[at + 1..];
+        if rest.first().is_some_and(|p| p.starts_with("o-")) {
+            rest = &rest[1..];
+        }
+        let wanted =
+            |list: &[String], value: &str| list.is_empty() || list.iter().any(|v| v == value);
+        match rest {
+            [account] => !wanted(&self.accounts, account),
+            [_, trail] => *trail == "CloudTrail-Digest",
+            [_, _, region] => !wanted(&self.regions, region),
+            [_, _, _, date @ ..] => self.outside_dates(date),
+            [] => false,
+        }
+    }
+
+    /// Whether a `YYYY[/MM[/DD]]` folder lies wholly outside the wanted days.
+    fn outside_dates(&self, date: &[&str]) -> bool {
+        let number = |i: usize| date.get(i).and_then(|p| p.parse::<u32>().ok());
+        let Some(year) = number(0) else {
+            return false;
+        };
+        let (first, last) = match (number(1), number(2)) {
+            (Some(m), Some(d)) => {
+                let day = NaiveDate::from_ymd_opt(year as i32, m, d);
+                (day, day)
+            }
+            (Some(m), None) => {
+                let first = NaiveDate::from_ymd_opt(year as i32, m, 1);
+                let last = first
+                    .and_then(|f| f.checked_add_months(chrono::Months::new(1)))
+                    .and_then(|n| n.pred_opt());
+                (first, last)
+            }
+            _ => (
+                NaiveDate::from_ymd_opt(year as i32, 1, 1),
+                NaiveDate::from_ymd_opt(year as i32, 12, 31),
+            ),
+        };
+        let (Some(first), Some(last)) = (first, last) else {
+            return false;
+        };
+        self.last_day.is_some_and(|l| first > l) || self.first_day.is_some_and(|f| last < f)
+    }
+
+    /// Whether everything below a folder is wanted as far as the layout can tell, so it can be
+    /// listed in one recursive listing.
+    fn takes_all_below(&self, parts: &[&str]) -> bool {
+        if self.is_empty() {
+            return true;
+        }
+        let Some(at) = parts.iter().rposition(|p| *p == "AWSLogs") else {
+            return false;
+        };
+        let mut rest = &parts[at + 1..];
+        if rest.first().is_some_and(|p| p.starts_with("o-")) {
+            rest = &rest[1..];
+        }
+        let dated = self.first_day.is_some() || self.last_day.is_some();
+        // A region folder without date bounds, or a day folder.
+        rest.len() >= 3 && (!dated || rest.len() >= 6)
+    }
+}
+
+/// Builds a [`Prune`] from the conversion's filters.
+pub fn prune_for(
+    accounts: &[String],
+    regions: &[String],
+    first_ms: Option<i64>,
+    last_ms: Option<i64>,
+) -> Prune {
+    let day = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|t| t.date_naive());
+    Prune {
+        accounts: accounts.to_vec(),
+        regions: regions.to_vec(),
+        first_day: first_ms.and_then(day),
+        last_day: last_ms.and_then(day).and_then(|d| d.succ_opt()),
+    }
+}
+
+/// A connection to S3: the async runtime object_store needs, and one client per bucket.
+pub struct Remote {
+    runtime: tokio::runtime::Runtime,
+    options: S3Options,
+    stores: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl Remote {
+    pub fn new(options: S3Options) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("starting the S3 client runtime")?;
+        Ok(Remote {
+            runtime,
+            options,
+            stores: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Runs a future to completion from synchronous code (any thread but the runtime's own).
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// The client for a bucket.
+    pub fn store(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+        let mut stores = self.stores.lock().expect("no panics while locked");
+        if let Some(store) = stores.get(bucket) {
+            return Ok(store.clone());
+        }
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        builder = with_shared_config(builder);
+        if let Some(endpoint) = &self.options.endpoint_url {
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"));
+        }
+        if self.options.path_style {
+            builder = builder.with_virtual_hosted_style_request(false);
+        }
+        let store: Arc<dyn ObjectStore> = Arc::new(
+            builder
+                .build()
+                .with_context(|| format!("configuring the S3 client for bucket {bucket}"))?,
+        );
+        stores.insert(bucket.to_owned(), store.clone());
+        Ok(store)
+    }
+
+    /// Every object under `url` that the layout does not rule out.
+    pub fn list_trail(&self, url: &S3Url, prune: &Prune) -> Result<Vec<ObjectMeta>> {
+        let store = self.store(&url.bucket)?;
+        let mut found = Vec::new();
+        let prefix = url.prefix.trim_end_matches('/');
+        if looks_like_a_file(prefix) {
+            let meta = self
+                .block_on(store.head(&StorePath::from(prefix)))
+                .map_err(|e| explain(e, &url.to_string()))?;
+            found.push(meta);
+            return Ok(found);
+        }
+        self.block_on(walk(store.as_ref(), prefix.to_owned(), prune, &mut found))
+            .map_err(|e| explain(e, &url.to_string()))?;
+        found.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(found)
+    }
+
+    /// Checks that a location can be listed (the bucket exists, the credentials are good), so
+    /// that a run fails before its work rather than after.
+    pub fn probe(&self, url: &S3Url) -> Result<()> {
+        let store = self.store(&url.bucket)?;
+        let prefix = url.prefix.trim_end_matches('/');
+        let location = (!prefix.is_empty()).then(|| StorePath::from(prefix));
+        self.block_on(store.list_with_delimiter(location.as_ref()))
+            .map_err(|e| explain(e, &url.to_string()))?;
+        Ok(())
+    }
+
+    /// Every object under a prefix, recursively, with no pruning.
+    pub fn list_all(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        let store = self.store(bucket)?;
+        let prefix = StorePath::from(prefix.trim_end_matches('/'));
+        self.block_on(store.list(Some(&prefix)).try_collect::<Vec<_>>())
+            .map_err(|e| explain(e, &format!("s3://{bucket}/{prefix}")))
+    }
+
+    /// The whole content of an object.
+    pub fn get(&self, bucket: &str, key: &str) -> Result<Bytes> {
+        let store = self.store(bucket)?;
+        let location = StorePath::from(key);
+        self.block_on(async { store.get(&location).await?.bytes().await })
+            .map_err(|e| explain(e, &format!("s3://{bucket}/{key}")))
+    }
+
+    /// The content of an object, or `None` when there is no such object.
+    pub fn get_if_exists(&self, bucket: &str, key: &str) -> Result<Option<Bytes>> {
+        let store = self.store(bucket)?;
+        let location = StorePath::from(key);
+        match self.block_on(async { store.get(&location).await?.bytes().await }) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(explain(e, &format!("s3://{bucket}/{key}"))),
+        }
+    }
+
+    /// Stores a small object in one request (S3 makes it visible only once complete).
+    pub fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) -> Result<()> {
+        let store = self.store(bucket)?;
+        self.block_on(store.put(&StorePath::from(key), PutPayload::from(bytes)))
+            .map_err(|e| explain(e, &format!("s3://{bucket}/{key}")))?;
+        Ok(())
+    }
+
+    /// Uploads a local file as a multipart upload, which S3 makes visible only when the
+    /// upload completes; a failed upload is aborted so no parts are left behind.
+    pub fn upload(&self, local: &Path, bucket: &str, key: &str) -> Result<()> {
+        const PART: usize = 8 << 20;
+        let store = self.store(bucket)?;
+        let location = StorePath::from(key);
+        let url = format!("s3://{bucket}/{key}");
+        let mut file = std::fs::File::open(local)
+            .with_context(|| format!("opening {} to upload", local.display()))?;
+        self.block_on(async {
+            let upload = store.put_multipart(&location).await?;
+            let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
+            let mut buffer = vec![0u8; PART];
+            loop {
+                let n = match std::io::Read::read(&mut file, &mut buffer) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        writer.abort().await?;
+                        return Err(object_store::Error::Generic {
+                            store: "local",
+                            source: Box::new(e),
+                        });
+                    }
+                };
+                if n == 0 {
+                    break;
+                }
+                writer.wait_for_capacity(4).await?;
+                writer.write(&buffer[..n]);
+            }
+            writer.finish().await?;
+            Ok(())
+        })
+        .map_err(|e| explain(e, &url))
+    }
+
+    /// Deletes objects (a missing one is not an error).
+    pub fn delete(&self, bucket: &str, keys: &[String]) -> Result<()> {
+        let store = self.store(bucket)?;
+        for key in keys {
+            match self.block_on(store.delete(&StorePath::from(key.as_str()))) {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(explain(e, &format!("s3://{bucket}/{key}"))),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Lists a folder level by level where the layout can prune, in one recursive listing where it
+/// cannot.
+async fn walk(
+    store: &dyn ObjectStore,
+    dir: String,
+    prune: &Prune,
+    found: &mut Vec<ObjectMeta>,
+) -> object_store::Result<()> {
+    let mut pending = vec![dir];
+    while let Some(dir) = pending.pop() {
+        let parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+        let location = (!dir.is_empty()).then(|| StorePath::from(dir.as_str()));
+        if prune.takes_all_below(&parts) {
+            let mut listing = store.list(location.as_ref());
+            while let Some(meta) = listing.try_next().await? {
+                found.push(meta);
+            }
+            continue;
+        }
+        let listing = store.list_with_delimiter(location.as_ref()).await?;
+        found.extend(listing.objects);
+        for child in listing.common_prefixes {
+            let child = child.to_string();
+            let child_parts: Vec<&str> = child.split('/').collect();
+            if !prune.skips(&child_parts) {
+                pending.push(child);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a prefix names one object rather than a folder.
+fn looks_like_a_file(prefix: &str) -> bool {
+    [".json", ".json.gz", ".jsonl", ".jsonl.gz", ".gz"]
+        .iter()
+        .any(|ext| prefix.ends_with(ext))
+}
+
+/// An object_store error as a message that says what to check.
+pub fn explain(error: object_store::Error, what: &str) -> anyhow::Error {
+    let text = error.to_string();
+    let hint = if text.contains("NoSuchBucket") {
+        "the bucket does not exist (check the name, the region and --endpoint-url)"
+    } else if text.contains("AccessDenied") || text.contains("403") {
+        "access denied (check the credentials and that the policy allows s3:ListBucket, s3:GetObject and, for output, s3:PutObject and s3:DeleteObject)"
+    } else if text.contains("InvalidAccessKeyId") || text.contains("SignatureDoesNotMatch") {
+        "the credentials were refused (check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_PROFILE)"
+    } else if matches!(error, object_store::Error::NotFound { .. }) {
+        "no such object"
+    } else {
+        "S3 request failed"
+    };
+    anyhow!("{what}: {hint}: {text}")
+}
+
+/// Adds credentials and region from the shared AWS files when the environment has none.
+fn with_shared_config(mut builder: AmazonS3Builder) -> AmazonS3Builder {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let Some(home) = env("HOME") else {
+        return builder;
+    };
+    let profile = env("AWS_PROFILE").unwrap_or_else(|| "default".to_owned());
+    if env("AWS_ACCESS_KEY_ID").is_none() {
+        let file = env("AWS_SHARED_CREDENTIALS_FILE").unwrap_or(format!("{home}/.aws/credentials"));
+        let section = ini_section(&file, &profile);
+        if let (Some(id), Some(secret)) = (
+            section.get("aws_access_key_id"),
+            section.get("aws_secret_access_key"),
+        ) {
+            builder = builder
+                .with_access_key_id(id)
+                .with_secret_access_key(secret);
+            if let Some(token) = section.get("aws_session_token") {
+                builder = builder.with_token(token);
+            }
+        }
+    }
+    if env("AWS_REGION").is_none() && env("AWS_DEFAULT_REGION").is_none() {
+        let file = env("AWS_CONFIG_FILE").unwrap_or(format!("{home}/.aws/config"));
+        let name = if profile == "default" {
+            profile.clone()
+        } else {
+            format!("profile {profile}")
+        };
+        if let Some(region) = ini_section(&file, &name).get("region") {
+            builder = builder.with_region(region);
+        }
+    }
+    builder
+}
+
+/// The `key = value` pairs of one `[section]` of an INI file; empty when it cannot be read.
+fn ini_section(path: &str, section: &str) -> HashMap<String, String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return HashMap::new();
+    };
+    let mut inside = false;
+    let mut pairs = HashMap::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            inside = name.trim() == section;
+        } else if inside && let Some((k, v)) = line.split_once('=') {
+            pairs.insert(k.trim().to_owned(), v.trim().to_owned());
+        }
+    }
+    pairs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Datelike;
+
+    fn day_folder(day: NaiveDate) -> String {
+        format!("{:04}/{:02}/{:02}", day.year(), day.month(), day.day())
+    }
+
+    fn parts(path: &str) -> Vec<&str> {
+        path.split('/').collect()
+    }
+
+    #[test]
+    fn urls() {
+        let u = S3Url::parse("s3://b/AWSLogs/1/").unwrap().unwrap();
+        assert_eq!((u.bucket.as_str(), u.prefix.as_str()), ("b", "AWSLogs/1/"));
+        assert_eq!(u.key("x/y.parquet"), "AWSLogs/1/x/y.parquet");
+        assert_eq!(S3Url::parse("s3://b").unwrap().unwrap().key("k"), "k");
+        assert!(S3Url::parse("s3:///x").unwrap().is_err());
+        assert!(S3Url::parse("/local/dir").is_none());
+    }
+
+    #[test]
+    fn pruning_follows_the_layout() {
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let p = Prune {
+            accounts: vec!["111111111111".into()],
+            regions: vec!["eu-west-1".into()],
+            first_day: Some(day("2024-03-01")),
+            last_day: Some(day("2024-03-02")),
+        };
+        assert!(!p.skips(&parts("x/AWSLogs/o-abc")));
+        assert!(!p.skips(&parts("AWSLogs/o-abc/111111111111")));
+        assert!(p.skips(&parts("AWSLogs/o-abc/222222222222")));
+        assert!(p.skips(&parts("AWSLogs/111111111111/CloudTrail-Digest")));
+        assert!(!p.skips(&parts("AWSLogs/111111111111/CloudTrail")));
+        assert!(p.skips(&parts("AWSLogs/111111111111/CloudTrail/us-east-1")));
+        assert!(!p.skips(&parts("AWSLogs/111111111111/CloudTrail/eu-west-1")));
+        let region = "AWSLogs/o-abc/111111111111/CloudTrail/eu-west-1";
+        assert!(!p.skips(&parts(&format!("{region}/2024"))));
+        assert!(p.skips(&parts(&format!("{region}/2023"))));
+        assert!(p.skips(&parts(&format!("{region}/2024/02"))));
+        assert!(!p.skips(&parts(&format!("{region}/2024/03"))));
+        assert!(p.skips(&parts(&format!("{region}/2024/03/03"))));
+        assert!(!p.skips(&parts(&format!("{region}/2024/03/02"))));
+        assert!(p.skips(&parts(&format!("{region}/2024/02/29"))));
+        assert!(p.takes_all_below(&parts(&format!("{region}/2024/03/02"))));
+        assert!(!p.takes_all_below(&parts(region)));
+        let undated = Prune {
+            regions: vec!["eu-west-1".into()],
+            ..Prune::default()
+        };
+        assert!(undated.takes_all_below(&parts(region)));
+        assert!(Prune::default().takes_all_below(&parts("anything")));
+    }
+
+    #[test]
+    fn the_day_after_the_last_is_listed_for_late_deliveries() {
+        let p = prune_for(&[], &[], Some(1_709_251_200_000), Some(1_709_337_599_999));
+        assert_eq!(p.first_day.map(day_folder).as_deref(), Some("2024/03/01"));
+        assert_eq!(p.last_day.map(day_folder).as_deref(), Some("2024/03/02"));
+    }
+
+    #[test]
+    fn shared_files_sections() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials");
+        std::fs::write(
+            &path,
+            "[default]\naws_access_key_id = A\n[profile x]\nregion=eu-west-1\n",
+        )
+        .unwrap();
+        let path = path.to_str().unwrap();
+        assert_eq!(ini_section(path, "default")["aws_access_key_id"], "A");
+        assert_eq!(ini_section(path, "profile x")["region"], "eu-west-1");
+        assert!(ini_section(path, "nope").is_empty());
+    }
+}

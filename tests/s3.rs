@@ -1,0 +1,402 @@
+//! S3 input and output against a real S3 API server on loopback (moto's server mode, installed
+//! by .ci/run), driven through hsmtrail's own client; the test side uses boto3
+//! (tests/s3_tool.py) so that the two clients check each other.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Table, fixture, hsmtrail};
+use serde_json::Value;
+
+/// A moto server on a free loopback port, stopped when dropped.
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Moto {
+    fn start(extra_env: &[(&str, &str)]) -> Moto {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cmd = Command::new("python3");
+        cmd.args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .spawn()
+            .expect("python3 -m moto.server (pip install 'moto[server]', see .ci/run)");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "moto server did not start (is moto[server] installed? see .ci/run)"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Runs tests/s3_tool.py with the default test credentials.
+    fn tool(&self, args: &[&str]) -> String {
+        self.tool_as(("testing", "testing"), args)
+    }
+
+    fn tool_as(&self, (id, secret): (&str, &str), args: &[&str]) -> String {
+        let out = Command::new("python3")
+            .arg(common::root().join("tests/s3_tool.py"))
+            .arg(&self.endpoint)
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", id)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "s3_tool {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        self.tool(&["keys", bucket, prefix])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// `hsmtrail ARGS --endpoint-url ... --path-style` with credentials in the environment.
+    fn hsmtrail(&self, args: &[&str], credentials: (&str, &str)) -> std::process::Output {
+        hsmtrail()
+            .args(args)
+            .args(["--endpoint-url", &self.endpoint, "--path-style"])
+            .env("AWS_ACCESS_KEY_ID", credentials.0)
+            .env("AWS_SECRET_ACCESS_KEY", credentials.1)
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap()
+    }
+
+    /// `hsmtrail convert ARGS --summary-json F`: exit code and summary.
+    fn convert(&self, args: &[&str], summary: &Path) -> (i32, Value) {
+        let mut all = vec![
+            "convert",
+            "--quiet",
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        let out = self.hsmtrail(&all, ("testing", "testing"));
+        let text = std::fs::read_to_string(summary)
+            .unwrap_or_else(|_| panic!("no summary: {}", String::from_utf8_lossy(&out.stderr)));
+        (
+            out.status.code().unwrap(),
+            serde_json::from_str(&text).unwrap(),
+        )
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The output under `s3://bucket/prefix` as a table, fetched with boto3.
+fn s3_table(moto: &Moto, bucket: &str, prefix: &str, local: &Path) -> Table {
+    let _ = std::fs::remove_dir_all(local);
+    moto.tool(&["get-dir", bucket, prefix, local.to_str().unwrap()]);
+    Table::read(local)
+}
+
+fn local_table(args: &[&str], dir: &Path) -> Table {
+    let (code, _) = common::convert(args, dir);
+    assert_eq!(code, 0);
+    Table::read(dir)
+}
+
+#[test]
+fn converts_an_org_and_account_archive_from_s3_into_s3_listing_only_wanted_days() {
+    let moto = Moto::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    moto.tool(&["mb", "trail"]);
+    moto.tool(&["mb", "lake"]);
+    moto.tool(&["put-dir", "trail", "", &fixture("archive")]);
+    // Objects that must never be listed: a day outside the range, a region not asked for
+    // (when regions are filtered), another account. Reading any of them fails the run.
+    let poison = tmp.path().join("poison.json.gz");
+    std::fs::write(&poison, b"\x1f\x8bnot gzip at all").unwrap();
+    let poison = poison.to_str().unwrap();
+    for key in [
+        "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/05/poison.json.gz",
+        "AWSLogs/111122223333/CloudTrail/us-east-1/2023/03/01/poison.json.gz",
+        "AWSLogs/111122223333/CloudTrail/ap-south-1/2024/03/01/poison.json.gz",
+        "AWSLogs/o-a1b2c3d4e5/777788889999/CloudTrail/eu-west-1/2024/03/01/poison.json.gz",
+    ] {
+        moto.tool(&["put", "trail", key, poison]);
+    }
+    let window = ["--since", "2024-03-01", "--until", "2024-03-01"];
+    let accounts = ["--account", "111122223333", "--account", "444455556666"];
+    let regions = ["--region", "us-east-1", "--region", "eu-west-1"];
+    let summary = tmp.path().join("s3.json");
+    let mut args = vec![
+        "s3://trail/",
+        "--out",
+        "s3://lake/cloudtrail/",
+        "--all-sources",
+    ];
+    args.extend(window);
+    args.extend(accounts);
+    args.extend(regions);
+    let (code, s) = moto.convert(&args, &summary);
+    assert_eq!(code, 0, "{s:#}");
+    // Listed: 2024/03/01 and (for late deliveries) 2024/03/02 of the two accounts' wanted
+    // regions: 2 + 1 account files, 3 org files. Not the digest folder, not 03/09 or 2015.
+    assert_eq!(s["files"]["total"], 6, "{s:#}");
+    assert_eq!(s["files"]["failed"], 0, "{s:#}");
+    assert!(
+        s["output"]["directory"]
+            .as_str()
+            .unwrap()
+            .starts_with("s3://lake/cloudtrail")
+    );
+
+    let mut local_args = vec![fixture("archive"), "--all-sources".into()];
+    local_args.extend(
+        window
+            .iter()
+            .chain(&accounts)
+            .chain(&regions)
+            .map(|s| s.to_string()),
+    );
+    let local_refs: Vec<&str> = local_args.iter().map(String::as_str).collect();
+    let local = local_table(&local_refs, &tmp.path().join("local"));
+    let remote = s3_table(&moto, "lake", "cloudtrail/", &tmp.path().join("fetched"));
+    assert!(local.len() > 0);
+    assert_eq!(remote.event_ids(), local.event_ids());
+
+    let keys = moto.keys("lake", "cloudtrail/");
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with("cloudtrail/event_date=2024-03-01/") && k.ends_with(".parquet")),
+        "{keys:?}"
+    );
+    assert_eq!(
+        moto.tool(&["uploads", "lake"]).trim(),
+        "",
+        "no unfinished uploads"
+    );
+}
+
+#[test]
+fn incremental_runs_convert_only_new_objects_including_late_files_for_old_days() {
+    let moto = Moto::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    moto.tool(&["mb", "trail"]);
+    moto.tool(&["mb", "lake"]);
+    let late_key = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/111122223333_CloudTrail_us-east-1_20240301T0915Z_Aa1Bb2Cc3Dd4Ee5F.json.gz";
+    let late_file = format!("{}/{late_key}", fixture("archive"));
+    // Everything but one file of an old day.
+    let partial = tmp.path().join("partial");
+    for entry in walkdir::WalkDir::new(fixture("archive")) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(fixture("archive")).unwrap();
+        if entry.file_type().is_file() && rel.to_str().unwrap() != late_key {
+            let to = partial.join(rel);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(entry.path(), to).unwrap();
+        }
+    }
+    moto.tool(&["put-dir", "trail", "", partial.to_str().unwrap()]);
+    let run = |n: usize| {
+        let summary = tmp.path().join(format!("run{n}.json"));
+        let args = [
+            "s3://trail/AWSLogs/",
+            "--out",
+            "s3://lake/ct/",
+            "--incremental",
+            "--write-ddl",
+        ];
+        let (code, s) = moto.convert(&args, &summary);
+        assert_eq!(code, 0, "{s:#}");
+        s
+    };
+    let first = run(1);
+    let files = first["files"]["total"].as_u64().unwrap();
+    assert_eq!(first["files"]["already_converted"], 0);
+    assert!(files >= 7, "{first:#}");
+
+    moto.tool(&["put", "trail", late_key, &late_file]);
+    let second = run(2);
+    assert_eq!(
+        second["files"]["total"], 1,
+        "only the late file: {second:#}"
+    );
+    assert_eq!(second["files"]["already_converted"], files);
+    assert!(second["records"]["kept"].as_u64().unwrap() > 0);
+
+    let third = run(3);
+    assert_eq!(third["files"]["total"], 0, "{third:#}");
+
+    let local = local_table(&[&fixture("archive")], &tmp.path().join("local"));
+    let remote = s3_table(&moto, "lake", "ct/", &tmp.path().join("fetched"));
+    assert_eq!(
+        remote.event_ids(),
+        local.event_ids(),
+        "every record exactly once"
+    );
+    let keys = moto.keys("lake", "ct/_hsmtrail/");
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.starts_with("ct/_hsmtrail/inputs/"))
+            .count(),
+        3
+    );
+    assert!(
+        keys.contains(&"ct/_hsmtrail/athena.sql".to_owned()),
+        "{keys:?}"
+    );
+}
+
+#[test]
+fn credentials_come_from_the_environment_and_refusals_are_explained() {
+    // Authentication on after the first three requests, which create the IAM user.
+    let moto = Moto::start(&[("INITIAL_NO_AUTH_ACTION_COUNT", "3")]);
+    let keys = moto.tool(&["iam-keys"]);
+    let (id, secret) = keys.trim().split_once(' ').unwrap();
+    moto.tool_as((id, secret), &["mb", "trail"]);
+    moto.tool_as((id, secret), &["put-dir", "trail", "", &fixture("archive")]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let convert = |credentials| {
+        moto.hsmtrail(
+            &["convert", "s3://trail/", "--out", out.to_str().unwrap()],
+            credentials,
+        )
+    };
+    let ok = convert((id, secret));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(!common::parquet_files(&out).is_empty());
+
+    let refused = convert((id, "wrong-secret"));
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("s3://trail/"), "{stderr}");
+    assert!(
+        stderr.contains("credentials were refused") || stderr.contains("access denied"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_bucket_is_named_with_what_to_check() {
+    let moto = Moto::start(&[]);
+    moto.tool(&["mb", "trail"]);
+    moto.tool(&["put-dir", "trail", "", &fixture("archive")]);
+    let tmp = tempfile::tempdir().unwrap();
+    let input = moto.hsmtrail(
+        &[
+            "convert",
+            "s3://no-such-bucket/AWSLogs/",
+            "--out",
+            tmp.path().join("o").to_str().unwrap(),
+        ],
+        ("testing", "testing"),
+    );
+    assert_eq!(input.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&input.stderr);
+    assert!(stderr.contains("s3://no-such-bucket/AWSLogs/"), "{stderr}");
+    assert!(stderr.contains("bucket does not exist"), "{stderr}");
+
+    let output = moto.hsmtrail(
+        &[
+            "convert",
+            "s3://trail/",
+            "--out",
+            "s3://no-such-bucket/out/",
+        ],
+        ("testing", "testing"),
+    );
+    assert_ne!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no-such-bucket"), "{stderr}");
+    assert!(stderr.contains("bucket does not exist"), "{stderr}");
+}
+
+#[test]
+fn compaction_in_s3_leaves_one_sorted_deduplicated_file_per_partition() {
+    let moto = Moto::start(&[]);
+    moto.tool(&["mb", "trail"]);
+    moto.tool(&["mb", "lake"]);
+    moto.tool(&["put-dir", "trail", "", &fixture("archive")]);
+    let tmp = tempfile::tempdir().unwrap();
+    // Two runs of overlapping days: several files per partition.
+    for (n, (since, until)) in [("2024-03-01", "2024-03-02"), ("2024-03-02", "2024-03-09")]
+        .into_iter()
+        .enumerate()
+    {
+        let summary = tmp.path().join(format!("{n}.json"));
+        let (code, s) = moto.convert(
+            &[
+                "s3://trail/",
+                "--out",
+                "s3://lake/x/",
+                "--all-sources",
+                "--keep-duplicates",
+                "--since",
+                since,
+                "--until",
+                until,
+            ],
+            &summary,
+        );
+        assert_eq!(code, 0, "{s:#}");
+    }
+    let before = s3_table(&moto, "lake", "x/", &tmp.path().join("before"));
+    let out = moto.hsmtrail(&["compact", "s3://lake/x/"], ("testing", "testing"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = s3_table(&moto, "lake", "x/", &tmp.path().join("after"));
+    let mut unique = before.event_ids();
+    unique.dedup();
+    assert!(unique.len() < before.len(), "the runs overlapped");
+    assert_eq!(after.event_ids(), unique);
+    let keys = moto.keys("lake", "x/");
+    let partitions: std::collections::BTreeSet<_> =
+        keys.iter().map(|k| k.rsplit_once('/').unwrap().0).collect();
+    assert_eq!(
+        keys.len(),
+        partitions.len(),
+        "one file per partition: {keys:?}"
+    );
+}
