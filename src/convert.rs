@@ -707,8 +707,37 @@ fn split_by_partition(batch: RecordBatch, partitions: &[String]) -> Vec<(String,
 #[derive(Default)]
 struct Partition {
     batches: Vec<RecordBatch>,
+    /// How many of the last `batches` are single files' rows, not yet coalesced.
+    loose: usize,
     bytes: usize,
     spilled: Vec<PathBuf>,
+}
+
+/// Files' batches gathered before they are coalesced into one. Each batch costs a few hundred
+/// bytes a column however few its rows, and a sparse archive gives one or two rows a file:
+/// without coalescing, memory would grow with the number of files instead of the rows.
+const LOOSE_BATCHES: usize = 64;
+
+impl Partition {
+    fn add(&mut self, batch: RecordBatch) {
+        self.bytes += batch.get_array_memory_size();
+        self.batches.push(batch);
+        self.loose += 1;
+        if self.loose < LOOSE_BATCHES {
+            return;
+        }
+        let tail = self.batches.split_off(self.batches.len() - self.loose);
+        let tail_bytes: usize = tail.iter().map(RecordBatch::get_array_memory_size).sum();
+        match arrow::compute::concat_batches(&tail[0].schema(), &tail) {
+            Ok(one) => {
+                self.bytes = self.bytes - tail_bytes + one.get_array_memory_size();
+                self.batches.push(one);
+            }
+            // Keeping them loose is always correct, only larger.
+            Err(_) => self.batches.extend(tail),
+        }
+        self.loose = 0;
+    }
 }
 
 /// A partition's rows taken out of memory, to be written to disk as a sorted run.
@@ -733,6 +762,8 @@ struct State {
     buffered: usize,
     /// Spill budget; `usize::MAX` when rows are returned in memory anyway.
     budget: usize,
+    /// Bytes of rows taken out of memory by spills that are still being written.
+    spilling: usize,
     /// Hidden folder of sorted runs that did not fit the budget, removed when the run ends.
     spill_dir: Option<tempfile::TempDir>,
     spills: usize,
@@ -754,6 +785,7 @@ impl State {
             partitions: HashMap::new(),
             buffered: 0,
             budget: if out.is_some() { budget } else { usize::MAX },
+            spilling: 0,
             spill_dir: None,
             spills: 0,
             rejected: None,
@@ -807,11 +839,10 @@ impl State {
                 .or_default() += n;
         }
         for (partition, batch) in r.parts {
-            let bytes = batch.get_array_memory_size();
             let p = self.partitions.entry(partition).or_default();
-            p.batches.push(batch);
-            p.bytes += bytes;
-            self.buffered += bytes;
+            let before = p.bytes;
+            p.add(batch);
+            self.buffered = self.buffered + p.bytes - before;
         }
         if !r.rejected.is_empty()
             && let Err(e) = self.write_rejected(&r.rejected)
@@ -850,9 +881,16 @@ impl State {
     /// Takes the largest partitions' rows out until the rows held fit the budget again. The
     /// caller sorts and writes them to the spill folder without holding the state's lock, so
     /// that other workers go on converting meanwhile.
+    ///
+    /// Rows being spilled still count against the budget until they are on disk; while a
+    /// spill runs, another starts only once a quarter of the budget has gathered again, so
+    /// memory stays near the budget without a flurry of tiny runs.
     fn take_spills(&mut self, notices: &Notices) -> Vec<SpillJob> {
         let mut jobs = Vec::new();
-        while self.buffered > self.budget {
+        while self.buffered + self.spilling > self.budget && self.buffered > 0 {
+            if self.spilling > 0 && self.buffered < self.budget / 4 {
+                break;
+            }
             if let Err(e) = self.ensure_spill_dir() {
                 self.spill_failed(notices, &e);
                 break;
@@ -866,6 +904,7 @@ impl State {
                 break;
             };
             let dir = self.spill_dir.as_ref().expect("just ensured").path();
+            partition.loose = 0;
             jobs.push(SpillJob {
                 partition: name.clone(),
                 batches: std::mem::take(&mut partition.batches),
@@ -873,7 +912,9 @@ impl State {
                 path: dir.join(format!("{}.arrow", self.spills)),
             });
             self.spills += 1;
-            self.buffered -= jobs.last().expect("just pushed").bytes;
+            let bytes = jobs.last().expect("just pushed").bytes;
+            self.buffered -= bytes;
+            self.spilling += bytes;
         }
         jobs
     }
@@ -892,12 +933,14 @@ impl State {
     /// Records a spill's outcome: its run joins the partition, or on failure its rows go back
     /// into memory and the run stops spilling (rows are never lost to a full disk).
     fn spilled(&mut self, notices: &Notices, job: SpillJob, outcome: Result<()>) {
+        self.spilling -= job.bytes;
         let partition = self.partitions.entry(job.partition).or_default();
         match outcome {
             Ok(()) => partition.spilled.push(job.path),
             Err(e) => {
                 partition.batches.extend(job.batches);
                 partition.bytes += job.bytes;
+                partition.loose = 0;
                 self.buffered += job.bytes;
                 self.spill_failed(notices, &e);
             }
@@ -934,15 +977,20 @@ impl State {
     fn write_parquet(mut self, opts: &Options, dest: &Destination) -> Result<Summary> {
         let props = output::writer_properties(opts.compression);
         let file_name = format!("part-{}.parquet", self.run_id);
-        let written: Vec<_> = self
-            .take_partitions()
+        let partitions = self.take_partitions();
+        let spill_dir = self.spill_dir.as_ref().map(|d| d.path());
+        let written: Vec<_> = partitions
             .into_par_iter()
-            .map(|(dir, partition)| {
+            .enumerate()
+            .map(|(index, (dir, partition))| {
                 let mut runs = partition
                     .spilled
                     .iter()
                     .map(|p| output::merge::spilled_run(p.clone()))
                     .collect::<Result<Vec<_>>>()?;
+                if let Some(spill_dir) = spill_dir {
+                    runs = output::merge::reduce_runs(runs, spill_dir, &index.to_string())?;
+                }
                 if !partition.batches.is_empty() {
                     runs.push(output::sorted_run(partition.batches)?);
                 }

@@ -47,6 +47,37 @@ pub fn spilled_run(path: PathBuf) -> Result<Run> {
     })))
 }
 
+/// Most runs merged at once: each holds one batch in memory, so a partition spilled many times
+/// (a big archive) is merged in passes instead of with more and more memory.
+pub const MAX_FAN_IN: usize = 16;
+
+/// Merges runs, at most [`MAX_FAN_IN`] at a time, into Arrow IPC files under `dir` (named from
+/// `stem`), until no more than [`MAX_FAN_IN`] runs remain. Repeated IDs are kept here and
+/// dropped (and counted) by the final merge.
+pub fn reduce_runs(mut runs: Vec<Run>, dir: &Path, stem: &str) -> Result<Vec<Run>> {
+    let mut pass = 0;
+    while runs.len() > MAX_FAN_IN {
+        let mut next = Vec::new();
+        let mut rest = runs.into_iter().peekable();
+        while rest.peek().is_some() {
+            let group: Vec<Run> = rest.by_ref().take(MAX_FAN_IN).collect();
+            let path = dir.join(format!("{stem}-pass{pass}-{}.arrow", next.len()));
+            let file =
+                File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+            let mut writer =
+                FileWriter::try_new(std::io::BufWriter::new(file), &schema::arrow_schema())?;
+            merge(group, true, HashSet::new(), |batch| {
+                Ok(writer.write(&batch)?)
+            })?;
+            writer.finish()?;
+            next.push(spilled_run(path)?);
+        }
+        runs = next;
+        pass += 1;
+    }
+    Ok(runs)
+}
+
 /// Where one run stands in the merge.
 struct Cursor {
     run: Run,
@@ -289,6 +320,32 @@ mod tests {
         .unwrap();
         assert_eq!(dups, 1);
         assert_eq!(ids(&out), ["a", "b", "c", "-", "-", "d"]);
+    }
+
+    #[test]
+    fn many_runs_are_merged_in_passes_to_the_same_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs: Vec<Run> = (0..40)
+            .map(|i| {
+                let time = format!("2024-01-01T00:00:{:02}Z", 59 - i);
+                let id = format!("{:02}", i % 30);
+                sorted_run(vec![rows(&[(time.as_str(), Some(id.as_str()))])]).unwrap()
+            })
+            .collect();
+        let reduced = reduce_runs(runs, dir.path(), "p").unwrap();
+        assert!(reduced.len() <= MAX_FAN_IN);
+        let mut out = Vec::new();
+        let dups = merge(reduced, false, HashSet::new(), |b| {
+            out.push(b);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(dups, 10);
+        let kept = ids(&out);
+        assert_eq!(kept.len(), 30);
+        // Latest time first was given; the merge orders by time: ids 29..0 from the second
+        // ten, since the first occurrence in time order wins.
+        assert_eq!(kept.first().map(String::as_str), Some("09"));
     }
 
     #[test]
