@@ -261,6 +261,25 @@ fn incremental_runs_convert_only_new_objects_including_late_files_for_old_days()
     let third = run(3);
     assert_eq!(third["files"]["total"], 0, "{third:#}");
 
+    // The account trail delivers events the organisation trail already delivered.
+    let org_file = walkdir::WalkDir::new(fixture("archive"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().to_string_lossy().contains("o-a1b2c3d4e5") && e.file_type().is_file())
+        .max_by_key(|e| e.metadata().unwrap().len())
+        .unwrap()
+        .into_path();
+    moto.tool(&[
+        "put",
+        "trail",
+        "AWSLogs/444455556666/CloudTrail/eu-west-1/2024/03/02/same-events.json.gz",
+        org_file.to_str().unwrap(),
+    ]);
+    let fourth = run(4);
+    assert_eq!(fourth["files"]["total"], 1, "{fourth:#}");
+    assert_eq!(fourth["records"]["kept"], 0, "{fourth:#}");
+    assert!(fourth["records"]["duplicates"].as_u64().unwrap() > 0);
+
     let local = local_table(&[&fixture("archive")], &tmp.path().join("local"));
     let remote = s3_table(&moto, "lake", "ct/", &tmp.path().join("fetched"));
     assert_eq!(
@@ -273,7 +292,7 @@ fn incremental_runs_convert_only_new_objects_including_late_files_for_old_days()
         keys.iter()
             .filter(|k| k.starts_with("ct/_hsmtrail/inputs/"))
             .count(),
-        3
+        4
     );
     assert!(
         keys.contains(&"ct/_hsmtrail/athena.sql".to_owned()),
