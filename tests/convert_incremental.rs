@@ -3,28 +3,11 @@
 
 mod common;
 
-#[path = "../benches/support/archive.rs"]
-#[allow(dead_code)]
-mod archive;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{Table, convert, fixture, parquet_files};
-
-/// Writes `files` generated delivery files (plain JSON, dense in CloudHSM) spread over
-/// `days` days under `dir`, in the S3 layout.
-fn generate(dir: &Path, files: u64, days: i64) {
-    let mut rng = archive::Rng(7);
-    for index in 0..files {
-        let mut ms = archive::START_MS + (index as i64 % days) * 86_400_000 + index as i64 * 1000;
-        let (key, body) = archive::delivery_file(&mut rng, 10.0, index, &mut ms);
-        let path = dir.join(key.trim_end_matches(".gz"));
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, body).unwrap();
-    }
-}
 
 fn copy_tree(from: &Path, to: &Path, keep: impl Fn(&Path) -> bool) {
     for entry in walkdir::WalkDir::new(from) {
@@ -168,7 +151,7 @@ fn a_run_killed_mid_write_and_rerun_leaves_every_record_exactly_once() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
     let days = 12;
-    generate(&archive, 48, days);
+    common::generate_archive(&archive, 48, days);
     let args = [
         archive.to_str().unwrap(),
         "--all-sources",
@@ -228,7 +211,7 @@ fn partition_dirs(out: &Path) -> Vec<PathBuf> {
 fn compaction_merges_sorts_dedups_and_swaps_partitions_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
-    generate(&archive, 24, 2);
+    common::generate_archive(&archive, 24, 2);
     let out = tmp.path().join("out");
     // Overlapping runs: several files per partition, some events twice.
     for shard in ["1/3", "2/3", "3/3", "2/3"] {

@@ -300,6 +300,100 @@ fn incremental_runs_convert_only_new_objects_including_late_files_for_old_days()
     );
 }
 
+/// Keys under a prefix, by a plain unsigned HTTP request (moto does not check signatures by
+/// default): fast enough to poll while a run uploads.
+fn list_raw(endpoint: &str, bucket: &str, prefix: &str) -> Vec<String> {
+    use std::io::{Read, Write};
+    let address = endpoint.trim_start_matches("http://");
+    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+        return Vec::new();
+    };
+    let request = format!(
+        "GET /{bucket}?list-type=2&prefix={prefix} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    );
+    let mut response = String::new();
+    if stream.write_all(request.as_bytes()).is_err()
+        || stream.read_to_string(&mut response).is_err()
+    {
+        return Vec::new();
+    }
+    response
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|k| k.split_once("</Key>").map(|(key, _)| key.to_owned()))
+        .collect()
+}
+
+#[test]
+fn a_run_killed_while_uploading_and_rerun_leaves_every_record_exactly_once() {
+    let moto = Moto::start(&[]);
+    moto.tool(&["mb", "trail"]);
+    moto.tool(&["mb", "lake"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("archive");
+    common::generate_archive(&archive, 24, 12);
+    moto.tool(&["put-dir", "trail", "", archive.to_str().unwrap()]);
+    let args = [
+        "s3://trail/",
+        "--out",
+        "s3://lake/k/",
+        "--all-sources",
+        "--incremental",
+    ];
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hsmtrail"))
+        .arg("convert")
+        .args(args)
+        .args(["--quiet", "--endpoint-url", &moto.endpoint, "--path-style"])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let visible = loop {
+        let keys = list_raw(&moto.endpoint, "lake", "k/");
+        if keys.iter().any(|k| k.ends_with(".parquet")) {
+            child.kill().unwrap();
+            break keys;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it was killed"
+        );
+        assert!(started.elapsed() < Duration::from_secs(300));
+    };
+    child.wait().unwrap();
+    assert!(
+        !visible.iter().any(|k| k.contains("_hsmtrail/inputs/")),
+        "state before data"
+    );
+    let after_kill = moto.keys("lake", "k/");
+    assert!(
+        after_kill.iter().all(|k| k.ends_with(".parquet")),
+        "{after_kill:?}"
+    );
+    let partitions = after_kill.len();
+
+    let summary = tmp.path().join("rerun.json");
+    let (code, s) = moto.convert(&args, &summary);
+    assert_eq!(code, 0, "{s:#}");
+    let clean = tmp.path().join("clean");
+    let (code, _) = common::convert(&[archive.to_str().unwrap(), "--all-sources"], &clean);
+    assert_eq!(code, 0);
+    let expected = Table::read(&clean).event_ids();
+    assert!(
+        partitions < common::parquet_files(&clean).len(),
+        "killed mid-run"
+    );
+    let remote = s3_table(&moto, "lake", "k/", &tmp.path().join("fetched")).event_ids();
+    assert!(
+        remote == expected,
+        "{} rows, {} expected",
+        remote.len(),
+        expected.len()
+    );
+}
+
 #[test]
 fn credentials_come_from_the_environment_and_refusals_are_explained() {
     // Authentication on after the first three requests, which create the IAM user.

@@ -14,6 +14,22 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 
+#[path = "../../benches/support/archive.rs"]
+mod archive;
+
+/// Writes `files` generated delivery files (plain JSON, dense in CloudHSM) spread over
+/// `days` days under `dir`, in the S3 layout.
+pub fn generate_archive(dir: &Path, files: u64, days: i64) {
+    let mut rng = archive::Rng(7);
+    for index in 0..files {
+        let mut ms = archive::START_MS + (index as i64 % days) * 86_400_000 + index as i64 * 1000;
+        let (key, body) = archive::delivery_file(&mut rng, 10.0, index, &mut ms);
+        let path = dir.join(key.trim_end_matches(".gz"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, body).unwrap();
+    }
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
