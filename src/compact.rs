@@ -9,9 +9,10 @@
 //! The swap: locally, the new files are written into a hidden folder beside the partition,
 //! which is then exchanged with the partition folder in one `renameat2(RENAME_EXCHANGE)` call
 //! (atomic on Linux), and the old folder, now hidden, is removed. S3 has no atomic operation on
-//! several objects: the new objects are uploaded complete, then the old ones deleted, so a
-//! reader listing in between can see both sets (and a rerun merges them again, dropping the
-//! duplicates). Do not compact an output while a conversion writes into it.
+//! several objects: the new objects are uploaded complete, then the old ones deleted in one bulk
+//! request, so a reader listing in the moment between can see both sets (and a rerun merges
+//! them again, dropping the duplicates). Do not compact an output while a conversion writes
+//! into it.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};

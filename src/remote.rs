@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result, anyhow};
 use bytes::Bytes;
 use chrono::NaiveDate;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
@@ -339,13 +339,23 @@ impl Remote {
         .map_err(|e| explain(e, &url))
     }
 
-    /// Deletes objects (a missing one is not an error).
+    /// Deletes objects (a missing one is not an error), in bulk requests of up to 1,000 keys,
+    /// so that a set of objects goes away in as few steps as S3 allows.
     pub fn delete(&self, bucket: &str, keys: &[String]) -> Result<()> {
         let store = self.store(bucket)?;
-        for key in keys {
-            match self.block_on(store.delete(&StorePath::from(key.as_str()))) {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(explain(e, &format!("s3://{bucket}/{key}"))),
+        let locations: Vec<object_store::Result<StorePath>> = keys
+            .iter()
+            .map(|k| Ok(StorePath::from(k.as_str())))
+            .collect();
+        let results: Vec<object_store::Result<StorePath>> = self.block_on(
+            store
+                .delete_stream(futures::stream::iter(locations).boxed())
+                .collect(),
+        );
+        for result in results {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(explain(e, &format!("s3://{bucket}/"))),
             }
         }
         Ok(())

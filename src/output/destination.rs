@@ -205,8 +205,9 @@ impl Destination<'_> {
         read().with_context(|| format!("reading {}", file.name()))
     }
 
-    /// Removes data files; a missing one is not an error.
+    /// Removes data files; a missing one is not an error. Objects go in bulk deletes.
     pub fn remove(&self, files: &[DataFile]) -> Result<()> {
+        let mut objects: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
         for file in files {
             match file {
                 DataFile::Local(path) => match std::fs::remove_file(path) {
@@ -217,10 +218,13 @@ impl Destination<'_> {
                     }
                 },
                 DataFile::Object { bucket, key, .. } => {
-                    let (_, remote) = self.s3.expect("objects come from an S3 output");
-                    remote.delete(bucket, std::slice::from_ref(key))?;
+                    objects.entry(bucket).or_default().push(key.clone());
                 }
             }
+        }
+        for (bucket, keys) in objects {
+            let (_, remote) = self.s3.expect("objects come from an S3 output");
+            remote.delete(bucket, &keys)?;
         }
         Ok(())
     }
