@@ -495,7 +495,7 @@ enum Outcome {
 fn convert_file(input: &Input, opts: &Options, remote: Option<&Remote>) -> FileResult {
     let name = input.name();
     let mut result = FileResult {
-        identity: input.identity(),
+        identity: opts.incremental.then(|| input.identity()).flatten(),
         stored_bytes: input.stored_size(),
         name,
         outcome: Outcome::Failed,
