@@ -89,13 +89,7 @@ fn incremental_runs_convert_new_files_and_late_files_for_old_days_once() {
 fn events_already_in_the_output_are_not_written_again() {
     // An organisation trail and an account trail deliver the same events under two paths.
     let tmp = tempfile::tempdir().unwrap();
-    let org_file = walkdir::WalkDir::new(fixture("archive"))
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.path().to_string_lossy().contains("o-a1b2c3d4e5") && e.file_type().is_file())
-        .max_by_key(|e| e.metadata().unwrap().len())
-        .unwrap()
-        .into_path();
+    let org_file = common::largest_org_trail_fixture();
     let account_copy = tmp
         .path()
         .join("AWSLogs/444455556666/CloudTrail/eu-west-1/2024/03/02/copy.json.gz");

@@ -262,13 +262,7 @@ fn incremental_runs_convert_only_new_objects_including_late_files_for_old_days()
     assert_eq!(third["files"]["total"], 0, "{third:#}");
 
     // The account trail delivers events the organisation trail already delivered.
-    let org_file = walkdir::WalkDir::new(fixture("archive"))
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.path().to_string_lossy().contains("o-a1b2c3d4e5") && e.file_type().is_file())
-        .max_by_key(|e| e.metadata().unwrap().len())
-        .unwrap()
-        .into_path();
+    let org_file = common::largest_org_trail_fixture();
     moto.tool(&[
         "put",
         "trail",

@@ -30,6 +30,18 @@ pub fn generate_archive(dir: &Path, files: u64, days: i64) {
     }
 }
 
+/// The organisation-trail delivery file of the fixture archive with the most records: the
+/// events an overlapping account trail would deliver again.
+pub fn largest_org_trail_fixture() -> PathBuf {
+    walkdir::WalkDir::new(fixture("archive"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().to_string_lossy().contains("o-a1b2c3d4e5") && e.file_type().is_file())
+        .max_by_key(|e| e.metadata().unwrap().len())
+        .unwrap()
+        .into_path()
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
