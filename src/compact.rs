@@ -163,19 +163,21 @@ fn compact_partition(
         .tempdir_in(&parent)
         .with_context(|| format!("creating a staging folder in {}", parent.display()))?;
     // Objects are fetched to local files first so that they are read as streams.
-    let downloads = tempfile::tempdir_in(&parent)?;
+    let downloads = match dest.s3 {
+        Some(_) => Some(tempfile::tempdir_in(&parent)?),
+        None => None,
+    };
     let mut runs: Vec<Run> = Vec::new();
     for (i, file) in files.iter().enumerate() {
-        let path = match file {
-            DataFile::Local(path) => path.clone(),
-            DataFile::Object { .. } => {
+        let path = match (file, dest.s3, &downloads) {
+            (DataFile::Local(path), _, _) => path.clone(),
+            (DataFile::Object { bucket, key, .. }, Some((_, remote)), Some(downloads)) => {
                 let local = downloads.path().join(format!("{i}.parquet"));
-                let (_, remote) = dest.s3.expect("objects come from an S3 output");
-                let DataFile::Object { bucket, key, .. } = file else {
-                    unreachable!()
-                };
                 std::fs::write(&local, remote.get(bucket, key)?)?;
                 local
+            }
+            (DataFile::Object { .. }, _, _) => {
+                bail!("{} is in S3 but the output is not", file.name())
             }
         };
         runs.push(file_run(&path)?);

@@ -98,13 +98,9 @@ impl Prune {
 
     /// Whether the folder with these path components cannot hold a wanted file.
     fn skips(&self, parts: &[&str]) -> bool {
-        let Some(at) = parts.iter().rposition(|p| *p == "AWSLogs") else {
+        let Some(rest) = below_awslogs(parts) else {
             return false;
         };
-        let mut rest = &parts[at + 1..];
-        if rest.first().is_some_and(|p| p.starts_with("o-")) {
-            rest = &rest[1..];
-        }
         let wanted =
             |list: &[String], value: &str| list.is_empty() || list.iter().any(|v| v == value);
         match rest {
@@ -151,17 +147,24 @@ impl Prune {
         if self.is_empty() {
             return true;
         }
-        let Some(at) = parts.iter().rposition(|p| *p == "AWSLogs") else {
+        let Some(rest) = below_awslogs(parts) else {
             return false;
         };
-        let mut rest = &parts[at + 1..];
-        if rest.first().is_some_and(|p| p.starts_with("o-")) {
-            rest = &rest[1..];
-        }
         let dated = self.first_day.is_some() || self.last_day.is_some();
         // A region folder without date bounds, or a day folder.
         rest.len() >= 3 && (!dated || rest.len() >= 6)
     }
+}
+
+/// The path components after `AWSLogs/` and the organisation folder, if any: `account`,
+/// `CloudTrail`, `region`, `YYYY`, `MM`, `DD`. `None` outside the layout.
+fn below_awslogs<'a>(parts: &'a [&'a str]) -> Option<&'a [&'a str]> {
+    let at = parts.iter().rposition(|p| *p == "AWSLogs")?;
+    let rest = &parts[at + 1..];
+    Some(match rest.first() {
+        Some(org) if org.starts_with("o-") => &rest[1..],
+        _ => rest,
+    })
 }
 
 /// Builds a [`Prune`] from the conversion's filters.

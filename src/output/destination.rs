@@ -91,14 +91,9 @@ impl Destination<'_> {
                 Ok(files)
             }
             None => {
-                let dir = self.local.join(relative);
-                let Ok(entries) = std::fs::read_dir(&dir) else {
-                    return Ok(Vec::new());
-                };
                 let mut files = Vec::new();
-                for entry in entries {
-                    let path = entry?.path();
-                    if path.is_file() && !path.file_name().is_some_and(is_skipped_name) {
+                for path in files_in(&self.local.join(relative))? {
+                    if !path.file_name().is_some_and(is_skipped_name) {
                         let bytes = std::fs::read(&path)
                             .with_context(|| format!("reading {}", path.display()))?;
                         files.push((path.display().to_string(), bytes));
@@ -112,7 +107,7 @@ impl Destination<'_> {
     /// The data files (Parquet, not hidden, not metadata) directly in a partition folder, as
     /// (final name, size).
     pub fn data_files(&self, partition: &str) -> Result<Vec<DataFile>> {
-        let mut files = match self.s3 {
+        let mut files: Vec<DataFile> = match self.s3 {
             Some((url, remote)) => {
                 let prefix = format!("{}/", url.key(partition));
                 remote
@@ -128,21 +123,11 @@ impl Destination<'_> {
                     })
                     .collect()
             }
-            None => {
-                let dir = self.local.join(partition);
-                let Ok(entries) = std::fs::read_dir(&dir) else {
-                    return Ok(Vec::new());
-                };
-                let mut files = Vec::new();
-                for entry in entries {
-                    let path = entry?.path();
-                    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                    if path.is_file() && is_data_name(name) {
-                        files.push(DataFile::Local(path));
-                    }
-                }
-                files
-            }
+            None => files_in(&self.local.join(partition))?
+                .into_iter()
+                .filter(|p| is_data_name(p.file_name().and_then(|n| n.to_str()).unwrap_or("")))
+                .map(DataFile::Local)
+                .collect(),
         };
         files.sort_by_key(DataFile::name);
         Ok(files)
@@ -317,6 +302,21 @@ impl DataFile {
             DataFile::Object { bucket, key, .. } => format!("s3://{bucket}/{key}"),
         }
     }
+}
+
+/// The regular files directly in a folder; none when the folder does not exist.
+fn files_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.is_file() {
+            files.push(path);
+        }
+    }
+    Ok(files)
 }
 
 fn is_data_name(name: &str) -> bool {
