@@ -11,6 +11,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
+use super::structural;
 use crate::record::{CowStr, RawRecord};
 
 /// Where a record sits in its file, for error messages and the rejected-records file.
@@ -122,6 +123,12 @@ pub fn read_items(
         Some(_) => return Ok(Content::NotJson),
     }
     let mut walker = Walker::new(sink);
+    if let Some(spans) = structural::split_records(trimmed.as_bytes()) {
+        for span in spans {
+            walker.emit_record_text(&trimmed[span]);
+        }
+        return walker.finish(ValueKind::Trail(Format::Records));
+    }
     let mut de = serde_json::Deserializer::from_str(trimmed);
     let first = TopSeed {
         walker: &mut walker,

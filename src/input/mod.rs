@@ -7,6 +7,7 @@
 
 pub mod container;
 pub mod decode;
+pub mod structural;
 
 use std::collections::BTreeMap;
 use std::fs::File;
