@@ -5,17 +5,16 @@
 //! typed column null, stays in the raw JSON, and is named in `type_mismatches`.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
     ArrayRef, BooleanBuilder, ListBuilder, StringBuilder, TimestampMillisecondBuilder,
 };
 use arrow::record_batch::RecordBatch;
-use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::record::{RawRecord, TypeMismatch, raw_str};
+use crate::record::{CowStr, RawRecord, TypeMismatch, raw_str};
 use crate::schema::{
     self, BoolForm, CLOUDHSM_SOURCE, COLUMNS, Column, Derived, Kind, ResourceKind, Source,
 };
@@ -70,7 +69,7 @@ impl Builder {
             (Builder::Timestamp(b), _) => b.append_null(),
             (Builder::TextList(b), Cell::TextList(items)) => {
                 for item in items {
-                    b.values().append_value(item);
+                    b.values().append_value(&item);
                 }
                 b.append(true);
             }
@@ -95,16 +94,50 @@ impl Builder {
     }
 }
 
-/// The top-level keys some column reproduces (typed or raw); every other key goes to `extra`.
-static CLAIMED_KEYS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
-    COLUMNS
+/// Every top-level key a column or a derived value reads, numbered, with whether a column
+/// reproduces it (typed or raw); every other key goes to `extra`. Keys are looked up once per
+/// field and again for every column, so the map uses a fast non-cryptographic hash.
+struct TopKeys {
+    index: HashMap<&'static str, usize, foldhash::fast::FixedState>,
+    claimed: Vec<bool>,
+}
+
+static TOP_KEYS: LazyLock<TopKeys> = LazyLock::new(|| {
+    let mut keys = TopKeys {
+        index: HashMap::default(),
+        claimed: Vec::new(),
+    };
+    let read = COLUMNS
         .iter()
-        .filter_map(|c| match c.source {
-            Source::Top(k, _) | Source::Raw(k) => Some(k),
-            _ => None,
+        .flat_map(|c| match c.source {
+            Source::Top(k, _) | Source::Raw(k) => vec![(k, true)],
+            Source::Path { paths, .. } => paths.iter().map(|p| (p[0], false)).collect(),
+            _ => Vec::new(),
         })
-        .collect()
+        .chain(DERIVED_ROOTS.iter().map(|k| (*k, false)));
+    for (key, claimed) in read {
+        let next = keys.claimed.len();
+        let i = *keys.index.entry(key).or_insert(next);
+        if i == next {
+            keys.claimed.push(claimed);
+        }
+        keys.claimed[i] |= claimed;
+    }
+    keys
 });
+
+/// Top-level keys the derived columns read beyond those the columns name.
+const DERIVED_ROOTS: [&str; 5] = [
+    "userIdentity",
+    "requestParameters",
+    "responseElements",
+    "serviceEventDetails",
+    "resources",
+];
+
+fn top_key_index(key: &str) -> Option<usize> {
+    TOP_KEYS.index.get(key).copied()
+}
 
 /// One column's value for one row.
 enum Cell<'a> {
@@ -112,7 +145,7 @@ enum Cell<'a> {
     Text(Cow<'a, str>),
     Bool(bool),
     Timestamp(i64),
-    TextList(Vec<String>),
+    TextList(Vec<Cow<'a, str>>),
 }
 
 /// Builds batches of the one schema from prepared records.
@@ -145,12 +178,7 @@ impl Flattener {
 
     /// Appends one record as a row.
     pub fn push(&mut self, rec: &Prepared<'_>, source_file: &str) {
-        let mut row = Row {
-            rec,
-            objects: Vec::new(),
-            extra: Vec::new(),
-            mismatched: Vec::new(),
-        };
+        let mut row = Row::new(rec);
         let mut deferred = Vec::new();
         for (i, column) in COLUMNS.iter().enumerate() {
             let cell = match column.source {
@@ -163,7 +191,6 @@ impl Flattener {
             };
             self.builders[i].append(cell);
         }
-        row.collect_unknown_keys();
         for i in &row.mismatched {
             self.mismatches[*i] += 1;
         }
@@ -194,22 +221,56 @@ impl Flattener {
     }
 }
 
-/// The state of one row while its columns are computed.
+/// The state of one row while its columns are computed. Values stay borrowed raw JSON: nested
+/// objects are split into their keys when a path first goes through them, and strings are
+/// copied only when they hold escapes.
 struct Row<'p, 'a> {
     rec: &'p Prepared<'a>,
-    /// Nested top-level objects parsed on first use.
-    objects: Vec<(&'static str, Option<Value>)>,
+    /// Per key of [`TOP_KEYS`], the record's value (the first, if the key repeats).
+    top: Vec<Option<(&'p Cow<'a, str>, &'a RawValue)>>,
+    /// Nested objects split on first use, by the address of their text; `None` when the value
+    /// is not an object.
+    objects: Vec<(*const u8, Option<RawRecord<'a>>)>,
     /// Top-level keys the columns cannot reproduce exactly, with their raw values.
-    extra: Vec<(Cow<'a, str>, &'a RawValue)>,
+    extra: Vec<(&'p Cow<'a, str>, &'a RawValue)>,
     mismatched: Vec<usize>,
 }
 
-impl<'a> Row<'_, 'a> {
+impl<'p, 'a> Row<'p, 'a> {
+    /// Indexes the record's top-level keys in one pass; keys no column reproduces (and repeats
+    /// of keys that one does) go straight to `extra`.
+    fn new(rec: &'p Prepared<'a>) -> Self {
+        let mut top = vec![None; TOP_KEYS.claimed.len()];
+        let mut extra = Vec::new();
+        for (key, raw) in &rec.record.fields {
+            match top_key_index(key) {
+                Some(i) if top[i].is_none() => {
+                    top[i] = Some((key, *raw));
+                    if !TOP_KEYS.claimed[i] {
+                        extra.push((key, *raw));
+                    }
+                }
+                _ => extra.push((key, *raw)),
+            }
+        }
+        Row {
+            rec,
+            top,
+            objects: Vec::new(),
+            extra,
+            mismatched: Vec::new(),
+        }
+    }
+
+    fn top_field(&self, key: &str) -> Option<(&'p Cow<'a, str>, &'a RawValue)> {
+        self.top[top_key_index(key)?]
+    }
+
     fn cell(&mut self, i: usize, column: &Column) -> Cell<'a> {
         match column.source {
             Source::Top(key, form) => self.top(i, column.kind, key, form),
-            Source::Raw(key) => match self.rec.record.get(key) {
-                Some(raw) => Cell::Text(Cow::Borrowed(raw.get())),
+            Source::Raw(key) => match self.top_field(key) {
+                Some((_, raw)) => Cell::Text(Cow::Borrowed(raw.get())),
                 None => Cell::Null,
             },
             Source::Path {
@@ -221,7 +282,7 @@ impl<'a> Row<'_, 'a> {
                 }
                 let found = paths.iter().find_map(|p| self.lookup(p));
                 match found {
-                    Some(Ok(value)) => self.typed(i, column.kind, &value),
+                    Some(Ok(value)) => self.typed(i, column.kind, value),
                     Some(Err(TypeMismatch)) => {
                         self.mismatched.push(i);
                         Cell::Null
@@ -234,8 +295,7 @@ impl<'a> Row<'_, 'a> {
                 if !self.rec.is_cloudhsm() {
                     return Cell::Null;
                 }
-                self.resource_id(kind)
-                    .map_or(Cell::Null, |s| Cell::Text(Cow::Owned(s)))
+                self.resource_id(kind).map_or(Cell::Null, Cell::Text)
             }
             Source::Derived(Derived::TagKeys) => {
                 if !self.rec.is_cloudhsm() {
@@ -249,14 +309,7 @@ impl<'a> Row<'_, 'a> {
 
     /// A typed top-level key; anything the column cannot give back exactly goes to `extra`.
     fn top(&mut self, i: usize, kind: Kind, key: &'static str, form: BoolForm) -> Cell<'a> {
-        let Some((name, raw)) = self
-            .rec
-            .record
-            .fields
-            .iter()
-            .find(|(k, _)| k.as_ref() == key)
-            .map(|(k, v)| (k.clone(), *v))
-        else {
+        let Some((name, raw)) = self.top_field(key) else {
             return Cell::Null;
         };
         if raw.get() == "null" {
@@ -291,27 +344,28 @@ impl<'a> Row<'_, 'a> {
         cell
     }
 
-    fn typed(&mut self, i: usize, kind: Kind, value: &Value) -> Cell<'a> {
-        let cell = match (kind, value) {
-            (Kind::Text, Value::String(s)) => Cell::Text(Cow::Owned(s.clone())),
-            (Kind::Bool, Value::Bool(b)) => Cell::Bool(*b),
-            (Kind::Bool, Value::String(s)) if s.eq_ignore_ascii_case("true") => Cell::Bool(true),
-            (Kind::Bool, Value::String(s)) if s.eq_ignore_ascii_case("false") => Cell::Bool(false),
-            (Kind::Timestamp, Value::String(s)) => match time::parse_event_time(s) {
-                Some(ms) => Cell::Timestamp(ms),
-                None => Cell::Null,
+    fn typed(&mut self, i: usize, kind: Kind, raw: &'a RawValue) -> Cell<'a> {
+        let text = raw.get();
+        let cell = match kind {
+            Kind::Bool => match text {
+                "true" => Cell::Bool(true),
+                "false" => Cell::Bool(false),
+                _ => match raw_str(raw) {
+                    Ok(Some(s)) if s.eq_ignore_ascii_case("true") => Cell::Bool(true),
+                    Ok(Some(s)) if s.eq_ignore_ascii_case("false") => Cell::Bool(false),
+                    _ => Cell::Null,
+                },
             },
-            (Kind::TextList, Value::Array(items)) => {
-                match items
-                    .iter()
-                    .map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-                {
-                    Some(list) => Cell::TextList(list),
-                    None => Cell::Null,
-                }
-            }
-            _ => Cell::Null,
+            Kind::Timestamp => match raw_str(raw) {
+                Ok(Some(s)) => time::parse_event_time(&s).map_or(Cell::Null, Cell::Timestamp),
+                _ => Cell::Null,
+            },
+            Kind::TextList => string_list(raw).map_or(Cell::Null, Cell::TextList),
+            Kind::Text => match raw_str(raw) {
+                Ok(Some(s)) => Cell::Text(s),
+                _ => Cell::Null,
+            },
+            Kind::Json => Cell::Text(Cow::Borrowed(text)),
         };
         if matches!(cell, Cell::Null) {
             self.mismatched.push(i);
@@ -319,17 +373,14 @@ impl<'a> Row<'_, 'a> {
         cell
     }
 
-    /// A nested top-level object, parsed once per row.
-    fn object(&mut self, key: &'static str) -> Option<&Value> {
-        let pos = match self.objects.iter().position(|(k, _)| *k == key) {
+    /// A nested object split into its keys, once per row; `None` when `raw` is not an object.
+    fn object(&mut self, raw: &'a RawValue) -> Option<&RawRecord<'a>> {
+        let address = raw.get().as_ptr();
+        let pos = match self.objects.iter().position(|(a, _)| *a == address) {
             Some(pos) => pos,
             None => {
-                let parsed = self
-                    .rec
-                    .record
-                    .get(key)
-                    .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
-                self.objects.push((key, parsed));
+                self.objects
+                    .push((address, RawRecord::parse(raw.get()).ok()));
                 self.objects.len() - 1
             }
         };
@@ -338,25 +389,25 @@ impl<'a> Row<'_, 'a> {
 
     /// The value along `path`: `None` when absent or null, `Err` when something on the way has
     /// the wrong type.
-    fn lookup(&mut self, path: &[&'static str]) -> Option<Result<Value, TypeMismatch>> {
-        let mut current = self.object(path[0])?;
+    fn lookup(&mut self, path: &[&'static str]) -> Option<Result<&'a RawValue, TypeMismatch>> {
+        let (_, mut current) = self.top_field(path[0])?;
         for key in &path[1..] {
-            current = match current {
-                Value::Object(map) => map.get(*key)?,
-                Value::Null => return None,
-                _ => return Some(Err(TypeMismatch)),
+            if current.get() == "null" {
+                return None;
+            }
+            current = match self.object(current) {
+                Some(object) => object.get(key)?,
+                None => return Some(Err(TypeMismatch)),
             };
         }
-        match current {
-            Value::Null => None,
-            v => Some(Ok(v.clone())),
-        }
+        (current.get() != "null").then_some(Ok(current))
     }
 
-    fn text_at(&mut self, path: &[&'static str]) -> Option<String> {
+    /// A non-empty string along `path`.
+    fn text_at(&mut self, path: &[&'static str]) -> Option<Cow<'a, str>> {
         match self.lookup(path)? {
-            Ok(Value::String(s)) if !s.is_empty() => Some(s),
-            _ => None,
+            Ok(raw) => raw_str(raw).ok().flatten().filter(|s| !s.is_empty()),
+            Err(TypeMismatch) => None,
         }
     }
 
@@ -367,10 +418,10 @@ impl<'a> Row<'_, 'a> {
         let after = |marker: &str| {
             arn.as_deref()
                 .and_then(|a| a.split_once(marker))
-                .map(|(_, rest)| rest.to_owned())
+                .map(|(_, rest)| Cow::Owned(rest.to_owned()))
         };
         let specific = match identity_type.as_deref() {
-            Some("Root") => Some("root".to_owned()),
+            Some("Root") => Some(Cow::Borrowed("root")),
             Some("AssumedRole") => after(":assumed-role/").or_else(|| {
                 self.text_at(&[
                     "userIdentity",
@@ -397,12 +448,11 @@ impl<'a> Row<'_, 'a> {
             .or(arn)
             .or_else(|| self.text_at(&["userIdentity", "principalId"]))
             .or_else(|| self.text_at(&["userIdentity", "accountId"]))
-            .map(Cow::Owned)
     }
 
     /// The CloudHSM resource of `kind` this event touched: named in the request, returned in the
     /// response, named by a service event, or found in an ARN.
-    fn resource_id(&mut self, kind: ResourceKind) -> Option<String> {
+    fn resource_id(&mut self, kind: ResourceKind) -> Option<Cow<'a, str>> {
         let direct: &[&[&'static str]] = match kind {
             ResourceKind::Cluster => &[
                 &["requestParameters", "clusterId"],
@@ -434,7 +484,7 @@ impl<'a> Row<'_, 'a> {
         {
             return Some(id);
         }
-        let mut arns: Vec<String> = [
+        let mut arns: Vec<Cow<'a, str>> = [
             &["requestParameters", "resourceArn"][..],
             &["responseElements", "resourceArn"],
             &["responseElements", "backup", "backupArn"],
@@ -442,37 +492,36 @@ impl<'a> Row<'_, 'a> {
         .iter()
         .filter_map(|p| self.text_at(p))
         .collect();
-        if let Some(Value::Array(resources)) = self.object("resources") {
-            arns.extend(resources.iter().filter_map(|r| {
-                r.get("ARN")
-                    .or_else(|| r.get("arn"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            }));
+        if let Some(Ok(resources)) = self.lookup(&["resources"]) {
+            let items = serde_json::from_str::<Vec<&RawValue>>(resources.get()).unwrap_or_default();
+            for item in items {
+                let arn = RawRecord::parse(item.get()).ok().and_then(|r| {
+                    let raw = r.get("ARN").or_else(|| r.get("arn"))?;
+                    raw_str(raw).ok().flatten()
+                });
+                arns.extend(arn);
+            }
         }
-        arns.iter().find_map(|arn| id_from_arn(arn, prefix))
+        arns.iter()
+            .find_map(|arn| id_from_arn(arn, prefix))
+            .map(Cow::Owned)
     }
 
-    fn tag_keys(&mut self) -> Option<Vec<String>> {
-        if let Some(Ok(Value::Array(keys))) = self.lookup(&["requestParameters", "tagKeyList"]) {
-            return keys.iter().map(|k| k.as_str().map(str::to_owned)).collect();
+    fn tag_keys(&mut self) -> Option<Vec<Cow<'a, str>>> {
+        if let Some(Ok(keys)) = self.lookup(&["requestParameters", "tagKeyList"]) {
+            return string_list(keys);
         }
-        if let Some(Ok(Value::Array(tags))) = self.lookup(&["requestParameters", "tagList"]) {
+        if let Some(Ok(tags)) = self.lookup(&["requestParameters", "tagList"]) {
+            let tags = serde_json::from_str::<Vec<&RawValue>>(tags.get()).ok()?;
             return tags
                 .iter()
-                .map(|t| t.get("key").and_then(Value::as_str).map(str::to_owned))
+                .map(|t| {
+                    let tag = RawRecord::parse(t.get()).ok()?;
+                    raw_str(tag.get("key")?).ok().flatten()
+                })
                 .collect();
         }
         None
-    }
-
-    /// Adds every top-level key that no column claims to `extra`.
-    fn collect_unknown_keys(&mut self) {
-        for (key, raw) in &self.rec.record.fields {
-            if !CLAIMED_KEYS.contains(key.as_ref()) {
-                self.extra.push((key.clone(), raw));
-            }
-        }
     }
 
     fn extra_json(&self) -> Cell<'a> {
@@ -499,10 +548,17 @@ impl<'a> Row<'_, 'a> {
         Cell::TextList(
             self.mismatched
                 .iter()
-                .map(|i| COLUMNS[*i].name.to_owned())
+                .map(|i| Cow::Borrowed(COLUMNS[*i].name))
                 .collect(),
         )
     }
+}
+
+/// A JSON array of strings (`None` when it is not one), borrowing the strings without escapes.
+fn string_list(raw: &RawValue) -> Option<Vec<Cow<'_, str>>> {
+    serde_json::from_str::<Vec<CowStr<'_>>>(raw.get())
+        .ok()
+        .map(|items| items.into_iter().map(|s| s.0).collect())
 }
 
 /// `cluster-abc` from `arn:aws:cloudhsm:us-east-1:111122223333:cluster/cluster-abc`.
@@ -517,6 +573,7 @@ mod tests {
     use super::*;
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::TimestampMillisecondType;
+    use serde_json::Value;
 
     fn flatten(text: &str) -> RecordBatch {
         let record = RawRecord::parse(text).unwrap();
