@@ -646,6 +646,57 @@ mod tests {
     }
 
     #[test]
+    fn repeated_keys_are_kept_in_extra() {
+        let b = flatten(
+            r#"{"eventTime":"2024-01-02T03:04:05Z","eventName":"A","userIdentity":{"type":"Root"},"eventName":"B","userIdentity":{"type":"IAMUser","userName":"u"}}"#,
+        );
+        assert_eq!(text(&b, "event_name").as_deref(), Some("A"));
+        assert_eq!(text(&b, "identity_type").as_deref(), Some("Root"));
+        let extra: Value = serde_json::from_str(&text(&b, "extra").unwrap()).unwrap();
+        assert_eq!(
+            extra,
+            serde_json::json!({"eventName":"B","userIdentity":{"type":"IAMUser","userName":"u"}})
+        );
+    }
+
+    #[test]
+    fn nested_values_are_read_through_escapes_and_nulls() {
+        let b = flatten(
+            r#"{"eventTime":"2024-01-02T03:04:05Z","eventSource":"cloudhsm.amazonaws.com","userIdentity":{"type":"IAMUser","userName":"a\u00e9\"b","sessionContext":null},"requestParameters":{"clusterId":"cluster-1","subnetIds":["s-1","s\u002d2"],"neverExpires":"TRUE"},"responseElements":"not an object"}"#,
+        );
+        assert_eq!(
+            text(&b, "identity_user_name").as_deref(),
+            Some("a\u{e9}\"b")
+        );
+        assert_eq!(text(&b, "actor").as_deref(), Some("a\u{e9}\"b"));
+        assert_eq!(text(&b, "identity_session_issuer_arn"), None);
+        assert_eq!(list(&b, "request_subnet_ids").unwrap(), ["s-1", "s-2"]);
+        let never = b
+            .column(schema::index_of("request_never_expires"))
+            .as_boolean();
+        assert!(never.is_valid(0) && never.value(0));
+        assert_eq!(text(&b, "response_hsm_id"), None);
+        assert_eq!(
+            list(&b, "type_mismatches").unwrap(),
+            [
+                "response_cluster_id",
+                "response_cluster_state",
+                "response_hsm_id",
+                "response_hsm_state",
+                "response_hsm_eni_id",
+                "response_hsm_eni_ip",
+                "response_hsm_subnet_id",
+                "response_hsm_availability_zone",
+                "response_backup_id",
+                "response_backup_state",
+                "response_backup_arn",
+                "response_state",
+                "response_state_message"
+            ]
+        );
+    }
+
+    #[test]
     fn odd_types_are_nulled_counted_and_kept() {
         let b = flatten(
             r#"{"eventTime":"2024-01-02T03:04:05.678Z","eventSource":"cloudhsm.amazonaws.com","eventName":{"x":1},"readOnly":"true","errorCode":null,"userIdentity":{"type":"Root","sessionContext":{"attributes":{"mfaAuthenticated":7}}},"requestParameters":{"subnetIds":["subnet-1",2],"tagKeyList":["a","b"],"resourceId":"backup-abc"},"novel":[1]}"#,

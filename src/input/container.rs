@@ -652,6 +652,19 @@ mod tests {
     }
 
     #[test]
+    fn delivery_file_with_a_bad_record_keeps_the_others() {
+        // Balanced but invalid: the fast split hands it on, and the record alone is refused
+        // later; the records after it are not lost.
+        let (r, items) = collect(r#"{"Records":[{"a":1},{"b":tru},{"c":3}]}"#);
+        assert_eq!(r, Ok(Content::Trail(Format::Records)));
+        assert_eq!(items, [r#"R0:{"a":1}"#, r#"R1:{"b":tru}"#, r#"R2:{"c":3}"#]);
+        // A string in the array is not a record: the careful parse names it.
+        let (r, items) = collect(r#"{"Records":[{"a":1},"x"]}"#);
+        assert_eq!(r, Ok(Content::Trail(Format::Records)));
+        assert_eq!(items, [r#"R0:{"a":1}"#, r#"R1:"x""#]);
+    }
+
+    #[test]
     fn deep_nesting_does_not_overflow_the_stack() {
         // serde_json skips nested values iteratively; the element is handed on (and later
         // rejected as "not an object") instead of recursing 100,000 levels deep.

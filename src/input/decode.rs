@@ -365,6 +365,16 @@ mod tests {
     }
 
     #[test]
+    fn reused_buffers_hold_only_the_new_file() {
+        let big = vec![b'x'; 2 << 20];
+        assert_eq!(decode(&gz(&big)[..], 4 << 20).text.len(), big.len());
+        assert_eq!(decode(&big[..], 4 << 20).text.len(), big.len());
+        assert_eq!(decode(&gz(b"small")[..], 100).text, "small");
+        assert_eq!(decode(&b"plain"[..], 100).text, "plain");
+        assert_eq!(decode(&gz(b"")[..], 100).text, "");
+    }
+
+    #[test]
     fn invalid_utf8_reports_offset() {
         let d = decode(&b"{\"a\":\"\xff\"}"[..], 100);
         assert_eq!(d.damage, Some(DecodeError::Utf8 { offset: 6 }));
