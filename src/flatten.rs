@@ -227,7 +227,7 @@ impl Flattener {
 struct Row<'p, 'a> {
     rec: &'p Prepared<'a>,
     /// Per key of [`TOP_KEYS`], the record's value (the first, if the key repeats).
-    top: Vec<Option<(&'p Cow<'a, str>, &'a RawValue)>>,
+    top_fields: Vec<Option<(&'p Cow<'a, str>, &'a RawValue)>>,
     /// Nested objects split on first use, by the address of their text; `None` when the value
     /// is not an object.
     objects: Vec<(*const u8, Option<RawRecord<'a>>)>,
@@ -240,12 +240,12 @@ impl<'p, 'a> Row<'p, 'a> {
     /// Indexes the record's top-level keys in one pass; keys no column reproduces (and repeats
     /// of keys that one does) go straight to `extra`.
     fn new(rec: &'p Prepared<'a>) -> Self {
-        let mut top = vec![None; TOP_KEYS.claimed.len()];
+        let mut top_fields = vec![None; TOP_KEYS.claimed.len()];
         let mut extra = Vec::new();
         for (key, raw) in &rec.record.fields {
             match top_key_index(key) {
-                Some(i) if top[i].is_none() => {
-                    top[i] = Some((key, *raw));
+                Some(i) if top_fields[i].is_none() => {
+                    top_fields[i] = Some((key, *raw));
                     if !TOP_KEYS.claimed[i] {
                         extra.push((key, *raw));
                     }
@@ -255,7 +255,7 @@ impl<'p, 'a> Row<'p, 'a> {
         }
         Row {
             rec,
-            top,
+            top_fields,
             objects: Vec::new(),
             extra,
             mismatched: Vec::new(),
@@ -263,7 +263,7 @@ impl<'p, 'a> Row<'p, 'a> {
     }
 
     fn top_field(&self, key: &str) -> Option<(&'p Cow<'a, str>, &'a RawValue)> {
-        self.top[top_key_index(key)?]
+        self.top_fields[top_key_index(key)?]
     }
 
     fn cell(&mut self, i: usize, column: &Column) -> Cell<'a> {

@@ -136,22 +136,17 @@ fn split(
         }
     }
     let tail = &body[array_end? + 1..];
-    let tail = trim_blank(tail);
-    (tail == b"}").then_some(spans)
+    (tail.trim_ascii() == b"}").then_some(spans)
 }
 
 /// White space and one comma (none before the first element).
 fn is_separator(gap: &[u8], first: bool) -> bool {
-    let gap = trim_blank(gap);
+    let gap = gap.trim_ascii();
     if first { gap.is_empty() } else { gap == b"," }
 }
 
 fn is_blank(bytes: &[u8]) -> bool {
-    trim_blank(bytes).is_empty()
-}
-
-fn trim_blank(bytes: &[u8]) -> &[u8] {
-    bytes.trim_ascii()
+    bytes.trim_ascii().is_empty()
 }
 
 /// One 64-byte block classified: bit i is set when byte i is that character. `[` and `{` are
