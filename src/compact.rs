@@ -265,7 +265,7 @@ fn write_sized(dir: &Path, run_id: &str, runs: Vec<Run>, opts: &Options) -> Resu
     let mut files = Vec::new();
     let mut rows = 0u64;
     let mut current: Option<(PathBuf, ParallelWriter<std::fs::File>)> = None;
-    let duplicates = merge::merge(runs, false, HashSet::new(), |batch| {
+    let duplicates = merge::merge(runs, false, merge::EventIds::default(), |batch| {
         if current.is_none() {
             let name = format!("part-{run_id}-{:04}.parquet", files.len());
             let path = dir.join(&name);

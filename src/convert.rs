@@ -20,6 +20,7 @@ use crate::flatten::{Flattener, Prepared};
 use crate::input::container::{self, Content, Item, Location};
 use crate::input::{self, Input, decode};
 use crate::output::destination::Destination;
+use crate::output::merge::EventIds;
 use crate::output::partition::Layout;
 use crate::output::{self, Compression};
 use crate::record::{MAX_NESTING, RawRecord, nesting_exceeds, raw_str};
@@ -724,7 +725,7 @@ fn accept<'a>(text: &'a str, opts: &Options, prefilter: &FilePrefilter) -> Verdi
         &time::date_of(event_time),
     );
     let prepared = Prepared {
-        event_time_canonical: time::render(event_time) == raw_time,
+        event_time_canonical: time::renders_as(event_time, &raw_time),
         event_time,
         event_source,
         record,
@@ -1059,7 +1060,7 @@ impl State {
                 // Events already in the output (an earlier run, an overlapping trail, a run
                 // that was killed) are not written again.
                 let seen = if opts.overwrite || opts.keep_duplicates {
-                    HashSet::new()
+                    EventIds::default()
                 } else {
                     dest.existing_ids(&dir)?
                 };
@@ -1120,7 +1121,7 @@ impl State {
             .map(|(_, partition)| {
                 let mut batches = Vec::new();
                 let run = output::sorted_run(partition.batches)?;
-                let seen = HashSet::new();
+                let seen = EventIds::default();
                 let duplicates =
                     output::merge::merge(vec![run], opts.keep_duplicates, seen, |b| {
                         batches.push(b);

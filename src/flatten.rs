@@ -581,7 +581,7 @@ mod tests {
         let raw_time = record.get_str("eventTime").unwrap().unwrap();
         let event_time = time::parse_event_time(&raw_time).unwrap();
         let prepared = Prepared {
-            event_time_canonical: time::render(event_time) == raw_time,
+            event_time_canonical: time::renders_as(event_time, &raw_time),
             event_time,
             event_source,
             record,

@@ -18,6 +18,10 @@ pub fn parse_event_time(text: &str) -> Option<i64> {
 /// milliseconds. A record whose eventTime renders back to the same text needs nothing else to
 /// be rebuilt exactly.
 pub fn render(ms: i64) -> String {
+    let mut buf = [0u8; RENDERED_MAX];
+    if let Some(text) = render_into(ms, &mut buf) {
+        return text.to_owned();
+    }
     let Some(t) = DateTime::<Utc>::from_timestamp_millis(ms) else {
         return ms.to_string();
     };
@@ -27,6 +31,57 @@ pub fn render(ms: i64) -> String {
         SecondsFormat::Millis
     };
     t.to_rfc3339_opts(format, true)
+}
+
+/// Whether [`render`] gives back `text`: asked of every kept record, so answered without
+/// allocating for the years CloudTrail has.
+pub fn renders_as(ms: i64, text: &str) -> bool {
+    let mut buf = [0u8; RENDERED_MAX];
+    match render_into(ms, &mut buf) {
+        Some(rendered) => rendered == text,
+        None => render(ms) == text,
+    }
+}
+
+/// Longest text [`render_into`] writes: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+const RENDERED_MAX: usize = 24;
+
+/// [`render`] into `buf` for the years 0 to 9999 (four digits, the common case); `None` for
+/// other years, which chrono renders with a sign.
+fn render_into(ms: i64, buf: &mut [u8; RENDERED_MAX]) -> Option<&str> {
+    use chrono::{Datelike, Timelike};
+    let t = DateTime::<Utc>::from_timestamp_millis(ms)?;
+    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+    let millis = ms.rem_euclid(1000) as u32;
+    let fields = [
+        (year, 4, b'-'),
+        (t.month(), 2, b'-'),
+        (t.day(), 2, b'T'),
+        (t.hour(), 2, b':'),
+        (t.minute(), 2, b':'),
+        (t.second(), 2, if millis == 0 { b'Z' } else { b'.' }),
+    ];
+    let mut at = 0;
+    for (value, width, after) in fields {
+        at = put_digits(buf, at, value, width);
+        buf[at] = after;
+        at += 1;
+    }
+    if millis != 0 {
+        at = put_digits(buf, at, millis, 3);
+        buf[at] = b'Z';
+        at += 1;
+    }
+    std::str::from_utf8(&buf[..at]).ok()
+}
+
+/// Writes `value` as `width` decimal digits at `at`; returns where they end.
+fn put_digits(buf: &mut [u8], at: usize, mut value: u32, width: usize) -> usize {
+    for slot in buf[at..at + width].iter_mut().rev() {
+        *slot = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+    at + width
 }
 
 /// Always with milliseconds (`2024-01-02T03:04:05.000Z`): a time literal both DataFusion and
@@ -39,6 +94,10 @@ pub fn render_millis(ms: i64) -> String {
 
 /// The `YYYY-MM-DD` UTC date of a time, for `event_date` partitions.
 pub fn date_of(ms: i64) -> String {
+    let mut buf = [0u8; RENDERED_MAX];
+    if let Some(text) = render_into(ms, &mut buf) {
+        return text[..10].to_owned();
+    }
     DateTime::<Utc>::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%d").to_string())
         .unwrap_or_default()
@@ -115,6 +174,25 @@ mod tests {
             date_of(parse_event_time("2017-07-11T23:59:59Z").unwrap()),
             "2017-07-11"
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_rendering_matches_chrono(ms in -70_000_000_000_000i64..300_000_000_000_000) {
+            let chrono = DateTime::<Utc>::from_timestamp_millis(ms).map(|t| {
+                let format = if ms.rem_euclid(1000) == 0 {
+                    SecondsFormat::Secs
+                } else {
+                    SecondsFormat::Millis
+                };
+                (t.to_rfc3339_opts(format, true), t.format("%Y-%m-%d").to_string())
+            });
+            let (rendered, date) = chrono.unwrap();
+            proptest::prop_assert_eq!(&render(ms), &rendered);
+            proptest::prop_assert!(renders_as(ms, &rendered));
+            proptest::prop_assert!(!renders_as(ms + 1, &rendered));
+            proptest::prop_assert_eq!(date_of(ms), date);
+        }
     }
 
     #[test]

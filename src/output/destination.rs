@@ -10,7 +10,7 @@
 //! is bounded by `hsmtrail compact`'s target size); ranged reads of the one column would cost
 //! less transfer.
 
-use std::collections::HashSet;
+use crate::output::merge::EventIds;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -135,8 +135,8 @@ impl Destination<'_> {
 
     /// The event IDs already written in a partition folder, read from the `event_id` column
     /// alone (for S3, with ranged reads of that column's chunks).
-    pub fn existing_ids(&self, partition: &str) -> Result<HashSet<String>> {
-        let mut ids = HashSet::new();
+    pub fn existing_ids(&self, partition: &str) -> Result<EventIds> {
+        let mut ids = EventIds::default();
         for file in self.data_files(partition)? {
             for batch in self.read_columns(&file, &["event_id"])? {
                 let column = batch.column(0).as_string::<i32>();

@@ -3,8 +3,7 @@
 //! in event-time order, dropping repeated event IDs on the way. Memory then depends on the
 //! budget and the number of runs, never on the size of the archive.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -66,7 +65,7 @@ pub fn reduce_runs(mut runs: Vec<Run>, dir: &Path, stem: &str) -> Result<Vec<Run
                 File::create(&path).with_context(|| format!("creating {}", path.display()))?;
             let mut writer =
                 FileWriter::try_new(std::io::BufWriter::new(file), &schema::arrow_schema())?;
-            merge(group, true, HashSet::new(), |batch| {
+            merge(group, true, EventIds::default(), |batch| {
                 Ok(writer.write(&batch)?)
             })?;
             writer.finish()?;
@@ -78,13 +77,18 @@ pub fn reduce_runs(mut runs: Vec<Run>, dir: &Path, stem: &str) -> Result<Vec<Run
     Ok(runs)
 }
 
+/// Event IDs already written or seen, to drop repeats. A fast non-cryptographic hash: the
+/// IDs come from the user's own trail, and this set takes one insert per row written.
+pub type EventIds = HashSet<String, foldhash::fast::RandomState>;
+
 /// Event time, then whether the event ID is missing (missing IDs last), then the event ID.
-type SortKey = (i64, bool, String);
+type SortKey<'a> = (i64, bool, &'a str);
 
 /// Where one run stands in the merge.
 struct Cursor {
     run: Run,
-    batch: Option<RecordBatch>,
+    /// The current batch with its key columns, typed once per batch.
+    batch: Option<(RecordBatch, TimestampMillisecondArray, StringArray)>,
     row: usize,
     /// Index of `batch` among the current output chunk's sources, once used there.
     source: Option<usize>,
@@ -98,25 +102,29 @@ impl Cursor {
         for next in self.run.by_ref() {
             let next = next?;
             if next.num_rows() > 0 {
-                self.batch = Some(next);
+                let times = time_column(&next).clone();
+                let ids = id_column(&next).clone();
+                self.batch = Some((next, times, ids));
                 break;
             }
         }
         Ok(())
     }
 
-    /// The sort key of the current row.
-    fn key(&self) -> Option<SortKey> {
-        let batch = self.batch.as_ref()?;
-        let times = time_column(batch);
-        let ids = id_column(batch);
+    /// The sort key of the current row, borrowed from the batch.
+    fn key(&self) -> Option<SortKey<'_>> {
+        let (_, times, ids) = self.batch.as_ref()?;
         let time = if times.is_null(self.row) {
             i64::MAX
         } else {
             times.value(self.row)
         };
-        let id = (!ids.is_null(self.row)).then(|| ids.value(self.row).to_owned());
-        Some((time, id.is_none(), id.unwrap_or_default()))
+        let missing = ids.is_null(self.row);
+        Some((
+            time,
+            missing,
+            if missing { "" } else { ids.value(self.row) },
+        ))
     }
 }
 
@@ -142,7 +150,7 @@ fn id_column(batch: &RecordBatch) -> &StringArray {
 pub fn merge(
     runs: Vec<Run>,
     keep_duplicates: bool,
-    seen: HashSet<String>,
+    seen: EventIds,
     mut emit: impl FnMut(RecordBatch) -> Result<()> + Send,
 ) -> Result<usize> {
     let mut chunks: Box<dyn Chunks> = if runs.len() == 1 {
@@ -153,7 +161,7 @@ pub fn merge(
             duplicates: 0,
         })
     } else {
-        Box::new(HeapMerge::new(runs, keep_duplicates, seen)?)
+        Box::new(KWayMerge::new(runs, keep_duplicates, seen)?)
     };
     let mut next = chunks.next_chunk()?;
     while let Some(chunk) = next {
@@ -172,18 +180,18 @@ trait Chunks: Send {
     fn duplicates(&self) -> usize;
 }
 
-/// Several runs merged through a heap of their current rows.
-struct HeapMerge {
+/// Several runs merged by taking the smallest of their current rows each time. There are at
+/// most [`MAX_FAN_IN`] runs (plus the rows in memory), so a scan of the cursors costs less
+/// than a heap would, and it compares keys where they are, without copying them.
+struct KWayMerge {
     cursors: Vec<Cursor>,
-    /// Each run's current row: its key and the run's index.
-    heap: BinaryHeap<Reverse<(SortKey, usize)>>,
     keep_duplicates: bool,
-    seen: HashSet<String>,
+    seen: EventIds,
     duplicates: usize,
 }
 
-impl HeapMerge {
-    fn new(runs: Vec<Run>, keep_duplicates: bool, seen: HashSet<String>) -> Result<Self> {
+impl KWayMerge {
+    fn new(runs: Vec<Run>, keep_duplicates: bool, seen: EventIds) -> Result<Self> {
         let mut cursors = Vec::with_capacity(runs.len());
         for run in runs {
             let mut c = Cursor {
@@ -195,32 +203,43 @@ impl HeapMerge {
             c.advance_batch()?;
             cursors.push(c);
         }
-        let heap = cursors
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| Some(Reverse((c.key()?, i))))
-            .collect();
-        Ok(HeapMerge {
+        Ok(KWayMerge {
             cursors,
-            heap,
             keep_duplicates,
             seen,
             duplicates: 0,
         })
     }
+
+    /// The cursor with the smallest current row (the first such run on ties, so the merge is
+    /// stable), or `None` when every run is finished.
+    fn smallest(&self) -> Option<usize> {
+        let mut best: Option<(usize, SortKey<'_>)> = None;
+        for (i, c) in self.cursors.iter().enumerate() {
+            if let Some(key) = c.key()
+                && best.as_ref().is_none_or(|(_, b)| key < *b)
+            {
+                best = Some((i, key));
+            }
+        }
+        best.map(|(i, _)| i)
+    }
 }
 
-impl Chunks for HeapMerge {
+impl Chunks for KWayMerge {
     fn next_chunk(&mut self) -> Result<Option<RecordBatch>> {
         let mut sources: Vec<RecordBatch> = Vec::new();
         let mut picks: Vec<(usize, usize)> = Vec::with_capacity(MERGE_BATCH_ROWS);
         while picks.len() < MERGE_BATCH_ROWS {
-            let Some(Reverse(((_, no_id, id), i))) = self.heap.pop() else {
+            let Some(i) = self.smallest() else {
                 break;
             };
             let c = &mut self.cursors[i];
-            if self.keep_duplicates || no_id || self.seen.insert(id) {
-                let batch = c.batch.as_ref().expect("a cursor in the heap has a batch");
+            let (batch, _, ids) = c.batch.as_ref().expect("the smallest cursor has a batch");
+            let new = self.keep_duplicates
+                || ids.is_null(c.row)
+                || self.seen.insert(ids.value(c.row).to_owned());
+            if new {
                 let source = *c.source.get_or_insert_with(|| {
                     sources.push(batch.clone());
                     sources.len() - 1
@@ -230,11 +249,8 @@ impl Chunks for HeapMerge {
                 self.duplicates += 1;
             }
             c.row += 1;
-            if c.row == c.batch.as_ref().map_or(0, RecordBatch::num_rows) {
+            if c.row == batch.num_rows() {
                 c.advance_batch()?;
-            }
-            if let Some(key) = c.key() {
-                self.heap.push(Reverse((key, i)));
             }
         }
         for c in &mut self.cursors {
@@ -256,7 +272,7 @@ impl Chunks for HeapMerge {
 struct PassThrough {
     run: Run,
     keep_duplicates: bool,
-    seen: HashSet<String>,
+    seen: EventIds,
     duplicates: usize,
 }
 
@@ -359,13 +375,58 @@ mod tests {
             sorted_run(vec![rows(&[("2024-01-01T00:00:02Z", None)])]).unwrap(),
         ];
         let mut out = Vec::new();
-        let dups = merge(runs, false, HashSet::new(), |b| {
+        let dups = merge(runs, false, EventIds::default(), |b| {
             out.push(b);
             Ok(())
         })
         .unwrap();
         assert_eq!(dups, 1);
         assert_eq!(ids(&out), ["a", "b", "c", "-", "-", "d"]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn merge_equals_one_sort_then_first_of_each_id(
+            runs in proptest::collection::vec(
+                proptest::collection::vec((0u8..4, proptest::option::weighted(0.8, 0u8..6)), 0..12),
+                1..6,
+            )
+        ) {
+            let time = |t: u8| format!("2024-01-01T00:00:0{t}Z");
+            let id = |i: u8| format!("id{i}");
+            let sorted: Vec<Run> = runs
+                .iter()
+                .map(|events| {
+                    let events: Vec<(String, Option<String>)> =
+                        events.iter().map(|(t, i)| (time(*t), i.map(id))).collect();
+                    let events: Vec<(&str, Option<&str>)> =
+                        events.iter().map(|(t, i)| (t.as_str(), i.as_deref())).collect();
+                    sorted_run(vec![rows(&events)]).unwrap()
+                })
+                .collect();
+            let mut out = Vec::new();
+            let dups = merge(sorted, false, EventIds::default(), |b| {
+                out.push(b);
+                Ok(())
+            })
+            .unwrap();
+
+            let mut all: Vec<(u8, bool, String)> = runs
+                .iter()
+                .flatten()
+                .map(|(t, i)| (*t, i.is_none(), i.map(id).unwrap_or_default()))
+                .collect();
+            all.sort();
+            let mut seen = std::collections::HashSet::new();
+            let expected: Vec<String> = all
+                .into_iter()
+                .filter(|(_, missing, i)| *missing || seen.insert(i.clone()))
+                .map(|(_, missing, i)| if missing { "-".to_owned() } else { i })
+                .collect();
+            let total: usize = runs.iter().map(Vec::len).sum();
+            proptest::prop_assert_eq!(dups, total - expected.len());
+            proptest::prop_assert_eq!(ids(&out), expected);
+        }
     }
 
     #[test]
@@ -381,7 +442,7 @@ mod tests {
         let reduced = reduce_runs(runs, dir.path(), "p").unwrap();
         assert!(reduced.len() <= MAX_FAN_IN);
         let mut out = Vec::new();
-        let dups = merge(reduced, false, HashSet::new(), |b| {
+        let dups = merge(reduced, false, EventIds::default(), |b| {
             out.push(b);
             Ok(())
         })
@@ -405,7 +466,7 @@ mod tests {
         };
         for runs in [vec![run()], vec![run(), run()]] {
             let mut out = Vec::new();
-            let seen = HashSet::from(["old".to_owned()]);
+            let seen = EventIds::from_iter(["old".to_owned()]);
             let dups = merge(runs, false, seen, |b| {
                 out.push(b);
                 Ok(())
@@ -438,7 +499,7 @@ mod tests {
                 sorted_run(vec![batch.slice(0, 7000), batch.slice(7000, 13_000)]).unwrap(),
             ],
             true,
-            HashSet::new(),
+            EventIds::default(),
             |b| {
                 total += b.num_rows();
                 Ok(())

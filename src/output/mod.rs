@@ -6,7 +6,6 @@ pub mod merge;
 pub mod partition;
 pub mod writer;
 
-use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -92,7 +91,7 @@ pub fn write_partition(
     file_name: &str,
     runs: Vec<merge::Run>,
     keep_duplicates: bool,
-    seen: HashSet<String>,
+    seen: merge::EventIds,
     props: &WriterProperties,
 ) -> Result<WrittenFile> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

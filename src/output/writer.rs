@@ -25,7 +25,9 @@ pub struct ParallelWriter<W: Write + Send> {
     file: SerializedFileWriter<W>,
     factory: ArrowRowGroupWriterFactory,
     schema: SchemaRef,
-    columns: Vec<ArrowColumnWriter>,
+    /// The current row group's column writers, made when its first rows come: each holds a
+    /// compressor, and a file's last row group has no successor to make them for.
+    columns: Option<Vec<ArrowColumnWriter>>,
     rows_in_group: usize,
     row_groups: usize,
     max_rows: usize,
@@ -40,12 +42,11 @@ impl<W: Write + Send> ParallelWriter<W> {
         let max_bytes = props.max_row_group_bytes().unwrap_or(usize::MAX);
         let (file, factory) =
             ArrowWriter::try_new(sink, schema.clone(), Some(props))?.into_serialized_writer()?;
-        let columns = factory.create_column_writers(0)?;
         Ok(ParallelWriter {
             file,
             factory,
             schema,
-            columns,
+            columns: None,
             rows_in_group: 0,
             row_groups: 0,
             max_rows,
@@ -68,11 +69,17 @@ impl<W: Write + Send> ParallelWriter<W> {
     }
 
     fn encode(&mut self, batch: &RecordBatch) -> Result<()> {
-        let mut leaves = Vec::with_capacity(self.columns.len());
+        let mut leaves = Vec::new();
         for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
             leaves.extend(compute_leaves(field, column)?);
         }
-        self.columns
+        let columns = match &mut self.columns {
+            Some(columns) => columns,
+            None => self
+                .columns
+                .insert(self.factory.create_column_writers(self.row_groups)?),
+        };
+        columns
             .par_iter_mut()
             .zip(leaves.par_iter())
             .try_for_each(|(writer, leaf)| writer.write(leaf))?;
@@ -83,17 +90,17 @@ impl<W: Write + Send> ParallelWriter<W> {
     fn encoded_bytes(&self) -> usize {
         self.columns
             .iter()
+            .flatten()
             .map(ArrowColumnWriter::get_estimated_total_bytes)
             .sum()
     }
 
     fn close_row_group(&mut self) -> Result<()> {
-        if self.rows_in_group == 0 {
+        let Some(columns) = self.columns.take() else {
             return Ok(());
-        }
+        };
         self.row_groups += 1;
-        let next = self.factory.create_column_writers(self.row_groups)?;
-        let chunks: Vec<ArrowColumnChunk> = std::mem::replace(&mut self.columns, next)
+        let chunks: Vec<ArrowColumnChunk> = columns
             .into_par_iter()
             .map(ArrowColumnWriter::close)
             .collect::<Result<_, _>>()?;
