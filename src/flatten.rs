@@ -139,6 +139,20 @@ fn top_key_index(key: &str) -> Option<usize> {
     TOP_KEYS.index.get(key).copied()
 }
 
+/// Per column, the [`TOP_KEYS`] index of the top-level key it reads (of each path's first key
+/// for paths), so that a row's columns do not hash the same few names again and again.
+static COLUMN_KEYS: LazyLock<Vec<Vec<usize>>> = LazyLock::new(|| {
+    let index = |key| top_key_index(key).expect("every key a column reads is a top key");
+    COLUMNS
+        .iter()
+        .map(|c| match c.source {
+            Source::Top(key, _) | Source::Raw(key) => vec![index(key)],
+            Source::Path { paths, .. } => paths.iter().map(|p| index(p[0])).collect(),
+            Source::Derived(_) => Vec::new(),
+        })
+        .collect()
+});
+
 /// One column's value for one row.
 enum Cell<'a> {
     Null,
@@ -262,14 +276,10 @@ impl<'p, 'a> Row<'p, 'a> {
         }
     }
 
-    fn top_field(&self, key: &str) -> Option<(&'p Cow<'a, str>, &'a RawValue)> {
-        self.top_fields[top_key_index(key)?]
-    }
-
     fn cell(&mut self, i: usize, column: &Column) -> Cell<'a> {
         match column.source {
-            Source::Top(key, form) => self.top(i, column.kind, key, form),
-            Source::Raw(key) => match self.top_field(key) {
+            Source::Top(_, form) => self.top(i, column.kind, form),
+            Source::Raw(_) => match self.top_fields[COLUMN_KEYS[i][0]] {
                 Some((_, raw)) => Cell::Text(Cow::Borrowed(raw.get())),
                 None => Cell::Null,
             },
@@ -280,7 +290,10 @@ impl<'p, 'a> Row<'p, 'a> {
                 if cloudhsm_only && !self.rec.is_cloudhsm() {
                     return Cell::Null;
                 }
-                let found = paths.iter().find_map(|p| self.lookup(p));
+                let found = paths
+                    .iter()
+                    .zip(&COLUMN_KEYS[i])
+                    .find_map(|(p, root)| self.lookup_from(*root, &p[1..]));
                 match found {
                     Some(Ok(value)) => self.typed(i, column.kind, value),
                     Some(Err(TypeMismatch)) => {
@@ -308,8 +321,8 @@ impl<'p, 'a> Row<'p, 'a> {
     }
 
     /// A typed top-level key; anything the column cannot give back exactly goes to `extra`.
-    fn top(&mut self, i: usize, kind: Kind, key: &'static str, form: BoolForm) -> Cell<'a> {
-        let Some((name, raw)) = self.top_field(key) else {
+    fn top(&mut self, i: usize, kind: Kind, form: BoolForm) -> Cell<'a> {
+        let Some((name, raw)) = self.top_fields[COLUMN_KEYS[i][0]] else {
             return Cell::Null;
         };
         if raw.get() == "null" {
@@ -390,8 +403,17 @@ impl<'p, 'a> Row<'p, 'a> {
     /// The value along `path`: `None` when absent or null, `Err` when something on the way has
     /// the wrong type.
     fn lookup(&mut self, path: &[&'static str]) -> Option<Result<&'a RawValue, TypeMismatch>> {
-        let (_, mut current) = self.top_field(path[0])?;
-        for key in &path[1..] {
+        self.lookup_from(top_key_index(path[0])?, &path[1..])
+    }
+
+    /// [`Row::lookup`] from the top-level key with this [`TOP_KEYS`] index.
+    fn lookup_from(
+        &mut self,
+        root: usize,
+        rest: &[&'static str],
+    ) -> Option<Result<&'a RawValue, TypeMismatch>> {
+        let (_, mut current) = self.top_fields[root]?;
+        for key in rest {
             if current.get() == "null" {
                 return None;
             }
