@@ -781,12 +781,23 @@ struct Partition {
 /// without coalescing, memory would grow with the number of files instead of the rows.
 const LOOSE_BATCHES: usize = 64;
 
+/// Rows a file's batch has on average above which coalescing is skipped: the fixed cost is
+/// then small next to the rows, and copying every row (most of them, with `--all-sources`)
+/// would buy nothing.
+const COALESCE_BELOW_ROWS: usize = 256;
+
 impl Partition {
     fn add(&mut self, batch: RecordBatch) {
         self.bytes += batch.get_array_memory_size();
         self.batches.push(batch);
         self.loose += 1;
         if self.loose < LOOSE_BATCHES {
+            return;
+        }
+        let loose = &self.batches[self.batches.len() - self.loose..];
+        let rows: usize = loose.iter().map(RecordBatch::num_rows).sum();
+        if rows >= COALESCE_BELOW_ROWS * loose.len() {
+            self.loose = 0;
             return;
         }
         let tail = self.batches.split_off(self.batches.len() - self.loose);
@@ -1152,6 +1163,41 @@ pub fn write_summary_json(summary: &Summary, path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A batch of `rows` minimal records, as one file's rows.
+    fn file_rows(rows: usize) -> RecordBatch {
+        let mut f = Flattener::new();
+        for i in 0..rows {
+            let text = format!(r#"{{"eventTime":"2024-01-01T00:00:00Z","eventID":"{i}"}}"#);
+            let prepared = Prepared {
+                event_time: 1_704_067_200_000,
+                event_time_canonical: true,
+                event_source: None,
+                record: RawRecord::parse(&text).unwrap(),
+            };
+            f.push(&prepared, "f");
+        }
+        f.finish()
+    }
+
+    #[test]
+    fn small_files_rows_are_coalesced_and_large_ones_left_as_they_are() {
+        let mut sparse = Partition::default();
+        for _ in 0..LOOSE_BATCHES {
+            sparse.add(file_rows(1));
+        }
+        assert_eq!(sparse.batches.len(), 1);
+        assert_eq!(sparse.batches[0].num_rows(), LOOSE_BATCHES);
+        assert_eq!(sparse.bytes, sparse.batches[0].get_array_memory_size());
+
+        let mut dense = Partition::default();
+        let big = file_rows(COALESCE_BELOW_ROWS);
+        for _ in 0..LOOSE_BATCHES {
+            dense.add(big.clone());
+        }
+        assert_eq!(dense.batches.len(), LOOSE_BATCHES);
+        assert_eq!(dense.loose, 0);
+    }
 
     #[test]
     fn prefilter_never_drops_an_admitted_record() {
