@@ -1176,18 +1176,12 @@ mod tests {
 
     /// A batch of `rows` minimal records, as one file's rows.
     fn file_rows(rows: usize) -> RecordBatch {
-        let mut f = Flattener::new();
-        for i in 0..rows {
-            let text = format!(r#"{{"eventTime":"2024-01-01T00:00:00Z","eventID":"{i}"}}"#);
-            let prepared = Prepared {
-                event_time: 1_704_067_200_000,
-                event_time_canonical: true,
-                event_source: None,
-                record: RawRecord::parse(&text).unwrap(),
-            };
-            f.push(&prepared, "f");
-        }
-        f.finish()
+        let ids: Vec<String> = (0..rows).map(|i| i.to_string()).collect();
+        let events: Vec<(&str, Option<&str>)> = ids
+            .iter()
+            .map(|id| ("2024-01-01T00:00:00Z", Some(id.as_str())))
+            .collect();
+        crate::flatten::batch_of_events(&events)
     }
 
     #[test]

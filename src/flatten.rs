@@ -590,6 +590,26 @@ fn id_from_arn(arn: &str, prefix: &str) -> Option<String> {
     (kind == prefix && !id.is_empty()).then(|| id.to_owned())
 }
 
+/// One row per (eventTime, eventID) pair, for tests of what comes after flattening.
+#[cfg(test)]
+pub(crate) fn batch_of_events(events: &[(&str, Option<&str>)]) -> RecordBatch {
+    let mut f = Flattener::new();
+    for (time, id) in events {
+        let text = match id {
+            Some(id) => format!(r#"{{"eventTime":"{time}","eventID":"{id}"}}"#),
+            None => format!(r#"{{"eventTime":"{time}"}}"#),
+        };
+        let prepared = Prepared {
+            event_time: time::parse_event_time(time).expect("a test time"),
+            event_time_canonical: true,
+            event_source: None,
+            record: RawRecord::parse(&text).expect("a test record"),
+        };
+        f.push(&prepared, "t");
+    }
+    f.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

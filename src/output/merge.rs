@@ -304,28 +304,8 @@ impl Chunks for PassThrough {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flatten::{Flattener, Prepared};
+    use crate::flatten::batch_of_events as rows;
     use crate::output::sorted_run;
-    use crate::record::RawRecord;
-
-    fn rows(events: &[(&str, Option<&str>)]) -> RecordBatch {
-        let mut f = Flattener::new();
-        for (time, id) in events {
-            let text = match id {
-                Some(id) => format!(r#"{{"eventTime":"{time}","eventID":"{id}"}}"#),
-                None => format!(r#"{{"eventTime":"{time}"}}"#),
-            };
-            let record = RawRecord::parse(&text).unwrap();
-            let prepared = Prepared {
-                event_time: crate::time::parse_event_time(time).unwrap(),
-                event_time_canonical: true,
-                event_source: None,
-                record,
-            };
-            f.push(&prepared, "t");
-        }
-        f.finish()
-    }
 
     fn ids(batches: &[RecordBatch]) -> Vec<String> {
         batches
