@@ -268,6 +268,12 @@ fn read_bounded(
 
 /// Valid UTF-8 becomes the text; otherwise the valid prefix is kept and the offset reported.
 fn into_text(bytes: Vec<u8>) -> (String, Option<DecodeError>) {
+    // Trails are nearly always pure ASCII, which is checked in half the time full validation
+    // takes (a sparse conversion spent 3% of its time validating).
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is valid UTF-8.
+        return (unsafe { String::from_utf8_unchecked(bytes) }, None);
+    }
     match String::from_utf8(bytes) {
         Ok(text) => (text, None),
         Err(e) => {
@@ -379,5 +385,9 @@ mod tests {
         let d = decode(&b"{\"a\":\"\xff\"}"[..], 100);
         assert_eq!(d.damage, Some(DecodeError::Utf8 { offset: 6 }));
         assert_eq!(d.text, "{\"a\":\"");
+        // Valid text that is not ASCII takes the full check and comes through whole.
+        let d = decode("{\"a\":\"\u{e9}\u{1F512}\"}".as_bytes(), 100);
+        assert_eq!(d.damage, None);
+        assert_eq!(d.text, "{\"a\":\"\u{e9}\u{1F512}\"}");
     }
 }
