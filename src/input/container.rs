@@ -37,8 +37,16 @@ impl fmt::Display for Location {
 /// not be read as one.
 #[derive(Debug)]
 pub enum Item<'a> {
-    Record(&'a str),
-    Invalid { raw: &'a str, reason: String },
+    Record {
+        text: &'a str,
+        /// False only when the reader saw that `text` holds no `\u` escape (the delivery-file
+        /// scan does), so that the source pre-filter need not look for one.
+        unicode_escape: bool,
+    },
+    Invalid {
+        raw: &'a str,
+        reason: String,
+    },
 }
 
 /// The wrapper a file's records came in.
@@ -123,9 +131,12 @@ pub fn read_items(
         Some(_) => return Ok(Content::NotJson),
     }
     let mut walker = Walker::new(sink);
-    if let Some(spans) = structural::split_records(trimmed.as_bytes()) {
-        for span in spans {
-            walker.emit_record_text(&trimmed[span]);
+    if let Some(elements) = structural::split_records(trimmed.as_bytes()) {
+        for element in elements {
+            walker.emit(Item::Record {
+                text: &trimmed[element.span],
+                unicode_escape: element.unicode_escape,
+            });
         }
         return walker.finish(ValueKind::Trail(Format::Records));
     }
@@ -188,7 +199,7 @@ impl<'s> Walker<'s> {
 
     fn emit(&mut self, item: Item<'_>) {
         let loc = self.location();
-        if matches!(item, Item::Record(_)) {
+        if matches!(item, Item::Record { .. }) {
             self.records += 1;
         }
         (self.sink)(item, loc);
@@ -196,13 +207,19 @@ impl<'s> Walker<'s> {
     }
 
     fn emit_record_text(&mut self, raw: &str) {
-        self.emit(Item::Record(raw));
+        self.emit(Item::Record {
+            text: raw,
+            unicode_escape: true,
+        });
     }
 
     /// A JSON string that holds a record (lookup-events, CloudWatch Logs).
     fn emit_embedded(&mut self, raw: &RawValue, what: &str) {
         match serde_json::from_str::<String>(raw.get()) {
-            Ok(inner) => self.emit(Item::Record(&inner)),
+            Ok(inner) => self.emit(Item::Record {
+                text: &inner,
+                unicode_escape: true,
+            }),
             Err(_) => self.emit(Item::Invalid {
                 raw: raw.get(),
                 reason: format!("{what} is not a JSON string"),
@@ -560,7 +577,7 @@ mod tests {
         let mut items = Vec::new();
         let result = read_items(text, &mut |item, loc| {
             items.push(match item {
-                Item::Record(r) => format!("R{}:{}", loc.index, r),
+                Item::Record { text, .. } => format!("R{}:{}", loc.index, text),
                 Item::Invalid { reason, .. } => format!("I{loc}:{reason}"),
             })
         });

@@ -18,9 +18,20 @@ use std::ops::Range;
 /// How every S3 delivery file starts.
 pub const RECORDS_PREFIX: &[u8] = b"{\"Records\":[";
 
-/// The byte ranges of the elements of a delivery file's `Records` array, or `None` when `text`
-/// is not exactly a delivery file (starting with [`RECORDS_PREFIX`], no leading white space).
-pub fn split_records(text: &[u8]) -> Option<Vec<Range<usize>>> {
+/// One element of a delivery file's `Records` array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Element {
+    /// Its bytes in the file.
+    pub span: Range<usize>,
+    /// False only when the element certainly holds no `\u` escape. The scan walks every
+    /// backslash anyway, so the source pre-filter learns this for free instead of searching
+    /// every file for backslashes again.
+    pub unicode_escape: bool,
+}
+
+/// The elements of a delivery file's `Records` array, or `None` when `text` is not exactly a
+/// delivery file (starting with [`RECORDS_PREFIX`], no leading white space).
+pub fn split_records(text: &[u8]) -> Option<Vec<Element>> {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
@@ -41,7 +52,7 @@ pub fn split_records(text: &[u8]) -> Option<Vec<Range<usize>>> {
 /// the bit-counting instructions every such CPU has).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512bw,popcnt,bmi1,pclmulqdq")]
-unsafe fn split_avx512(text: &[u8]) -> Option<Vec<Range<usize>>> {
+unsafe fn split_avx512(text: &[u8]) -> Option<Vec<Element>> {
     // SAFETY: this function only runs on CPUs with these features.
     split(
         text,
@@ -53,7 +64,7 @@ unsafe fn split_avx512(text: &[u8]) -> Option<Vec<Range<usize>>> {
 /// [`split`] compiled for AVX2: a block in two halves.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,popcnt,bmi1,pclmulqdq")]
-unsafe fn split_avx2(text: &[u8]) -> Option<Vec<Range<usize>>> {
+unsafe fn split_avx2(text: &[u8]) -> Option<Vec<Element>> {
     // SAFETY: this function only runs on CPUs with these features.
     split(
         text,
@@ -78,7 +89,7 @@ fn split(
     text: &[u8],
     classify: impl Fn(&[u8; 64]) -> Masks,
     prefix_xor: impl Fn(u64) -> u64,
-) -> Option<Vec<Range<usize>>> {
+) -> Option<Vec<Element>> {
     let body = text.strip_prefix(RECORDS_PREFIX)?;
     let base = RECORDS_PREFIX.len();
     let mut spans = Vec::new();
@@ -88,6 +99,9 @@ fn split(
     let mut element_start = 0;
     let mut gap_start = 0;
     let mut array_end = None;
+    // Where the last `\u` seen starts. An element may hold one when this is inside it or
+    // (rarely, and harmlessly) later in the block where it ends.
+    let mut last_unicode_escape = None;
     let mut padded = [b' '; 64];
     'blocks: for (n, chunk) in body.chunks(64).enumerate() {
         let block: &[u8; 64] = match chunk.try_into() {
@@ -98,6 +112,10 @@ fn split(
             }
         };
         let masks = classify(block);
+        if masks.backslash != 0 {
+            last_unicode_escape =
+                last_unicode_escape_in(body, n * 64, masks.backslash).or(last_unicode_escape);
+        }
         let outside = !strings.inside(masks.quote, masks.backslash, &prefix_xor);
         let opens = masks.open & outside;
         let closes = masks.close & outside;
@@ -128,7 +146,10 @@ fn split(
             } else {
                 depth -= 1;
                 if depth == 0 {
-                    spans.push(base + element_start..base + at + 1);
+                    spans.push(Element {
+                        span: base + element_start..base + at + 1,
+                        unicode_escape: last_unicode_escape >= Some(element_start),
+                    });
                     gap_start = at + 1;
                 }
             }
@@ -137,6 +158,21 @@ fn split(
     }
     let tail = &body[array_end? + 1..];
     (tail.trim_ascii() == b"}").then_some(spans)
+}
+
+/// The last backslash of the block at `start` (bits of `backslash`) followed by `u`, the byte
+/// after it being read from `body` because it may be in the next block.
+#[inline(always)]
+fn last_unicode_escape_in(body: &[u8], start: usize, mut backslash: u64) -> Option<usize> {
+    let mut last = None;
+    while backslash != 0 {
+        let at = start + backslash.trailing_zeros() as usize;
+        if body.get(at + 1) == Some(&b'u') {
+            last = Some(at);
+        }
+        backslash &= backslash - 1;
+    }
+    last
 }
 
 /// White space and one comma (none before the first element).
@@ -315,7 +351,36 @@ mod tests {
     use proptest::prelude::*;
 
     fn texts(text: &str) -> Option<Vec<&str>> {
-        split_records(text.as_bytes()).map(|spans| spans.into_iter().map(|r| &text[r]).collect())
+        split_records(text.as_bytes())
+            .map(|elements| elements.into_iter().map(|e| &text[e.span]).collect())
+    }
+
+    #[test]
+    fn flags_elements_that_may_hold_unicode_escapes() {
+        // Each escape a block after the end of the element before it, as a `\u` later in the
+        // block where an element ends flags that element too (harmless: it is only parsed).
+        let pad = "x".repeat(64);
+        let text = format!(
+            r#"{{"Records":[{{"p":"{pad}","a":"\u00e9"}},{{"p":"{pad}","b":"\\"}},{{"p":"{pad}","c":"\\u"}},{{"d":1}}]}}"#
+        );
+        let flags: Vec<bool> = split_records(text.as_bytes())
+            .unwrap()
+            .iter()
+            .map(|e| e.unicode_escape)
+            .collect();
+        // `\\u` is an escaped backslash then `u`: flagged too, which only costs a parse.
+        assert_eq!(flags, [true, false, true, false]);
+        // The backslash and its `u` on either side of every 64-byte block edge.
+        for pad in 0..140 {
+            let key = "x".repeat(pad);
+            let text = format!(r#"{{"Records":[{{"{key}":"\u0041"}},{{"b":"\\"}}]}}"#);
+            let flags: Vec<bool> = split_records(text.as_bytes())
+                .unwrap()
+                .iter()
+                .map(|e| e.unicode_escape)
+                .collect();
+            assert_eq!(flags, [true, false], "pad {pad}");
+        }
     }
 
     #[test]
@@ -417,7 +482,7 @@ mod tests {
         let leaf = prop_oneof![
             Just(serde_json::Value::Null),
             any::<i32>().prop_map(serde_json::Value::from),
-            "[\"\\\\{}\\[\\] a-z\u{e9}]{0,12}".prop_map(serde_json::Value::from),
+            "[\"\\\\{}\\[\\] a-z\u{e9}\u{1}]{0,12}".prop_map(serde_json::Value::from),
         ];
         leaf.prop_recursive(4, 40, 6, |inner| {
             prop_oneof![
@@ -448,6 +513,10 @@ mod tests {
             } else {
                 file.to_string()
             };
+            let elements = split_records(text.as_bytes()).expect("a delivery file");
+            for e in &elements {
+                prop_assert!(e.unicode_escape || !text[e.span.clone()].contains("\\u"));
+            }
             let got = texts(&text).expect("a delivery file");
             let expected: Vec<String> = records.iter().map(|v| v.to_string()).collect();
             let reparsed: Vec<String> = got
