@@ -48,6 +48,13 @@ impl Compression {
 /// writer's buffered row group stays a few hundred MB at most for wide raw-JSON rows.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
+/// Bytes of values a column gathers before it writes a page, and the most its dictionary holds
+/// before it falls back to plain values. Each of the 92 columns of the row group being written
+/// holds up to this twice over: at parquet-rs's default of 1 MiB the writer added about 100 MiB
+/// to a dense conversion's peak; at 128 KiB it peaks 40 MiB lower, as fast, with files as
+/// small (smaller pages also let readers skip more by the page index).
+pub const PAGE_BYTES: usize = 128 << 10;
+
 /// Upper bound of a row group's size, so that rows with very large raw JSON still make row
 /// groups of a size engines split and scan well.
 pub const ROW_GROUP_BYTES: usize = 256 << 20;
@@ -63,6 +70,8 @@ pub fn writer_properties(compression: Compression) -> WriterProperties {
         .set_compression(compression.codec())
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
+        .set_data_page_size_limit(PAGE_BYTES)
+        .set_dictionary_page_size_limit(PAGE_BYTES)
         .set_created_by(format!("hsmtrail {}", env!("CARGO_PKG_VERSION")))
         .set_sorting_columns(Some(vec![SortingColumn {
             column_idx: event_time,
