@@ -3,7 +3,7 @@
 //! writing in rows/s. `cargo bench --bench convert`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hsmtrail::convert::{Options, SourceFilter, convert_text};
+use hsmtrail::convert::{Options, PendingRows, SourceFilter, convert_text};
 use hsmtrail::output;
 
 #[path = "support/archive.rs"]
@@ -40,10 +40,13 @@ fn parse_and_flatten(c: &mut Criterion) {
             };
             group.bench_function(label, |b| {
                 b.iter(|| {
-                    texts
+                    let mut pending = PendingRows::default();
+                    let kept: u64 = texts
                         .iter()
-                        .map(|(name, text)| convert_text(text, name, &opts).records.kept)
-                        .sum::<u64>()
+                        .map(|(name, text)| convert_text(text, name, &opts, &mut pending))
+                        .map(|converted| converted.records.kept)
+                        .sum();
+                    (kept, pending.finish().parts.len())
                 })
             });
         }
@@ -56,9 +59,14 @@ fn parquet_writing(c: &mut Criterion) {
         sources: SourceFilter::All,
         ..Options::new(Vec::new(), "unused".into())
     };
-    let batches: Vec<_> = files(0.1)
-        .iter()
-        .flat_map(|(name, text)| convert_text(text, name, &opts).parts)
+    let mut pending = PendingRows::default();
+    for (name, text) in &files(0.1) {
+        convert_text(text, name, &opts, &mut pending);
+    }
+    let batches: Vec<_> = pending
+        .finish()
+        .parts
+        .into_iter()
         .map(|(_, batch)| batch)
         .collect();
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();

@@ -9,8 +9,6 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use arrow::array::UInt32Array;
-use arrow::compute::take_record_batch;
 use arrow::record_batch::RecordBatch;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
@@ -483,20 +481,32 @@ fn gather(
         .num_threads(opts.jobs.unwrap_or(0))
         .build()
         .context("starting the worker threads")?;
-    pool.install(|| {
-        discovery.inputs.par_iter().for_each(|input| {
-            let result = convert_file(input, opts, remote);
-            let jobs = {
-                let mut s = state.lock().expect("no panics while locked");
+    // Spills are sorted and written by the worker that took them, outside the state's lock.
+    let hand_over = |result: Option<FileResult>, rows: Flushed| {
+        let jobs = {
+            let mut s = state.lock().expect("no panics while locked");
+            if let Some(result) = result {
                 s.absorb(result, &notices);
-                s.take_spills(&notices)
-            };
-            for job in jobs {
-                let outcome = job.run();
-                let mut s = state.lock().expect("no panics while locked");
-                s.spilled(&notices, job, outcome);
             }
-        })
+            s.add_rows(rows);
+            s.take_spills(&notices)
+        };
+        for job in jobs {
+            let outcome = job.run();
+            let mut s = state.lock().expect("no panics while locked");
+            s.spilled(&notices, job, outcome);
+        }
+    };
+    pool.install(|| {
+        discovery
+            .inputs
+            .par_iter()
+            .fold(PendingRows::default, |mut pending, input| {
+                let result = convert_file(input, opts, remote, &mut pending);
+                hand_over(Some(result), pending.take_full());
+                pending
+            })
+            .for_each(|pending| hand_over(None, pending.finish()))
     });
     notices.finish();
     Ok((state.into_inner().expect("no panics while locked"), pool))
@@ -569,10 +579,7 @@ struct FileResult {
     outcome: Outcome,
     problem: Option<(String, &'static str)>,
     records: RecordCounts,
-    /// Rows accepted, by partition directory.
-    parts: Vec<(String, RecordBatch)>,
     rejected: Vec<u8>,
-    mismatches: Vec<(&'static str, u64)>,
 }
 
 enum Outcome {
@@ -581,7 +588,12 @@ enum Outcome {
     Failed,
 }
 
-fn convert_file(input: &Input, opts: &Options, remote: Option<&Remote>) -> FileResult {
+fn convert_file(
+    input: &Input,
+    opts: &Options,
+    remote: Option<&Remote>,
+    pending: &mut PendingRows,
+) -> FileResult {
     let name = input.name();
     let mut result = FileResult {
         identity: opts.incremental.then(|| input.identity()).flatten(),
@@ -590,9 +602,7 @@ fn convert_file(input: &Input, opts: &Options, remote: Option<&Remote>) -> FileR
         outcome: Outcome::Failed,
         problem: None,
         records: RecordCounts::default(),
-        parts: Vec::new(),
         rejected: Vec::new(),
-        mismatches: Vec::new(),
     };
     if input.is_digest_path() {
         result.outcome = Outcome::Skipped("digest");
@@ -606,12 +616,10 @@ fn convert_file(input: &Input, opts: &Options, remote: Option<&Remote>) -> FileR
         }
     };
     let mut decoded = decode::decode(reader, opts.max_file_bytes);
-    let converted = convert_text(&decoded.text, &result.name, opts);
+    let converted = convert_text(&decoded.text, &result.name, opts, pending);
     let content = converted.content;
-    result.parts = converted.parts;
     result.records = converted.records;
     result.rejected = converted.rejected;
-    result.mismatches = converted.mismatches;
 
     let walked = input.walked();
     (result.outcome, result.problem) = match (content, decoded.damage.take()) {
@@ -629,28 +637,27 @@ fn convert_file(input: &Input, opts: &Options, remote: Option<&Remote>) -> FileR
     result
 }
 
-/// What one decoded file's text turned into.
+/// What one decoded file's text turned into (its kept rows went to the worker's
+/// [`PendingRows`]).
 pub struct TextConversion {
     /// What the text held, or why it could not be read to the end.
     pub content: Result<Content, container::ContainerError>,
-    /// Accepted rows, by partition directory.
-    pub parts: Vec<(String, RecordBatch)>,
     /// Record counts; `duplicates` is always 0 here (found when partitions are written).
     pub records: RecordCounts,
     /// Rejected records as JSON Lines for `_rejected/`.
     pub rejected: Vec<u8>,
-    /// Per column, values of an unexpected JSON type.
-    pub mismatches: Vec<(&'static str, u64)>,
 }
 
-/// Finds, filters and flattens the records of one decoded file. `name` is what the
-/// `source_file` column and error messages call it.
-pub fn convert_text(text: &str, name: &str, opts: &Options) -> TextConversion {
-    // Made on the first kept record: most files of a sparse archive keep none.
-    let mut flattener: Option<Flattener> = None;
+/// Finds, filters and flattens the records of one decoded file into `pending`. `name` is what
+/// the `source_file` column and error messages call it.
+pub fn convert_text(
+    text: &str,
+    name: &str,
+    opts: &Options,
+    pending: &mut PendingRows,
+) -> TextConversion {
     let prefilter = opts.sources.prefilter();
     let prefilter = prefilter.over(text);
-    let mut partitions: Vec<String> = Vec::new();
     let mut records = RecordCounts::default();
     let mut rejected = Vec::new();
     let mut sink = |item: Item<'_>, location: Location| {
@@ -664,10 +671,8 @@ pub fn convert_text(text: &str, name: &str, opts: &Options) -> TextConversion {
         };
         match verdict {
             Verdict::Keep(prepared, partition) => {
-                flattener
-                    .get_or_insert_with(Flattener::new)
-                    .push(&prepared, name);
-                partitions.push(partition);
+                records.kept += 1;
+                pending.push(partition, &prepared, name);
             }
             Verdict::Filter => records.filtered += 1,
             Verdict::Reject(raw, reason) => {
@@ -684,23 +689,80 @@ pub fn convert_text(text: &str, name: &str, opts: &Options) -> TextConversion {
         }
     };
     let content = container::read_items(text, &mut sink);
-    let (mismatches, parts) = match flattener.as_mut() {
-        Some(flattener) => {
-            records.kept = flattener.rows() as u64;
-            let mismatches = flattener.mismatch_counts().collect();
-            (
-                mismatches,
-                split_by_partition(flattener.finish(), &partitions),
-            )
-        }
-        None => (Vec::new(), Vec::new()),
-    };
     TextConversion {
         content,
-        parts,
         records,
         rejected,
-        mismatches,
+    }
+}
+
+/// Rows a worker has flattened and not yet handed to the run's state, by partition.
+///
+/// A file keeps few rows (about 80 in a dense archive, none or one in a sparse one). Handed
+/// over a file at a time, they made many small batches, which were then copied again into
+/// larger ones, under the state's lock (up to 15% of a dense conversion). Here the rows of a
+/// worker's files gather in one [`Flattener`] a partition and reach the state as batches of
+/// [`BATCH_ROWS`], built once.
+#[derive(Default)]
+pub struct PendingRows {
+    partitions: HashMap<String, Flattener>,
+    rows: usize,
+}
+
+/// Rows a partition's batch gathers before it goes to the run's state: the merge's chunk size,
+/// large enough that a batch's fixed cost (a few hundred bytes a column) is small.
+pub const BATCH_ROWS: usize = output::merge::MERGE_BATCH_ROWS;
+
+/// Rows a worker holds at most, across partitions, before handing them all over: with many
+/// partitions (accounts x regions x days) each would otherwise hold up to [`BATCH_ROWS`].
+const MAX_PENDING_ROWS: usize = 2 * BATCH_ROWS;
+
+/// Batches handed over by [`PendingRows`], with the type mismatches counted in their rows.
+#[derive(Default)]
+pub struct Flushed {
+    pub parts: Vec<(String, RecordBatch)>,
+    pub mismatches: Vec<(&'static str, u64)>,
+}
+
+impl PendingRows {
+    fn push(&mut self, partition: String, prepared: &Prepared<'_>, source_file: &str) {
+        let flattener = match self.partitions.get_mut(&partition) {
+            Some(f) => f,
+            None => self.partitions.entry(partition).or_default(),
+        };
+        flattener.push(prepared, source_file);
+        self.rows += 1;
+    }
+
+    /// The partitions that have gathered a batch, or every row once the worker holds too many.
+    fn take_full(&mut self) -> Flushed {
+        if self.rows >= MAX_PENDING_ROWS {
+            return std::mem::take(self).finish();
+        }
+        let mut flushed = Flushed::default();
+        for (partition, flattener) in &mut self.partitions {
+            if flattener.rows() >= BATCH_ROWS {
+                self.rows -= flattener.rows();
+                flushed.add(partition.clone(), flattener);
+            }
+        }
+        flushed
+    }
+
+    /// Every row held.
+    pub fn finish(self) -> Flushed {
+        let mut flushed = Flushed::default();
+        for (partition, mut flattener) in self.partitions {
+            flushed.add(partition, &mut flattener);
+        }
+        flushed
+    }
+}
+
+impl Flushed {
+    fn add(&mut self, partition: String, flattener: &mut Flattener) {
+        self.mismatches.extend(flattener.take_mismatch_counts());
+        self.parts.push((partition, flattener.finish()));
     }
 }
 
@@ -791,73 +853,12 @@ fn account_of(record: &RawRecord<'_>) -> Option<String> {
         .map(|a| a.into_owned())
 }
 
-/// Splits a file's rows into one batch per partition.
-fn split_by_partition(batch: RecordBatch, partitions: &[String]) -> Vec<(String, RecordBatch)> {
-    if batch.num_rows() == 0 {
-        return Vec::new();
-    }
-    if partitions.iter().all(|p| *p == partitions[0]) {
-        return vec![(partitions[0].clone(), batch)];
-    }
-    let mut rows: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
-    for (i, p) in partitions.iter().enumerate() {
-        rows.entry(p).or_default().push(i as u32);
-    }
-    rows.into_iter()
-        .map(|(p, idx)| {
-            let part =
-                take_record_batch(&batch, &UInt32Array::from(idx)).expect("indices are in range");
-            (p.to_owned(), part)
-        })
-        .collect()
-}
-
 /// One partition's rows: held in memory, or spilled as sorted runs.
 #[derive(Default)]
 struct Partition {
     batches: Vec<RecordBatch>,
-    /// How many of the last `batches` are single files' rows, not yet coalesced.
-    loose: usize,
     bytes: usize,
     spilled: Vec<PathBuf>,
-}
-
-/// Files' batches gathered before they are coalesced into one. Each batch costs a few hundred
-/// bytes a column however few its rows, and a sparse archive gives one or two rows a file:
-/// without coalescing, memory would grow with the number of files instead of the rows.
-const LOOSE_BATCHES: usize = 64;
-
-/// Rows a file's batch has on average above which coalescing is skipped: the fixed cost is
-/// then small next to the rows, and copying every row (most of them, with `--all-sources`)
-/// would buy nothing.
-const COALESCE_BELOW_ROWS: usize = 256;
-
-impl Partition {
-    fn add(&mut self, batch: RecordBatch) {
-        self.bytes += batch.get_array_memory_size();
-        self.batches.push(batch);
-        self.loose += 1;
-        if self.loose < LOOSE_BATCHES {
-            return;
-        }
-        let loose = &self.batches[self.batches.len() - self.loose..];
-        let rows: usize = loose.iter().map(RecordBatch::num_rows).sum();
-        if rows >= COALESCE_BELOW_ROWS * loose.len() {
-            self.loose = 0;
-            return;
-        }
-        let tail = self.batches.split_off(self.batches.len() - self.loose);
-        let tail_bytes: usize = tail.iter().map(RecordBatch::get_array_memory_size).sum();
-        match arrow::compute::concat_batches(&tail[0].schema(), &tail) {
-            Ok(one) => {
-                self.bytes = self.bytes - tail_bytes + one.get_array_memory_size();
-                self.batches.push(one);
-            }
-            // Keeping them loose is always correct, only larger.
-            Err(_) => self.batches.extend(tail),
-        }
-        self.loose = 0;
-    }
 }
 
 /// A partition's rows taken out of memory, to be written to disk as a sorted run.
@@ -951,19 +952,6 @@ impl State {
         c.kept += r.records.kept;
         c.filtered += r.records.filtered;
         c.rejected += r.records.rejected;
-        for (column, n) in r.mismatches {
-            *self
-                .summary
-                .type_mismatches
-                .entry(column.to_owned())
-                .or_default() += n;
-        }
-        for (partition, batch) in r.parts {
-            let p = self.partitions.entry(partition).or_default();
-            let before = p.bytes;
-            p.add(batch);
-            self.buffered = self.buffered + p.bytes - before;
-        }
         if !r.rejected.is_empty()
             && let Err(e) = self.write_rejected(&r.rejected)
         {
@@ -978,6 +966,24 @@ impl State {
             files.total,
             self.summary.records.kept
         ));
+    }
+
+    /// Takes in rows the workers have flattened.
+    fn add_rows(&mut self, flushed: Flushed) {
+        for (column, n) in flushed.mismatches {
+            *self
+                .summary
+                .type_mismatches
+                .entry(column.to_owned())
+                .or_default() += n;
+        }
+        for (partition, batch) in flushed.parts {
+            let bytes = batch.get_array_memory_size();
+            let p = self.partitions.entry(partition).or_default();
+            p.bytes += bytes;
+            p.batches.push(batch);
+            self.buffered += bytes;
+        }
     }
 
     fn write_rejected(&mut self, lines: &[u8]) -> Result<()> {
@@ -1024,7 +1030,6 @@ impl State {
                 break;
             };
             let dir = self.spill_dir.as_ref().expect("just ensured").path();
-            partition.loose = 0;
             jobs.push(SpillJob {
                 partition: name.clone(),
                 batches: std::mem::take(&mut partition.batches),
@@ -1060,7 +1065,6 @@ impl State {
             Err(e) => {
                 partition.batches.extend(job.batches);
                 partition.bytes += job.bytes;
-                partition.loose = 0;
                 self.buffered += job.bytes;
                 self.spill_failed(notices, &e);
             }
@@ -1210,33 +1214,79 @@ pub fn write_summary_json(summary: &Summary, path: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
-    /// A batch of `rows` minimal records, as one file's rows.
-    fn file_rows(rows: usize) -> RecordBatch {
-        let ids: Vec<String> = (0..rows).map(|i| i.to_string()).collect();
-        let events: Vec<(&str, Option<&str>)> = ids
+    /// JSON Lines of `rows` records on the given days of January 2024, in turn; the first has
+    /// a `readOnly` of the wrong type.
+    fn lines(rows: usize, days: usize) -> String {
+        (0..rows)
+            .map(|i| {
+                let read_only = if i == 0 { r#""yes""# } else { "true" };
+                format!(
+                    r#"{{"eventTime":"2024-01-{:02}T00:00:00Z","eventID":"{i}","eventSource":"kms.amazonaws.com","readOnly":{read_only}}}"#,
+                    1 + i % days
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn row_counts(parts: &[(String, RecordBatch)]) -> Vec<(&str, usize)> {
+        let mut counts: Vec<_> = parts
             .iter()
-            .map(|id| ("2024-01-01T00:00:00Z", Some(id.as_str())))
+            .map(|(p, b)| (p.as_str(), b.num_rows()))
             .collect();
-        crate::flatten::batch_of_events(&events)
+        counts.sort();
+        counts
     }
 
     #[test]
-    fn small_files_rows_are_coalesced_and_large_ones_left_as_they_are() {
-        let mut sparse = Partition::default();
-        for _ in 0..LOOSE_BATCHES {
-            sparse.add(file_rows(1));
+    fn a_workers_rows_reach_the_state_in_batches_not_a_file_at_a_time() {
+        let opts = Options {
+            sources: SourceFilter::All,
+            ..Options::new(Vec::new(), "unused".into())
+        };
+        let file = lines(100, 1) + "\n" + &lines(1, 1).replace("-01T", "-02T");
+        let mut pending = PendingRows::default();
+        let mut handed = Vec::new();
+        let mut mismatches = 0;
+        for _ in 0..25 {
+            let converted = convert_text(&file, "f", &opts, &mut pending);
+            assert_eq!(converted.records.kept, 101);
+            let flushed = pending.take_full();
+            mismatches += flushed.mismatches.iter().map(|(_, n)| n).sum::<u64>();
+            handed.extend(flushed.parts);
         }
-        assert_eq!(sparse.batches.len(), 1);
-        assert_eq!(sparse.batches[0].num_rows(), LOOSE_BATCHES);
-        assert_eq!(sparse.bytes, sparse.batches[0].get_array_memory_size());
+        // The 21st file takes the first day past BATCH_ROWS: its 2,100 rows go as one batch.
+        assert_eq!(row_counts(&handed), [("event_date=2024-01-01", 2100)]);
+        let rest = pending.finish();
+        assert_eq!(
+            row_counts(&rest.parts),
+            [
+                ("event_date=2024-01-01", 400),
+                ("event_date=2024-01-02", 25)
+            ]
+        );
+        mismatches += rest.mismatches.iter().map(|(_, n)| n).sum::<u64>();
+        assert_eq!(
+            mismatches, 50,
+            "every file's mismatched readOnly values are counted"
+        );
+    }
 
-        let mut dense = Partition::default();
-        let big = file_rows(COALESCE_BELOW_ROWS);
-        for _ in 0..LOOSE_BATCHES {
-            dense.add(big.clone());
-        }
-        assert_eq!(dense.batches.len(), LOOSE_BATCHES);
-        assert_eq!(dense.loose, 0);
+    #[test]
+    fn a_worker_holding_many_partitions_hands_them_all_over() {
+        let opts = Options {
+            sources: SourceFilter::All,
+            ..Options::new(Vec::new(), "unused".into())
+        };
+        let mut pending = PendingRows::default();
+        convert_text(&lines(MAX_PENDING_ROWS - 28, 28), "f", &opts, &mut pending);
+        assert!(pending.take_full().parts.is_empty());
+        convert_text(&lines(28, 28), "g", &opts, &mut pending);
+        let flushed = pending.take_full();
+        assert_eq!(flushed.parts.len(), 28);
+        let rows: usize = flushed.parts.iter().map(|(_, b)| b.num_rows()).sum();
+        assert_eq!(rows, MAX_PENDING_ROWS);
+        assert!(pending.finish().parts.is_empty());
     }
 
     #[test]

@@ -225,13 +225,15 @@ impl Flattener {
         RecordBatch::try_new(schema::arrow_schema(), arrays).expect("builders follow the schema")
     }
 
-    /// Per column name, how many values had an unexpected JSON type (non-zero only).
-    pub fn mismatch_counts(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+    /// Per column name, how many values had an unexpected JSON type since the last call
+    /// (non-zero only).
+    pub fn take_mismatch_counts(&mut self) -> Vec<(&'static str, u64)> {
         COLUMNS
             .iter()
-            .zip(&self.mismatches)
+            .zip(&mut self.mismatches)
             .filter(|(_, n)| **n > 0)
-            .map(|(c, n)| (c.name, *n))
+            .map(|(c, n)| (c.name, std::mem::take(n)))
+            .collect()
     }
 }
 
