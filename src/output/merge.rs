@@ -25,16 +25,45 @@ pub const MERGE_BATCH_ROWS: usize = 2048;
 /// ([`crate::output::sorted_run`]).
 pub type Run = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
 
-/// Writes a sorted run to `path` as an Arrow IPC file, batch by batch, so that reading it back
-/// holds one batch at a time.
+/// Rows per batch of a spill file. A merge holds the current batch of every run it reads (up
+/// to [`MAX_FAN_IN`] + 1 a partition, and partitions are written in parallel), so these are
+/// smaller than the merge's output batches: with 2,048-row batches of `--all-sources` rows a
+/// 2 GB archive peaked at 530-658 MiB, with 512-row ones at 465-516 MiB, for about 4% more
+/// CPU at 500 MB.
+pub const SPILL_BATCH_ROWS: usize = 512;
+
+/// An Arrow IPC file of sorted rows, written in batches of [`SPILL_BATCH_ROWS`] so that reading
+/// it back holds one small batch at a time.
+struct SpillWriter(FileWriter<std::io::BufWriter<File>>);
+
+impl SpillWriter {
+    fn create(path: &Path) -> Result<Self> {
+        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let writer = FileWriter::try_new(std::io::BufWriter::new(file), &schema::arrow_schema())?;
+        Ok(SpillWriter(writer))
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        for start in (0..batch.num_rows()).step_by(SPILL_BATCH_ROWS) {
+            let rows = SPILL_BATCH_ROWS.min(batch.num_rows() - start);
+            self.0.write(&batch.slice(start, rows))?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<()> {
+        self.0.finish()?;
+        Ok(())
+    }
+}
+
+/// Writes a sorted run to `path` as an Arrow IPC file.
 pub fn spill(path: &Path, run: Run) -> Result<()> {
-    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut writer = FileWriter::try_new(std::io::BufWriter::new(file), &schema::arrow_schema())?;
+    let mut writer = SpillWriter::create(path)?;
     for batch in run {
         writer.write(&batch?)?;
     }
-    writer.finish()?;
-    Ok(())
+    writer.finish()
 }
 
 /// Reads back a spilled run.
@@ -61,12 +90,9 @@ pub fn reduce_runs(mut runs: Vec<Run>, dir: &Path, stem: &str) -> Result<Vec<Run
         while rest.peek().is_some() {
             let group: Vec<Run> = rest.by_ref().take(MAX_FAN_IN).collect();
             let path = dir.join(format!("{stem}-pass{pass}-{}.arrow", next.len()));
-            let file =
-                File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-            let mut writer =
-                FileWriter::try_new(std::io::BufWriter::new(file), &schema::arrow_schema())?;
+            let mut writer = SpillWriter::create(&path)?;
             merge(group, true, EventIds::default(), |batch| {
-                Ok(writer.write(&batch)?)
+                writer.write(&batch)
             })?;
             writer.finish()?;
             next.push(spilled_run(path)?);
@@ -407,6 +433,24 @@ mod tests {
             proptest::prop_assert_eq!(dups, total - expected.len());
             proptest::prop_assert_eq!(ids(&out), expected);
         }
+    }
+
+    #[test]
+    fn spilled_runs_come_back_whole_in_small_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.arrow");
+        let expected: Vec<String> = (0..SPILL_BATCH_ROWS * 2 + 100)
+            .map(|i| format!("{i:05}"))
+            .collect();
+        let events: Vec<(&str, Option<&str>)> = expected
+            .iter()
+            .map(|id| ("2024-01-01T00:00:00Z", Some(id.as_str())))
+            .collect();
+        spill(&path, sorted_run(vec![rows(&events)]).unwrap()).unwrap();
+        let batches: Vec<RecordBatch> = spilled_run(path).unwrap().collect::<Result<_>>().unwrap();
+        let sizes: Vec<usize> = batches.iter().map(RecordBatch::num_rows).collect();
+        assert!(sizes.iter().all(|&n| n <= SPILL_BATCH_ROWS), "{sizes:?}");
+        assert_eq!(ids(&batches), expected);
     }
 
     #[test]
