@@ -749,11 +749,13 @@ impl PendingRows {
         flushed
     }
 
-    /// Every row held.
+    /// Every row held (a partition handed over already and given no rows since gives no batch).
     pub fn finish(self) -> Flushed {
         let mut flushed = Flushed::default();
         for (partition, mut flattener) in self.partitions {
-            flushed.add(partition, &mut flattener);
+            if flattener.rows() > 0 {
+                flushed.add(partition, &mut flattener);
+            }
         }
         flushed
     }
@@ -1270,6 +1272,12 @@ mod tests {
             mismatches, 50,
             "every file's mismatched readOnly values are counted"
         );
+
+        // A partition handed over and given no rows since leaves no empty batch behind.
+        let mut pending = PendingRows::default();
+        convert_text(&lines(BATCH_ROWS, 1), "f", &opts, &mut pending);
+        assert_eq!(pending.take_full().parts.len(), 1);
+        assert!(pending.finish().parts.is_empty());
     }
 
     #[test]
