@@ -6,24 +6,31 @@
 //! Every file hsmtrail writes is sorted, so a partition is merged as a stream (one batch per
 //! file in memory) with the same k-way merge conversion uses.
 //!
-//! The swap: locally, the new files are written into a hidden folder beside the partition,
-//! which is then exchanged with the partition folder in one `renameat2(RENAME_EXCHANGE)` call
-//! (atomic on Linux), and the old folder, now hidden, is removed. S3 has no atomic operation on
-//! several objects: the new objects are uploaded complete, then the old ones deleted in one bulk
-//! request, so a reader listing in the moment between can see both sets (and a rerun merges
-//! them again, dropping the duplicates). Do not compact an output while a conversion writes
-//! into it.
+//! Compaction touches nothing but the Parquet files it merges, in the partition it merges.
+//!
+//! The swap: locally, when a partition folder holds nothing but the files merged, the new files
+//! are written into a hidden folder beside it, which is then exchanged with the partition
+//! folder in one `renameat2(RENAME_EXCHANGE)` call (atomic on Linux), and the old folder, now
+//! hidden, is removed: readers see the old set or the new one. A folder that holds anything
+//! else (the output's top folder with `--partition-by none`, which also holds `_hsmtrail/`,
+//! or files of the user's) keeps it: the new files are renamed in beside the old ones, which
+//! are then removed, so a reader in that moment can see both. S3 has no atomic operation on
+//! several objects: the new objects are uploaded complete, then the old ones deleted in one
+//! bulk request, likewise. A rerun merges both sets again, dropping the duplicates.
+//!
+//! A local compaction holds the output lock ([`OutputLock`]), so it waits for a conversion
+//! writing into the output and the other way round.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::output::destination::{DataFile, Destination};
+use crate::output::lock::OutputLock;
 use crate::output::merge::{self, Run};
 use crate::output::{self, Compression, writer::ParallelWriter};
 use crate::remote::{Remote, S3Options, S3Url};
@@ -98,9 +105,20 @@ pub fn run_at(location: &str, s3: &S3Options, opts: &Options) -> Result<Summary>
 
 /// Compacts every partition of the output.
 pub fn run(dest: &Destination, opts: &Options) -> Result<Summary> {
-    if dest.s3.is_none() {
-        remove_stale_staging(dest.local)?;
-    }
+    let _lock = match dest.s3 {
+        Some(_) => None,
+        None => {
+            let lock = OutputLock::acquire(dest.local, || {
+                eprintln!(
+                    "hsmtrail: waiting for another run writing into {} to finish",
+                    dest.local.display()
+                )
+            })?;
+            // Under the lock nobody else is writing: what is left over was killed.
+            remove_stale_staging(dest.local)?;
+            Some(lock)
+        }
+    };
     let mut partitions: BTreeMap<String, Vec<DataFile>> = BTreeMap::new();
     for file in dest.all_data_files()? {
         partitions
@@ -114,7 +132,7 @@ pub fn run(dest: &Destination, opts: &Options) -> Result<Summary> {
             dest.display()
         );
     }
-    let run_id = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let run_id = crate::convert::new_run_id();
     let results: Vec<Summary> = partitions
         .into_par_iter()
         .map(|(partition, files)| compact_partition(dest, opts, &partition, files, &run_id))
@@ -154,29 +172,32 @@ fn compact_partition(
         summary.files_after = files.len() as u64;
         return Ok(summary);
     }
+    let folder = dest.local.join(partition);
+    // Exchanged whole only when the folder holds nothing but the files merged.
+    let exchange_folder =
+        dest.s3.is_none() && !partition.is_empty() && holds_only(&folder, &files)?;
+    let staging_parent = match folder.parent() {
+        Some(parent) if exchange_folder => parent.to_path_buf(),
+        _ => folder.clone(),
+    };
+    std::fs::create_dir_all(&staging_parent)?;
     let leaf = partition.rsplit('/').next().unwrap_or(partition);
-    let parent = dest.local.join(partition).parent().map(Path::to_path_buf);
-    let parent = parent.unwrap_or_else(|| dest.local.to_path_buf());
-    std::fs::create_dir_all(&parent)?;
     let staging = tempfile::Builder::new()
         .prefix(&format!("{STAGING_PREFIX}{leaf}-"))
-        .tempdir_in(&parent)
-        .with_context(|| format!("creating a staging folder in {}", parent.display()))?;
+        .tempdir_in(&staging_parent)
+        .with_context(|| format!("creating a staging folder in {}", staging_parent.display()))?;
+    crate::output::lock::register(staging.path());
     // Objects are fetched to local files first so that they are read as streams.
-    let downloads = match dest.s3 {
-        Some(_) => Some(tempfile::tempdir_in(&parent)?),
-        None => None,
-    };
     let mut runs: Vec<Run> = Vec::new();
     for (i, file) in files.iter().enumerate() {
-        let path = match (file, dest.s3, &downloads) {
-            (DataFile::Local(path), _, _) => path.clone(),
-            (DataFile::Object { bucket, key, .. }, Some((_, remote)), Some(downloads)) => {
-                let local = downloads.path().join(format!("{i}.parquet"));
+        let path = match (file, dest.s3) {
+            (DataFile::Local(path), _) => path.clone(),
+            (DataFile::Object { bucket, key, .. }, Some((_, remote))) => {
+                let local = staging.path().join(format!(".download-{i}.parquet"));
                 std::fs::write(&local, remote.get(bucket, key)?)?;
                 local
             }
-            (DataFile::Object { .. }, _, _) => {
+            (DataFile::Object { .. }, None) => {
                 bail!("{} is in S3 but the output is not", file.name())
             }
         };
@@ -186,37 +207,63 @@ fn compact_partition(
     summary.rows = written.rows;
     summary.duplicates = written.duplicates as u64;
     summary.files_after = written.files.len() as u64;
-    match dest.s3 {
-        None => {
-            let target = dest.local.join(partition);
-            exchange(staging.path(), &target)?;
-            // The staging folder's name now holds the old files.
-            std::fs::remove_dir_all(staging.path())
-                .with_context(|| format!("removing the replaced files of {partition}"))?;
-            std::mem::forget(staging);
-        }
-        Some(_) => {
-            let new_names: HashSet<String> = written
-                .files
-                .iter()
-                .map(|name| dest.name_of(&format!("{partition}/{name}")))
-                .collect();
-            for name in &written.files {
-                let from = staging.path().join(name);
-                let relative = format!("{partition}/{name}");
-                let local = dest.local.join(&relative);
-                std::fs::create_dir_all(local.parent().expect("a partition folder"))?;
-                std::fs::rename(&from, &local)?;
-                dest.publish(&relative)?;
-            }
-            let old: Vec<DataFile> = files
-                .into_iter()
-                .filter(|f| !new_names.contains(&f.name()))
-                .collect();
-            dest.remove(&old)?;
+    if exchange_folder {
+        exchange(staging.path(), &folder)?;
+        output::sync_folder(&staging_parent)?;
+        // The staging folder's name now holds the old files.
+        std::fs::remove_dir_all(staging.path())
+            .with_context(|| format!("removing the replaced files of {partition}"))?;
+        std::mem::forget(staging);
+        return Ok(summary);
+    }
+    let new_names: HashSet<String> = written
+        .files
+        .iter()
+        .map(|name| dest.name_of(&join(partition, name)))
+        .collect();
+    for name in &written.files {
+        let from = staging.path().join(name);
+        let relative = join(partition, name);
+        let local = dest.local.join(&relative);
+        std::fs::create_dir_all(local.parent().expect("a partition folder"))?;
+        std::fs::rename(&from, &local)?;
+        output::sync_folder(local.parent().expect("a partition folder"))?;
+        dest.publish(&relative)?;
+    }
+    let old: Vec<DataFile> = files
+        .into_iter()
+        .filter(|f| !new_names.contains(&f.name()))
+        .collect();
+    dest.remove(&old)?;
+    Ok(summary)
+}
+
+/// `name` in the partition folder `partition` (`""` for the top of the output).
+fn join(partition: &str, name: &str) -> String {
+    if partition.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{partition}/{name}")
+    }
+}
+
+/// Whether a local folder holds the data files `files` and nothing else.
+fn holds_only(folder: &Path, files: &[DataFile]) -> Result<bool> {
+    let expected: HashSet<PathBuf> = files
+        .iter()
+        .filter_map(|f| match f {
+            DataFile::Local(path) => Some(path.clone()),
+            DataFile::Object { .. } => None,
+        })
+        .collect();
+    for entry in
+        std::fs::read_dir(folder).with_context(|| format!("reading {}", folder.display()))?
+    {
+        if !expected.contains(&entry?.path()) {
+            return Ok(false);
         }
     }
-    Ok(summary)
+    Ok(true)
 }
 
 /// A data file as a sorted run, read a batch at a time.
@@ -227,30 +274,11 @@ fn file_run(path: &Path) -> Result<Run> {
         .with_batch_size(merge::MERGE_BATCH_ROWS)
         .build()?;
     let name = path.display().to_string();
-    let schema = schema::arrow_schema();
     Ok(Box::new(reader.map(move |batch| {
         let batch = batch.with_context(|| format!("reading {name}"))?;
         // Files of older hsmtrail versions may lack newer columns; the one schema is written.
-        conform(batch, &schema).with_context(|| format!("{name} does not match the schema"))
+        output::conform(batch).with_context(|| format!("{name} does not match the schema"))
     })))
-}
-
-fn conform(batch: RecordBatch, schema: &arrow::datatypes::SchemaRef) -> Result<RecordBatch> {
-    if batch.schema() == *schema {
-        return Ok(batch);
-    }
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|field| match batch.column_by_name(field.name()) {
-            Some(column) => Ok(column.clone()),
-            None => Ok(arrow::array::new_null_array(
-                field.data_type(),
-                batch.num_rows(),
-            )),
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 struct Written {

@@ -16,10 +16,11 @@ use serde::Serialize;
 
 use crate::flatten::{Flattener, Prepared};
 use crate::input::container::{self, Content, Item, Location};
-use crate::input::{self, Input, decode};
+use crate::input::{self, Input, Skip, decode};
 use crate::output::destination::Destination;
+use crate::output::lock::{self, OutputLock};
 use crate::output::merge::EventIds;
-use crate::output::partition::Layout;
+use crate::output::partition::{self, Layout};
 use crate::output::{self, Compression};
 use crate::record::{MAX_NESTING, RawRecord, nesting_exceeds, raw_str};
 use crate::remote::{self, Remote, S3Options, S3Url};
@@ -215,6 +216,20 @@ pub struct Options {
 }
 
 impl Options {
+    /// The records this run keeps, as `--incremental` records it.
+    pub fn filter(&self) -> state::Filter {
+        state::Filter {
+            sources: match &self.sources {
+                SourceFilter::All => None,
+                SourceFilter::Only(names) => Some(names.iter().cloned().collect()),
+            },
+            since_ms: self.since.map(|b| b.start),
+            until_ms: self.until.map(|b| b.last_ms()),
+            accounts: self.accounts.iter().cloned().collect(),
+            regions: self.regions.iter().cloned().collect(),
+        }
+    }
+
     /// Options with the documented defaults for these inputs and output directory.
     pub fn new(inputs: Vec<String>, out: PathBuf) -> Self {
         Options {
@@ -264,13 +279,35 @@ pub struct RecordCounts {
     pub rejected: u64,
 }
 
-/// A file that could not be read completely, or an input that named nothing.
+/// A file that could not be read completely, an input that named nothing, or a file left out.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Problem {
     pub file: String,
     pub reason: String,
-    /// `error` (the run exits 1) or `warning`.
-    pub severity: &'static str,
+    pub severity: Severity,
+}
+
+/// How much a [`Problem`] matters.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// A file skipped as expected (a digest, another service's logs): named in the summary
+    /// only, since archives hold thousands of them.
+    Skipped,
+    /// Worth a look, shown as it happens; the run is still clean.
+    Warning,
+    /// Data could not be read: shown as it happens, and the run exits 1.
+    Error,
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(match self {
+            Severity::Skipped => "skipped",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        })
+    }
 }
 
 /// What was written.
@@ -309,7 +346,7 @@ impl Summary {
     pub fn is_clean(&self) -> bool {
         self.files.failed == 0
             && self.records.rejected == 0
-            && !self.problems.iter().any(|p| p.severity == "error")
+            && !self.problems.iter().any(|p| p.severity == Severity::Error)
     }
 
     /// A few lines for people.
@@ -362,7 +399,7 @@ impl Summary {
         let errors = self
             .problems
             .iter()
-            .filter(|p| p.severity == "error")
+            .filter(|p| p.severity == Severity::Error)
             .count();
         if errors > 0 {
             out.push_str(&format!(
@@ -404,23 +441,45 @@ pub fn run(opts: &Options) -> Result<Summary> {
     if let Some((url, remote)) = dest.s3 {
         remote.probe(url)?;
     }
+    // Refused before any work; checked again under the lock, where it is recorded.
+    partition::claim_layout(&dest, &opts.layout, false)?;
+    lock::Owned::remove_stale(&opts.out, SPILL_PREFIX)?;
     let done = if opts.incremental {
         state::Converted::load(&dest)?
     } else {
         state::Converted::default()
     };
     let (state, pool) = gather(opts, Some(&opts.out), remote.as_ref(), &done)?;
+    // Another run writing into this output (locally) finishes first, so that the event IDs
+    // it adds are read before this run writes.
+    let _lock = match dest.s3 {
+        Some(_) => None,
+        None => Some(OutputLock::acquire(&opts.out, || {
+            if !opts.quiet {
+                eprintln!(
+                    "hsmtrail: waiting for another run writing into {} to finish",
+                    opts.out.display()
+                );
+            }
+        })?),
+    };
+    if state.has_output() {
+        partition::claim_layout(&dest, &opts.layout, true)?;
+    }
     let converted_inputs = state.converted_inputs.clone();
     let mut summary = pool.install(|| state.write_parquet(opts, &dest))?;
     if let Some(athena_location) = &opts.write_ddl {
         crate::ddl::write_next_to_data(&dest, &opts.layout, athena_location.as_deref())?;
     }
     if opts.incremental {
-        state::record(&dest, &summary.run_id, &converted_inputs)?;
+        state::record(&dest, &summary.run_id, &opts.filter(), &converted_inputs)?;
     }
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
+
+/// Names of the hidden folders of rows spilled to disk, in the output directory.
+const SPILL_PREFIX: &str = ".hsmtrail-spill-";
 
 /// Converts without writing anything: the rows (sorted by event time and de-duplicated like
 /// the files `run` writes) and the summary. For a quick look at a few trail files.
@@ -464,17 +523,33 @@ fn gather(
         discovery.inputs.retain(|i| shard.contains(i));
     }
     let found = discovery.inputs.len();
-    discovery.inputs.retain(|i| !done.contains(i));
+    let filter = opts.filter();
+    discovery.inputs.retain(|i| !done.contains(i, &filter));
     let already_converted = (found - discovery.inputs.len()) as u64;
     let notices = Notices::new(opts, &discovery.inputs);
     let state = Mutex::new(State::new(out, &run_id, opts.memory_budget));
     {
         let mut s = state.lock().expect("no panics while locked");
-        s.summary.files.total = discovery.inputs.len() as u64;
+        s.summary.files.total = (discovery.inputs.len() + discovery.skipped.len()) as u64;
         s.summary.files.already_converted = already_converted;
         s.summary.shard = opts.shard.map(|sh| sh.to_string());
         for (file, reason) in &discovery.problems {
-            s.problem(&notices, file, reason, "error");
+            s.problem(&notices, file, reason, Severity::Error);
+        }
+        for (file, skip) in discovery.skipped {
+            let (outcome, problem) = skip.outcome();
+            s.absorb(
+                FileResult {
+                    name: file,
+                    identity: None,
+                    stored_bytes: 0,
+                    outcome,
+                    problem,
+                    records: RecordCounts::default(),
+                    rejected: Vec::new(),
+                },
+                &notices,
+            );
         }
     }
     let pool = rayon::ThreadPoolBuilder::new()
@@ -513,7 +588,7 @@ fn gather(
 }
 
 /// A run ID that sorts by time and is unique across machines running at the same second.
-fn new_run_id() -> String {
+pub fn new_run_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
@@ -558,8 +633,8 @@ impl Notices {
         }
     }
 
-    fn warn(&self, file: &str, reason: &str, severity: &str) {
-        if !self.quiet {
+    fn warn(&self, file: &str, reason: &str, severity: Severity) {
+        if !self.quiet && severity > Severity::Skipped {
             self.bar
                 .suspend(|| eprintln!("hsmtrail: {severity}: {file}: {reason}"));
         }
@@ -574,17 +649,17 @@ impl Notices {
 struct FileResult {
     name: String,
     /// For `--incremental`, when the file was read to the end.
-    identity: Option<(String, u64, String)>,
+    identity: Option<input::Identity>,
     stored_bytes: u64,
     outcome: Outcome,
-    problem: Option<(String, &'static str)>,
+    problem: Option<(String, Severity)>,
     records: RecordCounts,
     rejected: Vec<u8>,
 }
 
 enum Outcome {
     Converted(container::Format),
-    Skipped(&'static str),
+    Skipped(Skip),
     Failed,
 }
 
@@ -605,13 +680,13 @@ fn convert_file(
         rejected: Vec::new(),
     };
     if input.is_digest_path() {
-        result.outcome = Outcome::Skipped("digest");
+        (result.outcome, result.problem) = Skip::Digest.outcome();
         return result;
     }
     let reader = match input.open(remote) {
         Ok(r) => r,
         Err(e) => {
-            result.problem = Some((format!("cannot open: {e}"), "error"));
+            result.problem = Some((format!("cannot open: {e}"), Severity::Error));
             return result;
         }
     };
@@ -623,18 +698,31 @@ fn convert_file(
 
     let walked = input.walked();
     (result.outcome, result.problem) = match (content, decoded.damage.take()) {
-        (_, Some(damage)) => (Outcome::Failed, Some((damage.to_string(), "error"))),
-        (Err(e), None) => (Outcome::Failed, Some((e.to_string(), "error"))),
+        (_, Some(damage)) => (Outcome::Failed, Some((damage.to_string(), Severity::Error))),
+        (Err(e), None) => (Outcome::Failed, Some((e.to_string(), Severity::Error))),
         (Ok(Content::Trail(format)), None) => (Outcome::Converted(format), None),
-        (Ok(Content::Digest), None) => (Outcome::Skipped("digest"), None),
-        (Ok(Content::Empty), None) => (Outcome::Skipped("empty"), None),
-        (Ok(Content::NotJson), None) if walked => (
-            Outcome::Skipped("not-json"),
-            Some(("not JSON, skipped".to_owned(), "warning")),
+        (Ok(Content::Digest), None) => Skip::Digest.outcome(),
+        (Ok(Content::Empty), None) => Skip::Empty.outcome(),
+        (Ok(Content::NotJson), None) if walked => Skip::NotJson.outcome(),
+        (Ok(Content::NotJson), None) => (
+            Outcome::Failed,
+            Some(("not JSON".to_owned(), Severity::Error)),
         ),
-        (Ok(Content::NotJson), None) => (Outcome::Failed, Some(("not JSON".to_owned(), "error"))),
     };
     result
+}
+
+impl Skip {
+    /// The outcome of a file skipped for this reason, and how it is named in the problems.
+    fn outcome(self) -> (Outcome, Option<(String, Severity)>) {
+        let severity = match self {
+            // Expected by the thousand in a real archive.
+            Skip::Digest | Skip::OtherLogs(_) => Severity::Skipped,
+            Skip::Empty | Skip::NotJson => Severity::Warning,
+        };
+        let reason = format!("skipped: {}", self.describe());
+        (Outcome::Skipped(self), Some((reason, severity)))
+    }
 }
 
 /// What one decoded file's text turned into (its kept rows went to the worker's
@@ -887,15 +975,16 @@ struct State {
     budget: usize,
     /// Bytes of rows taken out of memory by spills that are still being written.
     spilling: usize,
-    /// Hidden folder of sorted runs that did not fit the budget, removed when the run ends.
-    spill_dir: Option<tempfile::TempDir>,
+    /// Hidden folder of sorted runs that did not fit the budget, removed when the run ends
+    /// (or by a later run, if this one is killed).
+    spill_dir: Option<lock::Owned>,
     spills: usize,
     rejected: Option<(PathBuf, BufWriter<tempfile::NamedTempFile>)>,
     /// The output directory; `None` for in-memory runs, which only count rejected records.
     out: Option<PathBuf>,
     run_id: String,
     /// Inputs read to the end (converted or skipped), for `--incremental`.
-    converted_inputs: Vec<(String, u64, String)>,
+    converted_inputs: Vec<input::Identity>,
 }
 
 impl State {
@@ -918,7 +1007,7 @@ impl State {
         }
     }
 
-    fn problem(&mut self, notices: &Notices, file: &str, reason: &str, severity: &'static str) {
+    fn problem(&mut self, notices: &Notices, file: &str, reason: &str, severity: Severity) {
         notices.warn(file, reason, severity);
         self.summary.problems.push(Problem {
             file: file.to_owned(),
@@ -943,11 +1032,11 @@ impl State {
                     .entry(format.name().to_owned())
                     .or_default() += 1;
             }
-            Outcome::Skipped(reason) => *files.skipped.entry(reason.to_owned()).or_default() += 1,
+            Outcome::Skipped(reason) => *files.skipped.entry(reason.key()).or_default() += 1,
             Outcome::Failed => files.failed += 1,
         }
         if let Some((reason, severity)) = &r.problem {
-            self.problem(notices, &r.name, reason, severity);
+            self.problem(notices, &r.name, reason, *severity);
         }
         let c = &mut self.summary.records;
         c.read += r.records.read;
@@ -958,7 +1047,7 @@ impl State {
             && let Err(e) = self.write_rejected(&r.rejected)
         {
             let reason = format!("cannot write rejected records: {e:#}");
-            self.problem(notices, &r.name, &reason, "error");
+            self.problem(notices, &r.name, &reason, Severity::Error);
         }
         notices.bar.inc(r.stored_bytes);
         let files = &self.summary.files;
@@ -994,10 +1083,7 @@ impl State {
         };
         if self.rejected.is_none() {
             std::fs::create_dir_all(&dir)?;
-            let temp = tempfile::Builder::new()
-                .prefix(".hsmtrail-")
-                .suffix(".tmp")
-                .tempfile_in(&dir)?;
+            let temp = output::temporary_in(&dir)?;
             let path = dir.join(format!("{}.jsonl", self.run_id));
             self.rejected = Some((path, BufWriter::new(temp)));
         }
@@ -1049,10 +1135,7 @@ impl State {
     fn ensure_spill_dir(&mut self) -> Result<()> {
         if self.spill_dir.is_none() {
             let out = self.out.as_deref().unwrap_or(Path::new("."));
-            let dir = tempfile::Builder::new()
-                .prefix(".hsmtrail-spill-")
-                .tempdir_in(out)?;
-            self.spill_dir = Some(dir);
+            self.spill_dir = Some(lock::Owned::create(out, SPILL_PREFIX)?);
         }
         Ok(())
     }
@@ -1081,8 +1164,13 @@ impl State {
             .unwrap_or(Path::new("."))
             .display()
             .to_string();
-        self.problem(notices, &dir, &reason, "error");
+        self.problem(notices, &dir, &reason, Severity::Error);
         self.budget = usize::MAX;
+    }
+
+    /// Whether the run has anything to write: rows, or rejected records.
+    fn has_output(&self) -> bool {
+        !self.partitions.is_empty() || self.rejected.is_some()
     }
 
     /// The gathered partitions in path order.
@@ -1104,6 +1192,14 @@ impl State {
         let props = output::writer_properties(opts.compression);
         let file_name = format!("part-{}.parquet", self.run_id);
         let partitions = self.take_partitions();
+        let dedup_against_output = !(opts.overwrite || opts.keep_duplicates);
+        if dedup_against_output {
+            // A file that cannot be read for its event IDs stops the run before it writes
+            // anything, rather than after some partitions.
+            partitions
+                .par_iter()
+                .try_for_each(|(dir, _)| dest.check_data_files(dir))?;
+        }
         let spill_dir = self.spill_dir.as_ref().map(|d| d.path());
         let written: Vec<_> = partitions
             .into_par_iter()
@@ -1122,10 +1218,10 @@ impl State {
                 }
                 // Events already in the output (an earlier run, an overlapping trail, a run
                 // that was killed) are not written again.
-                let seen = if opts.overwrite || opts.keep_duplicates {
-                    EventIds::default()
-                } else {
+                let seen = if dedup_against_output {
                     dest.existing_ids(&dir)?
+                } else {
+                    EventIds::default()
                 };
                 let file = output::write_partition(
                     &opts.out.join(&dir),
@@ -1155,8 +1251,7 @@ impl State {
         }
         if let Some((path, writer)) = self.rejected.take() {
             let temp = writer.into_inner().map_err(|e| e.into_error())?;
-            temp.as_file().sync_all()?;
-            temp.persist(&path)?;
+            output::persist(temp, &path)?;
             let relative = format!("_rejected/{}.jsonl", self.run_id);
             dest.publish(&relative)?;
             self.summary.output.rejected_file = Some(dest.name_of(&relative));

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod compact;
 pub mod convert;
 pub mod ddl;
+pub mod error;
 pub mod flatten;
 pub mod input;
 pub mod output;

@@ -105,7 +105,9 @@ impl Prune {
             |list: &[String], value: &str| list.is_empty() || list.iter().any(|v| v == value);
         match rest {
             [account] => !wanted(&self.accounts, account),
-            [_, trail] => *trail == "CloudTrail-Digest",
+            [_, trail] => {
+                *trail == "CloudTrail-Digest" || crate::input::other_service(parts).is_some()
+            }
             [_, _, region] => !wanted(&self.regions, region),
             [_, _, _, date @ ..] => self.outside_dates(date),
             [] => false,
@@ -158,7 +160,7 @@ impl Prune {
 
 /// The path components after `AWSLogs/` and the organisation folder, if any: `account`,
 /// `CloudTrail`, `region`, `YYYY`, `MM`, `DD`. `None` outside the layout.
-fn below_awslogs<'a>(parts: &'a [&'a str]) -> Option<&'a [&'a str]> {
+pub(crate) fn below_awslogs<'a, 'p>(parts: &'a [&'p str]) -> Option<&'a [&'p str]> {
     let at = parts.iter().rposition(|p| *p == "AWSLogs")?;
     let rest = &parts[at + 1..];
     Some(match rest.first() {
@@ -249,7 +251,7 @@ impl Remote {
         let prefix = url.prefix.trim_end_matches('/');
         if looks_like_a_file(prefix) {
             let meta = self
-                .block_on(store.head(&StorePath::from(prefix)))
+                .block_on(store.head(&location(prefix)?))
                 .map_err(|e| explain(e, &url.to_string()))?;
             found.push(meta);
             return Ok(found);
@@ -265,7 +267,7 @@ impl Remote {
     pub fn probe(&self, url: &S3Url) -> Result<()> {
         let store = self.store(&url.bucket)?;
         let prefix = url.prefix.trim_end_matches('/');
-        let location = (!prefix.is_empty()).then(|| StorePath::from(prefix));
+        let location = (!prefix.is_empty()).then(|| location(prefix)).transpose()?;
         self.block_on(store.list_with_delimiter(location.as_ref()))
             .map_err(|e| explain(e, &url.to_string()))?;
         Ok(())
@@ -274,7 +276,7 @@ impl Remote {
     /// Every object under a prefix, recursively, with no pruning.
     pub fn list_all(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectMeta>> {
         let store = self.store(bucket)?;
-        let prefix = StorePath::from(prefix.trim_end_matches('/'));
+        let prefix = location(prefix)?;
         self.block_on(store.list(Some(&prefix)).try_collect::<Vec<_>>())
             .map_err(|e| explain(e, &format!("s3://{bucket}/{prefix}")))
     }
@@ -282,15 +284,23 @@ impl Remote {
     /// The whole content of an object.
     pub fn get(&self, bucket: &str, key: &str) -> Result<Bytes> {
         let store = self.store(bucket)?;
-        let location = StorePath::from(key);
+        let location = location(key)?;
         self.block_on(async { store.get(&location).await?.bytes().await })
+            .map_err(|e| explain(e, &format!("s3://{bucket}/{key}")))
+    }
+
+    /// Some bytes of an object.
+    pub fn get_range(&self, bucket: &str, key: &str, range: std::ops::Range<u64>) -> Result<Bytes> {
+        let store = self.store(bucket)?;
+        let location = location(key)?;
+        self.block_on(store.get_range(&location, range))
             .map_err(|e| explain(e, &format!("s3://{bucket}/{key}")))
     }
 
     /// The content of an object, or `None` when there is no such object.
     pub fn get_if_exists(&self, bucket: &str, key: &str) -> Result<Option<Bytes>> {
         let store = self.store(bucket)?;
-        let location = StorePath::from(key);
+        let location = location(key)?;
         match self.block_on(async { store.get(&location).await?.bytes().await }) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -301,7 +311,7 @@ impl Remote {
     /// Stores a small object in one request (S3 makes it visible only once complete).
     pub fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) -> Result<()> {
         let store = self.store(bucket)?;
-        self.block_on(store.put(&StorePath::from(key), PutPayload::from(bytes)))
+        self.block_on(store.put(&location(key)?, PutPayload::from(bytes)))
             .map_err(|e| explain(e, &format!("s3://{bucket}/{key}")))?;
         Ok(())
     }
@@ -311,7 +321,7 @@ impl Remote {
     pub fn upload(&self, local: &Path, bucket: &str, key: &str) -> Result<()> {
         const PART: usize = 8 << 20;
         let store = self.store(bucket)?;
-        let location = StorePath::from(key);
+        let location = location(key)?;
         let url = format!("s3://{bucket}/{key}");
         let mut file = std::fs::File::open(local)
             .with_context(|| format!("opening {} to upload", local.display()))?;
@@ -348,7 +358,12 @@ impl Remote {
         let store = self.store(bucket)?;
         let locations: Vec<object_store::Result<StorePath>> = keys
             .iter()
-            .map(|k| Ok(StorePath::from(k.as_str())))
+            .map(|k| {
+                location(k).map_err(|e| object_store::Error::Generic {
+                    store: "S3",
+                    source: e.into(),
+                })
+            })
             .collect();
         let results: Vec<object_store::Result<StorePath>> = self.block_on(
             store
@@ -376,7 +391,10 @@ async fn walk(
     let mut pending = vec![dir];
     while let Some(dir) = pending.pop() {
         let parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
-        let location = (!dir.is_empty()).then(|| StorePath::from(dir.as_str()));
+        // Listed prefixes are valid paths already.
+        let location = (!dir.is_empty())
+            .then(|| StorePath::parse(&dir))
+            .transpose()?;
         if prune.takes_all_below(&parts) {
             let mut listing = store.list(location.as_ref());
             while let Some(meta) = listing.try_next().await? {
@@ -395,6 +413,15 @@ async fn walk(
         }
     }
     Ok(())
+}
+
+/// The store's path for an S3 key, exactly as the key is spelled: object_store's `Path::from`
+/// would percent-encode `%`, spaces, brackets and the like, and so name another object. A key
+/// the store cannot represent (an empty, `.` or `..` segment, a control character) is an error
+/// naming it.
+fn location(key: &str) -> Result<StorePath> {
+    StorePath::parse(key.trim_end_matches('/'))
+        .map_err(|e| anyhow!("the S3 key '{key}' cannot be represented by the S3 client: {e}"))
 }
 
 /// Whether a prefix names one object rather than a folder.

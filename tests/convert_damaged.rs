@@ -39,7 +39,7 @@ fn damaged_files_are_reported_and_good_records_kept() {
     assert!(problem(&s, "wrong-shape.json").contains("wrong shape"));
     assert!(problem(&s, "bomb.json.gz").contains("exceeds the limit of 10000000 bytes"));
     assert!(problem(&s, "unrecognised.json").contains("unrecognised JSON"));
-    assert_eq!(problem(&s, "not-json.bin"), "not JSON, skipped");
+    assert_eq!(problem(&s, "not-json.bin"), "skipped: not JSON");
     assert_eq!(s["files"]["failed"], 7);
     assert_eq!(s["files"]["skipped"]["not-json"], 1);
 
@@ -154,6 +154,16 @@ fn usage_errors_exit_2() {
         ],
         vec!["convert", "x"],
         vec!["convert", "x", "--out", "o", "--jobs", "0"],
+        // Each shard would remove the files of the others.
+        vec![
+            "convert",
+            "x",
+            "--out",
+            "o",
+            "--shard",
+            "1/2",
+            "--overwrite",
+        ],
         vec![
             "convert",
             "x",

@@ -7,19 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Table, convert, fixture, parquet_files};
-
-fn copy_tree(from: &Path, to: &Path, keep: impl Fn(&Path) -> bool) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let rel = entry.path().strip_prefix(from).unwrap();
-        if entry.file_type().is_file() && keep(rel) {
-            let target = to.join(rel);
-            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+use common::{Table, convert, copy_tree, fixture, parquet_files};
 
 #[test]
 fn incremental_runs_convert_new_files_and_late_files_for_old_days_once() {
@@ -326,4 +314,405 @@ fn compaction_merges_sorts_dedups_and_swaps_partitions_whole() {
     let mut again = parquet_files(&out);
     again.sort();
     assert_eq!(again, files, "rerunning changes nothing");
+}
+
+/// `hsmtrail ARGS`: exit code and standard error.
+fn run(args: &[&str]) -> (i32, String) {
+    let out = common::hsmtrail().args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The event IDs of a clean conversion of `args` into a fresh folder.
+fn clean_ids(args: &[&str], dir: &Path) -> Vec<String> {
+    let (code, s) = convert(args, dir);
+    assert_eq!(code, 0, "{s:#}");
+    let mut ids = Table::read(dir).event_ids();
+    ids.dedup();
+    ids
+}
+
+#[test]
+fn compacting_an_unpartitioned_output_touches_only_the_files_it_merges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("archive");
+    common::generate_archive(&archive, 12, 2);
+    let a = archive.to_str().unwrap();
+    let out = tmp.path().join("out");
+    for shard in ["1/2", "2/2"] {
+        let args = [
+            a,
+            "--all-sources",
+            "--partition-by",
+            "none",
+            "--incremental",
+        ];
+        let (code, s) = convert(
+            &[&args[..], &["--shard", shard, "--write-ddl"]].concat(),
+            &out,
+        );
+        assert_eq!(code, 0, "{s:#}");
+    }
+    assert_eq!(parquet_files(&out).len(), 2);
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    std::fs::create_dir_all(out.join("_rejected")).unwrap();
+    std::fs::write(out.join("_rejected/earlier.jsonl"), "{}\n").unwrap();
+    let kept: Vec<PathBuf> = walkdir::WalkDir::new(&out)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .filter(|p| p.extension().is_none_or(|x| x != "parquet"))
+        .collect();
+    assert!(kept.len() >= 6, "{kept:?}");
+
+    let (code, err) = run(&["compact", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    for file in &kept {
+        assert!(file.is_file(), "compaction removed {}", file.display());
+    }
+    assert_eq!(parquet_files(&out).len(), 1);
+    let expected = clean_ids(&[a, "--all-sources"], &tmp.path().join("clean"));
+    assert_eq!(Table::read(&out).event_ids(), expected);
+}
+
+#[test]
+fn an_output_has_one_layout_and_compaction_keeps_both_of_an_old_mixed_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("archive");
+    common::generate_archive(&archive, 12, 2);
+    let a = archive.to_str().unwrap();
+    let out = tmp.path().join("out");
+    let none = [a, "--all-sources", "--partition-by", "none"];
+    for shard in ["1/2", "2/2"] {
+        assert_eq!(
+            convert(&[&none[..], &["--shard", shard]].concat(), &out).0,
+            0
+        );
+    }
+    // Another layout into the same output is refused before anything is written.
+    let (code, err) = run(&[
+        "convert",
+        a,
+        "--all-sources",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--partition-by none") && err.contains("--partition-by date"),
+        "{err}"
+    );
+    assert_eq!(parquet_files(&out).len(), 2);
+    assert!(!std::fs::read_dir(&out).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("event_date=")
+    }));
+
+    // An output written by an older version can hold two layouts: compacting it merges each
+    // partition on its own and removes nothing else.
+    let dated = tmp.path().join("dated");
+    assert_eq!(convert(&[a, "--all-sources"], &dated).0, 0);
+    let dated_rows = Table::read(&dated).len();
+    copy_tree(&dated, &out, |rel| {
+        rel.to_string_lossy().starts_with("event_date=")
+    });
+    std::fs::remove_file(out.join("_hsmtrail/layout.json")).unwrap();
+    let (code, err) = run(&[
+        "convert",
+        a,
+        "--all-sources",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("several layouts"), "{err}");
+    let rows = Table::read(&out).len();
+    let (code, err) = run(&["compact", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    // Every row of both layouts is still there (each layout holds every event once).
+    assert_eq!(rows, 2 * dated_rows);
+    assert_eq!(Table::read(&out).len(), rows);
+    assert_eq!(partition_dirs(&out).len(), partition_dirs(&dated).len() + 1);
+    let top: Vec<_> = parquet_files(&out)
+        .into_iter()
+        .filter(|p| p.parent() == Some(out.as_path()))
+        .collect();
+    assert_eq!(top.len(), 1, "the two top-level files merged into one");
+}
+
+#[test]
+fn a_wider_filter_converts_what_earlier_incremental_runs_left_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("archive");
+    common::generate_archive(&archive, 12, 3);
+    let a = archive.to_str().unwrap();
+    let out = tmp.path().join("out");
+    let (code, hsm) = convert(&[a, "--incremental"], &out);
+    assert_eq!(code, 0);
+    let hsm_kept = hsm["records"]["kept"].as_u64().unwrap();
+    assert!(hsm_kept > 0);
+    let files = hsm["files"]["total"].as_u64().unwrap();
+    assert_eq!(convert(&[a, "--incremental"], &out).1["files"]["total"], 0);
+    // Other sources, a later start, more days: each converts every file again.
+    let (code, all) = convert(&[a, "--incremental", "--all-sources"], &out);
+    assert_eq!(code, 0);
+    assert_eq!(all["files"]["total"], files, "{all:#}");
+    assert_eq!(all["records"]["duplicates"], hsm_kept);
+    // Now everything is in: narrower filters have nothing to do.
+    for narrower in [
+        &["--source", "cloudhsm.amazonaws.com"][..],
+        &["--since", "2024-03-02"],
+        &["--account", "111122223333", "--region", "us-east-1"],
+    ] {
+        let (code, s) = convert(&[&[a, "--incremental"][..], narrower].concat(), &out);
+        assert_eq!(code, 0);
+        assert_eq!(s["files"]["total"], 0, "{narrower:?}: {s:#}");
+    }
+    let expected = clean_ids(&[a, "--all-sources"], &tmp.path().join("clean"));
+    assert_eq!(Table::read(&out).event_ids(), expected);
+}
+
+#[test]
+fn two_conversions_at_once_write_each_event_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("archive");
+    common::generate_archive(&archive, 40, 4);
+    let a = archive.to_str().unwrap();
+    let out = tmp.path().join("out");
+    let spawn = |shard: &str| {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("hsmtrail"))
+            .args(["convert", a, "--all-sources", "--quiet", "--jobs", "1"])
+            .args(["--shard", shard, "--out"])
+            .arg(&out)
+            .spawn()
+            .unwrap()
+    };
+    // A cron run and a manual one over the same archive, and a third over part of it.
+    let runs = [spawn("1/1"), spawn("1/1"), spawn("1/2")];
+    for mut run in runs {
+        assert!(run.wait().unwrap().success());
+    }
+    let expected = clean_ids(&[a, "--all-sources"], &tmp.path().join("clean"));
+    assert_eq!(Table::read(&out).event_ids(), expected);
+}
+
+#[test]
+fn records_without_an_event_id_are_written_once_however_often_converted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let record = |time: &str, id: Option<&str>, name: &str| {
+        let id = id
+            .map(|i| format!(r#","eventID":"{i}""#))
+            .unwrap_or_default();
+        format!(
+            r#"{{"eventTime":"2024-03-01T{time}Z","eventSource":"cloudhsm.amazonaws.com","eventName":"{name}"{id}}}"#
+        )
+    };
+    let lines = [
+        record("01:00:00", None, "DescribeClusters"),
+        record("01:00:00", None, "DescribeBackups"),
+        record("02:00:00", None, "DescribeClusters"),
+        // The same event again (delivered twice): one row.
+        record("02:00:00", None, "DescribeClusters"),
+        // An empty ID is no ID: these are two events, not repeats of one.
+        record("03:00:00", Some(""), "CreateHsm"),
+        record("03:00:00", Some(""), "DeleteHsm"),
+    ];
+    let input = tmp.path().join("old.jsonl");
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let out = tmp.path().join("out");
+    let (code, first) = convert(&[input.to_str().unwrap()], &out);
+    assert_eq!(code, 0);
+    assert_eq!(first["records"]["kept"], 5, "{first:#}");
+    assert_eq!(first["records"]["duplicates"], 1);
+    for _ in 0..2 {
+        let (code, again) = convert(&[input.to_str().unwrap()], &out);
+        assert_eq!(code, 0);
+        assert_eq!(again["records"]["kept"], 0, "{again:#}");
+        assert_eq!(again["records"]["duplicates"], 6);
+    }
+    let t = Table::read(&out);
+    assert_eq!(t.len(), 5);
+    assert_eq!(t.rows_where("event_id", "").len(), 2);
+}
+
+#[test]
+fn a_parquet_file_that_is_not_ours_stops_the_run_before_it_writes() {
+    use std::sync::Arc;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    assert_eq!(convert(&[&fixture("archive")], &out).0, 0);
+    let dirs = partition_dirs(&out);
+    let before = parquet_files(&out);
+    // In the last partition, so a run writing partitions in order would have written others.
+    let foreign = dirs.last().unwrap().join("other-tool.parquet");
+    let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("event_id", arrow::datatypes::DataType::Int64, true),
+    ]));
+    let batch = arrow::record_batch::RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(arrow::array::Int64Array::from(vec![1, 2]))],
+    )
+    .unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&foreign).unwrap(),
+        schema,
+        None,
+    )
+    .unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let corrupt = dirs[0].join("broken.parquet");
+    for (bad, what) in [
+        (&foreign, "event_id column is Int64"),
+        (&corrupt, "not a readable Parquet file"),
+    ] {
+        if bad == &corrupt {
+            std::fs::remove_file(&foreign).unwrap();
+            std::fs::write(&corrupt, b"PAR1 not really").unwrap();
+        }
+        let (code, err) = run(&[
+            "convert",
+            &fixture("archive"),
+            "--all-sources",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains(bad.to_str().unwrap()) && err.contains(what),
+            "{err}"
+        );
+        let mut now = parquet_files(&out);
+        now.retain(|p| p != bad);
+        assert_eq!(now, before, "nothing written");
+    }
+}
+
+#[test]
+fn an_account_too_long_for_a_folder_name_keeps_its_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let account = "a/b".repeat(100);
+    let input = tmp.path().join("long.json");
+    std::fs::write(
+        &input,
+        format!(
+            r#"{{"eventTime":"2024-03-01T01:00:00Z","eventID":"e1","eventSource":"cloudhsm.amazonaws.com","recipientAccountId":"{account}"}}"#
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let args = [
+        input.to_str().unwrap(),
+        "--partition-by",
+        "account,region,date",
+    ];
+    for (kept, duplicates) in [(1, 0), (0, 1)] {
+        let (code, s) = convert(&args, &out);
+        assert_eq!(code, 0, "{s:#}");
+        assert_eq!(s["records"]["kept"], kept);
+        assert_eq!(s["records"]["duplicates"], duplicates);
+    }
+    let t = Table::read(&out);
+    assert_eq!(
+        t.text(0, "recipient_account_id").as_deref(),
+        Some(account.as_str())
+    );
+    let file = &parquet_files(&out)[0];
+    let folder = file
+        .strip_prefix(&out)
+        .unwrap()
+        .components()
+        .next()
+        .unwrap();
+    let folder = folder.as_os_str().to_str().unwrap();
+    assert!(
+        folder.starts_with("account=a%2Fba%2Fb") && folder.len() <= 140,
+        "{folder}"
+    );
+}
+
+#[test]
+fn spill_folders_go_on_sigterm_and_stale_ones_with_the_next_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("archive");
+    common::generate_archive(&archive, 48, 2);
+    let out = tmp.path().join("out");
+    let leftovers = |out: &Path| -> Vec<PathBuf> {
+        walkdir::WalkDir::new(out)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".hsmtrail-"))
+            .map(|e| e.into_path())
+            .collect()
+    };
+    let mut interrupted = false;
+    for _ in 0..3 {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hsmtrail"))
+            .args([
+                "convert",
+                archive.to_str().unwrap(),
+                "--all-sources",
+                "--quiet",
+            ])
+            .args(["--memory-budget", "1", "--jobs", "1", "--out"])
+            .arg(&out)
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let spilling = loop {
+            let spill = std::fs::read_dir(&out).ok().is_some_and(|d| {
+                d.filter_map(Result::ok).any(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(".hsmtrail-spill-")
+                })
+            });
+            if spill
+                || child.try_wait().unwrap().is_some()
+                || started.elapsed() > Duration::from_secs(120)
+            {
+                break spill;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        if !spilling {
+            let _ = child.wait();
+            continue;
+        }
+        let pid = child.id().to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = child.wait().unwrap();
+        if status.success() {
+            continue; // finished before the signal arrived
+        }
+        interrupted = true;
+        assert_eq!(
+            status.code(),
+            Some(143),
+            "exits as a command killed by SIGTERM"
+        );
+        assert_eq!(leftovers(&out), Vec::<PathBuf>::new());
+        break;
+    }
+    assert!(interrupted, "no run was interrupted while spilling");
+
+    // A run killed outright leaves its folder; the next run removes it.
+    let stale = out.join(".hsmtrail-spill-killed");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("0.arrow"), vec![0u8; 1024]).unwrap();
+    std::fs::write(out.join(".hsmtrail-spill-killed.lock"), "").unwrap();
+    let (code, _) = convert(&[&fixture("archive")], &out);
+    assert_eq!(code, 0);
+    assert_eq!(leftovers(&out), Vec::<PathBuf>::new());
 }

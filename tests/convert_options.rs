@@ -196,7 +196,10 @@ fn overwrite_removes_partitions_no_longer_produced() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(dirs, ["event_date=2015-06-01".to_owned()].into());
+    assert_eq!(
+        dirs,
+        ["_hsmtrail".to_owned(), "event_date=2015-06-01".to_owned()].into()
+    );
 }
 
 #[test]
@@ -336,4 +339,157 @@ fn shards_split_the_inputs_into_disjoint_parts_of_one_output() {
     let sharded = Table::read(&out);
     assert!(sharded.len() >= 40);
     assert_eq!(rows(&sharded), rows(&Table::read(&all_dir)));
+}
+
+#[test]
+fn an_output_inside_the_input_folder_hides_only_its_own_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("trail");
+    common::copy_tree(Path::new(&fixture("archive")), &input, |_| true);
+    let clean = tmp.path().join("clean");
+    let (code, expected) = convert(&[&fixture("archive")], &clean);
+    assert_eq!(code, 0);
+    // The output in the input folder, and then the input folder itself as the output.
+    let summary = tmp.path().join("summary.json");
+    let convert = |out: &Path| {
+        let status = common::hsmtrail()
+            .args(["convert", input.to_str().unwrap(), "--quiet", "--out"])
+            .arg(out)
+            .arg("--summary-json")
+            .arg(&summary)
+            .output()
+            .unwrap()
+            .status;
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+        (status.code().unwrap(), s)
+    };
+    for out in [input.join("parquet"), input.clone()] {
+        for run in 0..2 {
+            let (code, s) = convert(&out);
+            assert_eq!(code, 0, "{s:#}");
+            assert_eq!(s["files"]["total"], expected["files"]["total"], "{s:#}");
+            assert_eq!(
+                s["files"]["failed"], 0,
+                "its Parquet files are never read as input"
+            );
+            if run == 1 {
+                assert_eq!(s["records"]["kept"], 0, "{s:#}");
+            }
+        }
+        assert_eq!(
+            Table::read(&out).event_ids(),
+            Table::read(&clean).event_ids()
+        );
+        if out != input {
+            // Seen from the next output, this one is just a folder in the input.
+            std::fs::remove_dir_all(&out).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_whole_logging_bucket_reads_cloudtrail_and_names_what_it_skips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bucket = tmp.path().join("bucket");
+    common::copy_tree(Path::new(&fixture("archive")), &bucket, |_| true);
+    let account = bucket.join("AWSLogs/111122223333");
+    let put = |rel: &str, bytes: &[u8]| {
+        let path = account.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    };
+    put("Config/ConfigWritabilityCheckFile", b"");
+    put(
+        "Config/us-east-1/2024/3/1/ConfigHistory/111122223333_Config_us-east-1_ConfigHistory_AWS::KMS::Key_20240301T000000Z.json",
+        br#"{"fileVersion":"1.0","configurationItems":[]}"#,
+    );
+    put(
+        "elasticloadbalancing/us-east-1/2024/03/01/x_elasticloadbalancing_us-east-1_app.lb.log",
+        b"h2 2024-03-01T00:00:00Z app/lb ...\n",
+    );
+    put(
+        "CloudTrail-Insight/us-east-1/2024/03/01/111122223333_CloudTrail-Insight_us-east-1_20240301T0000Z_a.json",
+        br#"{"Records":[{"eventVersion":"1.07","eventTime":"2024-03-01T10:00:00Z","eventSource":"cloudhsm.amazonaws.com","eventName":"CreateHsm","eventType":"AwsCloudTrailInsight","eventID":"insight-1","eventCategory":"Insight"}]}"#,
+    );
+    put("CloudTrail/us-east-1/2024/03/01/empty.json.gz", b"");
+    let out = tmp.path().join("out");
+    let (code, s) = convert(&[bucket.to_str().unwrap()], &out);
+    assert_eq!(code, 0, "{s:#}");
+    let skipped = &s["files"]["skipped"];
+    assert_eq!(skipped["not-cloudtrail:Config"], 2, "{s:#}");
+    assert_eq!(skipped["not-cloudtrail:elasticloadbalancing"], 1);
+    assert_eq!(skipped["empty"], 1);
+    assert_eq!(s["files"]["failed"], 0);
+    let named = |suffix: &str| {
+        s["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["file"].as_str().unwrap().ends_with(suffix))
+            .map(|p| {
+                (
+                    p["severity"].as_str().unwrap().to_owned(),
+                    p["reason"].as_str().unwrap().to_owned(),
+                )
+            })
+            .unwrap_or_else(|| panic!("{suffix} not named: {s:#}"))
+    };
+    assert_eq!(named("ConfigWritabilityCheckFile").0, "skipped");
+    assert!(named("app.lb.log").1.contains("elasticloadbalancing"));
+    assert_eq!(
+        named("empty.json.gz"),
+        ("warning".into(), "skipped: the file is empty".into())
+    );
+    assert_eq!(
+        named("_main-trail_us-east-1_20240301T090000Z.json.gz"),
+        (
+            "skipped".into(),
+            "skipped: a CloudTrail digest file, not a log file".into()
+        )
+    );
+    assert_eq!(
+        Table::read(&out).rows_where("event_id", "insight-1").len(),
+        1
+    );
+}
+
+#[test]
+fn files_follow_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let bin = assert_cmd::cargo::cargo_bin("hsmtrail");
+    let with_umask = |command: String| {
+        let status = std::process::Command::new("sh")
+            .args(["-c", &format!("umask 027 && exec {command}")])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    for shard in ["1/2", "2/2"] {
+        with_umask(format!(
+            "{} convert {} --quiet --shard {shard} --out {}",
+            bin.display(),
+            fixture("archive"),
+            out.display()
+        ));
+    }
+    with_umask(format!(
+        "{} compact {} --quiet",
+        bin.display(),
+        out.display()
+    ));
+    with_umask(format!(
+        "{} report changes --data {} --output {}",
+        bin.display(),
+        out.display(),
+        tmp.path().join("changes.txt").display()
+    ));
+    let mut files = parquet_files(&out);
+    files.push(tmp.path().join("changes.txt"));
+    for file in files {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640, "{}", file.display());
+    }
 }

@@ -440,3 +440,78 @@ fn data_quality_finds_duplicates_kept_by_the_converter() {
     ]));
     assert_eq!(name, "event_name\nCreateCluster\n");
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_run_quietly() {
+    let data = data().to_str().unwrap();
+    for args in [
+        &["report", "changes", "--data", data][..],
+        &["report", "changes", "--data", data, "--format", "csv"],
+        &[
+            "query",
+            "SELECT * FROM events",
+            "--data",
+            data,
+            "--format",
+            "json",
+        ],
+        &["reports"],
+        &["schema"],
+        &["report", "changes", "--sql"],
+    ] {
+        // The reading end is closed before the command writes anything, as `| head -0` would.
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hsmtrail"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn output_goes_through_links_and_into_special_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("real.csv");
+    let link = dir.path().join("link.csv");
+    std::os::unix::fs::symlink("real.csv", &link).unwrap();
+    let data = data().to_str().unwrap();
+    let args = [
+        "report", "changes", "--data", data, "--format", "csv", "--output",
+    ];
+    let out = run(&[&args[..], &[link.to_str().unwrap()]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let written = std::fs::read_to_string(&target).unwrap();
+    assert!(written.starts_with("event_time,"), "{written}");
+    // A special file is written into, never replaced.
+    let out = run(&[&args[..], &["/dev/stdout"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), written);
+}

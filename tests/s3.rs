@@ -200,8 +200,8 @@ fn converts_an_org_and_account_archive_from_s3_into_s3_listing_only_wanted_days(
 
     let keys = moto.keys("lake", "cloudtrail/");
     assert!(
-        keys.iter()
-            .all(|k| k.starts_with("cloudtrail/event_date=2024-03-01/") && k.ends_with(".parquet")),
+        keys.iter().all(|k| k == "cloudtrail/_hsmtrail/layout.json"
+            || k.starts_with("cloudtrail/event_date=2024-03-01/") && k.ends_with(".parquet")),
         "{keys:?}"
     );
     assert_eq!(
@@ -363,7 +363,9 @@ fn a_run_killed_while_uploading_and_rerun_leaves_every_record_exactly_once() {
     );
     let after_kill = moto.keys("lake", "k/");
     assert!(
-        after_kill.iter().all(|k| k.ends_with(".parquet")),
+        after_kill
+            .iter()
+            .all(|k| k.ends_with(".parquet") || k == "k/_hsmtrail/layout.json"),
         "{after_kill:?}"
     );
     let partitions = after_kill.len();
@@ -506,4 +508,105 @@ fn compaction_in_s3_leaves_one_sorted_deduplicated_file_per_partition() {
         partitions.len(),
         "one file per partition: {keys:?}"
     );
+}
+
+#[test]
+fn keys_with_odd_characters_are_read_written_deduplicated_and_compacted() {
+    let moto = Moto::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    moto.tool(&["mb", "trail"]);
+    moto.tool(&["mb", "lake"]);
+    // Keys object_store would re-encode if it were handed them as plain strings, and a whole
+    // logging bucket's other logs beside the trail.
+    let record = |id: &str, account: &str| {
+        format!(
+            r#"{{"Records":[{{"eventTime":"2024-03-01T01:00:00Z","eventID":"{id}","eventSource":"cloudhsm.amazonaws.com","recipientAccountId":"{account}","awsRegion":"us-east-1"}}]}}"#
+        )
+    };
+    let dir = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01";
+    let odd = [
+        "a%20b.json",
+        "a b.json",
+        "[x].json",
+        "~t.json",
+        "#h.json",
+        "*s.json",
+        "q?.json",
+    ];
+    for (i, name) in odd.iter().enumerate() {
+        let local = tmp.path().join(format!("{i}.json"));
+        // One account value with a slash: its partition is `account=a%2Fb`.
+        let account = if i == 0 { "a/b" } else { "111122223333" };
+        std::fs::write(&local, record(&format!("e{i}"), account)).unwrap();
+        moto.tool(&[
+            "put",
+            "trail",
+            &format!("{dir}/{name}"),
+            local.to_str().unwrap(),
+        ]);
+    }
+    let config = tmp.path().join("config.json");
+    std::fs::write(&config, r#"{"configurationItems":[]}"#).unwrap();
+    moto.tool(&[
+        "put",
+        "trail",
+        "AWSLogs/111122223333/Config/us-east-1/2024/3/1/c.json",
+        config.to_str().unwrap(),
+    ]);
+    let args = [
+        "s3://trail/",
+        "--out",
+        "s3://lake/ct/",
+        "--partition-by",
+        "account,date",
+    ];
+    let (code, s) = moto.convert(&args, &tmp.path().join("1.json"));
+    assert_eq!(code, 0, "{s:#}");
+    assert_eq!(s["files"]["converted"], odd.len(), "{s:#}");
+    assert_eq!(s["records"]["kept"], odd.len());
+    assert_eq!(s["files"]["skipped"]["not-cloudtrail:Config"], 1);
+    let keys = moto.keys("lake", "ct/");
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("ct/account=a%2Fb/event_date=2024-03-01/")),
+        "{keys:?}"
+    );
+    // A rerun finds every event in the output, the escaped partition's too.
+    let (code, again) = moto.convert(&args, &tmp.path().join("2.json"));
+    assert_eq!(code, 0, "{again:#}");
+    assert_eq!(again["records"]["kept"], 0, "{again:#}");
+    assert_eq!(again["records"]["duplicates"], odd.len());
+    // Two files in the escaped partition, then compaction merges them into one.
+    let extra = tmp.path().join("extra.json");
+    std::fs::write(&extra, record("e-late", "a/b")).unwrap();
+    moto.tool(&[
+        "put",
+        "trail",
+        &format!("{dir}/late%2F.json"),
+        extra.to_str().unwrap(),
+    ]);
+    let (code, third) = moto.convert(&args, &tmp.path().join("3.json"));
+    assert_eq!(code, 0, "{third:#}");
+    assert_eq!(third["records"]["kept"], 1, "{third:#}");
+    let escaped = |keys: &[String]| {
+        keys.iter()
+            .filter(|k| k.starts_with("ct/account=a%2Fb/") && k.ends_with(".parquet"))
+            .count()
+    };
+    assert_eq!(escaped(&moto.keys("lake", "ct/")), 2);
+    let out = moto.hsmtrail(
+        &["compact", "s3://lake/ct/", "--quiet"],
+        ("testing", "testing"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(escaped(&moto.keys("lake", "ct/")), 1);
+    let table = s3_table(&moto, "lake", "ct/", &tmp.path().join("fetched"));
+    let mut expected: Vec<String> = (0..odd.len()).map(|i| format!("e{i}")).collect();
+    expected.push("e-late".into());
+    expected.sort();
+    assert_eq!(table.event_ids(), expected);
 }

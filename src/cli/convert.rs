@@ -73,7 +73,8 @@ pub struct Args {
     compression: Compression,
 
     /// Replace the data already in the output directory (after the new files are complete).
-    #[arg(long, conflicts_with = "incremental")]
+    /// Not with --shard: each shard would remove the others' files.
+    #[arg(long, conflicts_with_all = ["incremental", "shard"])]
     overwrite: bool,
 
     /// Keep records whose eventID was already seen in this run or is already in the output.
@@ -131,6 +132,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let staging = tempfile::Builder::new()
                 .prefix("hsmtrail-staging-")
                 .tempdir()?;
+            crate::output::lock::register(staging.path());
             (staging.path().to_path_buf(), Some(url), Some(staging))
         }
         None => (PathBuf::from(&args.out), None, None),

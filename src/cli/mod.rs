@@ -10,8 +10,11 @@ mod schema;
 mod scope;
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
+
+use crate::error::UsageError;
 use clap::{Parser, Subcommand};
 
 /// Convert archived AWS CloudTrail logs into partitioned Parquet and audit AWS CloudHSM.
@@ -39,14 +42,58 @@ enum Command {
 }
 
 /// Runs the parsed command; the exit code says whether the run was clean.
+///
+/// A reader that closes standard output early (`hsmtrail report changes | head -3`) ends the
+/// run quietly with exit code 0, as ripgrep does; a [`UsageError`] exits with 2 like clap's.
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    match cli.command {
+    crate::output::lock::clean_up_on_interrupt()?;
+    let result = match cli.command {
         Command::Convert(args) => convert::run(*args),
         Command::Compact(args) => compact::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Reports(args) => reports::run(args),
         Command::Report(args) => report::run(*args),
         Command::Query(args) => query::run(*args),
+    };
+    match result {
+        Err(_) if STDOUT_CLOSED.load(Ordering::Relaxed) => Ok(ExitCode::SUCCESS),
+        Err(e) => match e.downcast_ref::<UsageError>() {
+            Some(usage) => usage_error(usage),
+            None => Err(e),
+        },
+        ok => ok,
+    }
+}
+
+/// Set once a write to standard output found the reader gone.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Standard output for results: notes when the reader has gone, so that the error that
+/// follows (however a library reports it) ends the run quietly.
+pub(crate) struct Stdout(std::io::StdoutLock<'static>);
+
+pub(crate) fn stdout() -> Stdout {
+    Stdout(std::io::stdout().lock())
+}
+
+impl Stdout {
+    fn noted<T>(result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &result
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        }
+        result
+    }
+}
+
+impl std::io::Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Self::noted(self.0.write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Self::noted(self.0.flush())
     }
 }
 

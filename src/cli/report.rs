@@ -1,6 +1,7 @@
 //! `hsmtrail report NAME`: run one bundled report over the converted data, or straight over
 //! raw trail files with `--input`.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
@@ -52,7 +53,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let sql = report.render(&params)?;
     if args.sql {
-        println!("{sql}");
+        writeln!(super::stdout(), "{sql}")?;
         return Ok(ExitCode::SUCCESS);
     }
     let data = if args.input.is_empty() {

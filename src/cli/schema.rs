@@ -1,6 +1,7 @@
 //! `hsmtrail schema`: the output schema, from its one definition, and the table definitions
 //! derived from it.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -83,6 +84,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 fn print(text: String) -> Result<ExitCode> {
-    print!("{text}");
+    let mut out = super::stdout();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::output::write_atomically;
+use crate::output::write_user_file;
 use crate::report::output::{self, Format};
 use crate::report::session::{Engine, Scope};
 use crate::time::Bound;
@@ -60,13 +60,12 @@ impl ScopeArgs {
         let stream = engine.stream(sql)?;
         match &self.output {
             None => {
-                let stdout = std::io::stdout();
-                let mut out = std::io::BufWriter::new(stdout.lock());
+                let mut out = std::io::BufWriter::new(super::stdout());
                 engine.block_on(output::write(stream, self.format, &mut out))?;
                 out.flush()?;
             }
             Some(path) => {
-                write_atomically(path, |file| {
+                write_user_file(path, |file| {
                     let mut out = std::io::BufWriter::new(file);
                     engine.block_on(output::write(stream, self.format, &mut out))?;
                     out.flush()?;

@@ -55,7 +55,7 @@ impl Input {
     /// What identifies this version of the input for `--incremental`: where it is, its size
     /// and its ETag (objects) or modification time (files). `None` for standard input, which
     /// is never remembered.
-    pub fn identity(&self) -> Option<(String, u64, String)> {
+    pub fn identity(&self) -> Option<Identity> {
         match self {
             Input::File { path, .. } => {
                 let meta = std::fs::metadata(path).ok()?;
@@ -66,13 +66,17 @@ impl Input {
                     .ok()?
                     .as_nanos();
                 let absolute = path.canonicalize().unwrap_or_else(|_| path.clone());
-                Some((
-                    absolute.display().to_string(),
-                    meta.len(),
-                    format!("mtime:{modified}"),
-                ))
+                Some(Identity {
+                    input: absolute.display().to_string(),
+                    size: meta.len(),
+                    version: format!("mtime:{modified}"),
+                })
             }
-            Input::Object { size, etag, .. } => Some((self.name(), *size, etag.clone())),
+            Input::Object { size, etag, .. } => Some(Identity {
+                input: self.name(),
+                size: *size,
+                version: etag.clone(),
+            }),
             Input::Stdin => None,
         }
     }
@@ -138,12 +142,75 @@ impl Input {
     }
 }
 
+/// One version of an input, as `--incremental` records it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Identity {
+    /// The absolute path, or the `s3://` URL.
+    pub input: String,
+    pub size: u64,
+    /// `mtime:<ns>` for a file, the ETag for an object.
+    pub version: String,
+}
+
+/// Why a file is left out without being converted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// A CloudTrail digest file.
+    Digest,
+    /// A file with nothing in it (a zero-byte `.json.gz` too).
+    Empty,
+    /// Not JSON, found by walking a folder.
+    NotJson,
+    /// Another service's logs beside CloudTrail's in a logging bucket
+    /// (`AWSLogs/<account>/<service>/`): the service folder's name.
+    OtherLogs(String),
+}
+
+impl Skip {
+    /// The key it is counted under in the summary's `skipped`.
+    pub fn key(&self) -> String {
+        match self {
+            Skip::Digest => "digest".into(),
+            Skip::Empty => "empty".into(),
+            Skip::NotJson => "not-json".into(),
+            Skip::OtherLogs(service) => format!("not-cloudtrail:{service}"),
+        }
+    }
+
+    /// In words, for the problems list.
+    pub fn describe(&self) -> String {
+        match self {
+            Skip::Digest => "a CloudTrail digest file, not a log file".into(),
+            Skip::Empty => "the file is empty".into(),
+            Skip::NotJson => "not JSON".into(),
+            Skip::OtherLogs(service) => {
+                format!("under AWSLogs/.../{service}/, another service's logs, not CloudTrail's")
+            }
+        }
+    }
+}
+
 /// The result of expanding the command line's inputs.
 #[derive(Debug, Default)]
 pub struct Discovery {
     pub inputs: Vec<Input>,
     /// Inputs that named nothing readable: (what was given, why).
     pub problems: Vec<(String, String)>,
+    /// Files found and left out unread (other services' logs in a logging bucket).
+    pub skipped: Vec<(String, Skip)>,
+}
+
+/// The service folder a path lies in when it is below `AWSLogs/[o-org/]<account>/` but not in
+/// a CloudTrail tree: a whole logging bucket also holds AWS Config, load balancer, VPC flow
+/// and other logs there. Only `CloudTrail/` and `CloudTrail-Insight/` hold records, and
+/// `CloudTrail-Digest/` digests (skipped on their own).
+pub fn other_service<'a>(parts: &[&'a str]) -> Option<&'a str> {
+    let service = *crate::remote::below_awslogs(parts)?.get(1)?;
+    (!matches!(
+        service,
+        "CloudTrail" | "CloudTrail-Insight" | "CloudTrail-Digest"
+    ))
+    .then_some(service)
 }
 
 /// Where to look beyond the local file system, and what to leave out.
@@ -166,6 +233,7 @@ pub fn discover(given: &[String], scope: &Scope) -> Discovery {
     let exclude = scope.exclude.and_then(|p| p.canonicalize().ok());
     let mut found = Found::default();
     let mut problems = Vec::new();
+    let mut skipped = Vec::new();
     for arg in given {
         if arg == "-" {
             found.stdin = true;
@@ -173,7 +241,10 @@ pub fn discover(given: &[String], scope: &Scope) -> Discovery {
         }
         if let Some(url) = S3Url::parse(arg) {
             match url.and_then(|url| list_objects(&url, scope)) {
-                Ok(objects) => found.objects.extend(objects),
+                Ok(listed) => {
+                    found.objects.extend(listed.inputs);
+                    skipped.extend(listed.skipped);
+                }
                 Err(e) => {
                     let reason = format!("{e:#}");
                     let reason = reason.strip_prefix(&format!("{arg}: ")).unwrap_or(&reason);
@@ -183,51 +254,80 @@ pub fn discover(given: &[String], scope: &Scope) -> Discovery {
             continue;
         }
         let path = Path::new(arg);
+        let mut walker = Walker {
+            output: exclude.as_deref(),
+            found: &mut found,
+            problems: &mut problems,
+            skipped: &mut skipped,
+        };
         if path.is_dir() {
-            walk(path, exclude.as_deref(), &mut found, &mut problems);
+            walker.walk(path);
         } else if path.is_file() {
-            found.add(path.to_path_buf(), false);
+            walker.found.add(path.to_path_buf(), false);
         } else if is_glob(arg) {
-            expand_glob(arg, exclude.as_deref(), &mut found, &mut problems);
+            walker.expand_glob(arg);
         } else {
             problems.push((arg.clone(), "no such file or directory".into()));
         }
     }
+    skipped.sort_by(|a, b| a.0.cmp(&b.0));
+    skipped.dedup_by(|a, b| a.0 == b.0);
     Discovery {
         inputs: found.into_inputs(),
         problems,
+        skipped,
     }
 }
 
-/// The objects under an `s3://` prefix, without hidden or metadata keys and without the
-/// output's own objects.
-fn list_objects(url: &S3Url, scope: &Scope) -> anyhow::Result<Vec<Input>> {
+/// The objects under an `s3://` prefix, without hidden keys and without the output's own
+/// objects; and those of other services' logs, left out.
+fn list_objects(url: &S3Url, scope: &Scope) -> anyhow::Result<Discovery> {
     let remote = scope
         .remote
         .ok_or_else(|| anyhow::anyhow!("no S3 client configured"))?;
     let output = scope
         .exclude_s3
         .filter(|out| out.bucket == url.bucket)
-        .map(|out| format!("{}/", out.prefix.trim_end_matches('/')));
-    Ok(remote
-        .list_trail(url, &scope.prune)?
-        .into_iter()
-        .map(|meta| (meta.location.to_string(), meta))
-        .filter(|(key, _)| !key.split('/').any(|c| c.starts_with('.')))
-        .filter(|(key, _)| {
-            output
-                .as_ref()
-                .is_none_or(|o| o == "/" || !key.starts_with(o.as_str()))
-        })
-        .map(|(key, meta)| Input::Object {
+        .map(|out| out.prefix.trim_end_matches('/').to_owned());
+    let mut inputs = Vec::new();
+    let mut skipped = Vec::new();
+    for meta in remote.list_trail(url, &scope.prune)? {
+        let key = meta.location.to_string();
+        let parts: Vec<&str> = key.split('/').collect();
+        if parts.iter().any(|c| c.starts_with('.')) {
+            continue;
+        }
+        if let Some(output) = &output {
+            let relative = if output.is_empty() {
+                Some(key.as_str())
+            } else {
+                key.strip_prefix(output.as_str())
+                    .and_then(|r| r.strip_prefix('/'))
+            };
+            if relative.is_some_and(|r| {
+                crate::output::is_output_entry(r.split('/').collect::<Vec<_>>().as_slice())
+            }) {
+                continue;
+            }
+        }
+        if let Some(service) = other_service(&parts) {
+            skipped.push((url.url_of(&key), Skip::OtherLogs(service.to_owned())));
+            continue;
+        }
+        inputs.push(Input::Object {
             bucket: url.bucket.clone(),
-            key,
+            key: key.clone(),
             size: meta.size,
             etag: meta
                 .e_tag
                 .unwrap_or_else(|| meta.last_modified.to_rfc3339()),
-        })
-        .collect())
+        });
+    }
+    Ok(Discovery {
+        inputs,
+        problems: Vec::new(),
+        skipped,
+    })
 }
 
 /// Files found so far, each once: a file both named and found by a walk counts as named.
@@ -283,12 +383,7 @@ impl Shard {
     /// Whether this shard converts `input`: decided by a stable hash (FNV-1a) of its shard key,
     /// so every machine of a job array agrees without talking to the others.
     pub fn contains(&self, input: &Input) -> bool {
-        let hash = input
-            .shard_key()
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-            });
+        let hash = crate::output::partition::stable_hash(input.shard_key().as_bytes());
         hash % u64::from(self.count) == u64::from(self.index - 1)
     }
 }
@@ -308,70 +403,126 @@ fn is_hidden(name: &std::ffi::OsStr) -> bool {
         .is_some_and(|n| n.starts_with('.') && n != "." && n != "..")
 }
 
-fn excluded(path: &Path, exclude: Option<&Path>) -> bool {
-    exclude.is_some_and(|ex| path.canonicalize().is_ok_and(|p| p.starts_with(ex)))
+/// Walks folders and glob matches into [`Found`].
+struct Walker<'a> {
+    /// The output folder (canonical): its own files and folders are never read, the rest of
+    /// it is (an output placed in the input folder must not hide the input).
+    output: Option<&'a Path>,
+    found: &'a mut Found,
+    problems: &'a mut Vec<(String, String)>,
+    skipped: &'a mut Vec<(String, Skip)>,
 }
 
-fn walk(
-    dir: &Path,
-    exclude: Option<&Path>,
-    found: &mut Found,
-    problems: &mut Vec<(String, String)>,
-) {
-    let walker = walkdir::WalkDir::new(dir)
-        .follow_links(true)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| {
-            e.depth() == 0
-                || !(is_hidden(e.file_name())
-                    || e.file_type().is_dir() && excluded(e.path(), exclude))
+impl Walker<'_> {
+    fn walk(&mut self, dir: &Path) {
+        // Only a walk that meets the output checks entries against it (one canonicalize a
+        // folder and file then, none otherwise).
+        let output = self.output.filter(|out| {
+            dir.canonicalize()
+                .is_ok_and(|d| d.starts_with(out) || out.starts_with(&d))
         });
-    for entry in walker {
-        match entry {
-            Ok(e) if e.file_type().is_file() => found.add(e.into_path(), true),
-            Ok(_) => {}
-            Err(e) => problems.push((
-                e.path()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|| dir.display().to_string()),
-                e.to_string(),
-            )),
+        let mut other_services = Vec::new();
+        let walker = walkdir::WalkDir::new(dir)
+            .follow_links(true)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| {
+                if e.depth() == 0 {
+                    return true;
+                }
+                if is_hidden(e.file_name()) || output.is_some_and(|out| in_output(e.path(), out)) {
+                    return false;
+                }
+                if e.file_type().is_dir() {
+                    let parts: Vec<_> = e
+                        .path()
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect();
+                    let parts: Vec<&str> = parts.iter().map(|p| p.as_ref()).collect();
+                    if let Some(service) = other_service(&parts) {
+                        other_services.push((e.path().to_path_buf(), service.to_owned()));
+                        return false;
+                    }
+                }
+                true
+            });
+        for entry in walker {
+            match entry {
+                Ok(e) if e.file_type().is_file() => self.found.add(e.into_path(), true),
+                Ok(_) => {}
+                Err(e) => self.problems.push((
+                    e.path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| dir.display().to_string()),
+                    e.to_string(),
+                )),
+            }
+        }
+        // Named, never read.
+        for (folder, service) in other_services {
+            for entry in walkdir::WalkDir::new(folder)
+                .follow_links(true)
+                .into_iter()
+                .flatten()
+            {
+                if entry.file_type().is_file() {
+                    let name = entry.path().display().to_string();
+                    self.skipped.push((name, Skip::OtherLogs(service.clone())));
+                }
+            }
+        }
+    }
+
+    fn expand_glob(&mut self, pattern: &str) {
+        let paths = match glob::glob(pattern) {
+            Ok(paths) => paths,
+            Err(e) => {
+                self.problems
+                    .push((pattern.to_owned(), format!("invalid glob pattern: {e}")));
+                return;
+            }
+        };
+        let mut matched = false;
+        for entry in paths {
+            match entry {
+                Ok(path) if self.output.is_some_and(|out| in_output(&path, out)) => {}
+                Ok(path) if path.is_dir() => {
+                    matched = true;
+                    self.walk(&path);
+                }
+                Ok(path) if path.is_file() => {
+                    matched = true;
+                    self.found.add(path, true);
+                }
+                Ok(_) => {}
+                Err(e) => self
+                    .problems
+                    .push((e.path().display().to_string(), e.error().to_string())),
+            }
+        }
+        if !matched {
+            self.problems
+                .push((pattern.to_owned(), "the pattern matches no file".into()));
         }
     }
 }
 
-fn expand_glob(
-    pattern: &str,
-    exclude: Option<&Path>,
-    found: &mut Found,
-    problems: &mut Vec<(String, String)>,
-) {
-    let paths = match glob::glob(pattern) {
-        Ok(paths) => paths,
-        Err(e) => {
-            problems.push((pattern.to_owned(), format!("invalid glob pattern: {e}")));
-            return;
-        }
+/// Whether `path` is one of the output's own files or folders (see
+/// [`crate::output::is_output_entry`]).
+fn in_output(path: &Path, output: &Path) -> bool {
+    let Ok(path) = path.canonicalize() else {
+        return false;
     };
-    let mut matched = false;
-    for entry in paths {
-        match entry {
-            Ok(path) if path.is_dir() => {
-                matched = true;
-                walk(&path, exclude, found, problems);
-            }
-            Ok(path) if path.is_file() => {
-                matched = true;
-                found.add(path, true);
-            }
-            Ok(_) => {}
-            Err(e) => problems.push((e.path().display().to_string(), e.error().to_string())),
-        }
-    }
-    if !matched {
-        problems.push((pattern.to_owned(), "the pattern matches no file".into()));
-    }
+    let Ok(relative) = path.strip_prefix(output) else {
+        return false;
+    };
+    let parts: Vec<_> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect();
+    let parts: Vec<&str> = parts.iter().map(|p| p.as_ref()).collect();
+    !parts.is_empty() && crate::output::is_output_entry(&parts)
 }
 
 #[cfg(test)]
@@ -383,12 +534,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::create_dir_all(root.join("a/b")).unwrap();
-        std::fs::create_dir_all(root.join("out/x")).unwrap();
+        std::fs::create_dir_all(root.join("out/event_date=2024-01-01")).unwrap();
+        std::fs::create_dir_all(root.join("out/_hsmtrail")).unwrap();
         std::fs::create_dir_all(root.join(".hidden")).unwrap();
         for f in [
             "a/1.json",
             "a/b/2.json.gz",
-            "out/x/3.parquet",
+            "out/event_date=2024-01-01/3.parquet",
+            "out/_hsmtrail/layout.json",
+            "out/4.parquet",
+            // Not the output's own: an input the output folder was placed beside.
+            "out/trail.json",
             ".hidden/4.json",
             "a/.5.tmp",
         ] {
@@ -411,7 +567,7 @@ mod tests {
             .iter()
             .map(|i| i.name().replace(&root.display().to_string(), ""))
             .collect();
-        assert_eq!(names, ["/a/1.json", "/a/b/2.json.gz"]);
+        assert_eq!(names, ["/a/1.json", "/a/b/2.json.gz", "/out/trail.json"]);
         assert!(d.inputs.iter().all(Input::walked));
         let named = root.join("a/1.json").display().to_string();
         let both = discover(

@@ -10,16 +10,19 @@
 //! is bounded by `hsmtrail compact`'s target size); ranged reads of the one column would cost
 //! less transfer.
 
-use crate::output::merge::EventIds;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use arrow::array::{Array, AsArray};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
 
-use crate::output::{is_skipped_name, write_atomically};
+use crate::output::merge::{EventIds, dedup_key};
+use crate::output::{conform, is_skipped_name, write_atomically};
 use crate::remote::{Remote, S3Url};
+use crate::schema;
 
 /// The output of a run.
 #[derive(Clone, Copy)]
@@ -73,6 +76,23 @@ impl Destination<'_> {
                 }
                 write_atomically(&path, |f| Ok(std::io::Write::write_all(f, bytes)?))?;
                 Ok(())
+            }
+        }
+    }
+
+    /// The content of the small file at `relative`, or `None` when there is none.
+    pub fn read_small(&self, relative: &str) -> Result<Option<Vec<u8>>> {
+        match self.s3 {
+            Some((url, remote)) => Ok(remote
+                .get_if_exists(&url.bucket, &url.key(relative))?
+                .map(|b| b.to_vec())),
+            None => {
+                let path = self.local.join(relative);
+                match std::fs::read(&path) {
+                    Ok(bytes) => Ok(Some(bytes)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+                }
             }
         }
     }
@@ -133,21 +153,81 @@ impl Destination<'_> {
         Ok(files)
     }
 
-    /// The event IDs already written in a partition folder, read from the `event_id` column
-    /// alone (for S3, with ranged reads of that column's chunks).
+    /// The [`dedup_key`]s of the rows already written in a partition folder: from the
+    /// `event_id` column alone, and from whole rows only in a file that holds rows without an
+    /// ID (the oldest records).
     pub fn existing_ids(&self, partition: &str) -> Result<EventIds> {
         let mut ids = EventIds::default();
         for file in self.data_files(partition)? {
+            let mut without_id = false;
             for batch in self.read_columns(&file, &["event_id"])? {
-                let column = batch.column(0).as_string::<i32>();
-                ids.extend(
-                    (0..column.len())
-                        .filter(|&i| column.is_valid(i))
-                        .map(|i| column.value(i).to_owned()),
-                );
+                let column = event_ids_of(&batch, &file)?;
+                for i in 0..column.len() {
+                    if column.is_valid(i) && !column.value(i).is_empty() {
+                        ids.insert(column.value(i).to_owned());
+                    } else {
+                        without_id = true;
+                    }
+                }
+            }
+            if without_id {
+                for batch in self.read_columns(&file, &[])? {
+                    let batch = conform(batch)
+                        .with_context(|| format!("{} does not match the schema", file.name()))?;
+                    let column = batch
+                        .column(schema::index_of("event_id"))
+                        .as_string::<i32>();
+                    for i in 0..batch.num_rows() {
+                        if column.is_null(i) || column.value(i).is_empty() {
+                            ids.extend(dedup_key(&batch, column, i));
+                        }
+                    }
+                }
             }
         }
         Ok(ids)
+    }
+
+    /// Checks, from their footers alone, that every data file in a partition folder can be
+    /// read for its event IDs, so that a run refuses a foreign or damaged file before it writes
+    /// anything rather than after some partitions.
+    pub fn check_data_files(&self, partition: &str) -> Result<()> {
+        for file in self.data_files(partition)? {
+            let schema = self
+                .footer_schema(&file)
+                .with_context(|| format!("{}: not a readable Parquet file", file.name()))?;
+            event_id_field(&schema, &file)?;
+        }
+        Ok(())
+    }
+
+    /// The Arrow schema of a data file, from its footer (a ranged read for an object).
+    fn footer_schema(&self, file: &DataFile) -> Result<arrow::datatypes::SchemaRef> {
+        let metadata = match file {
+            DataFile::Local(path) => ParquetMetaDataReader::new().parse_and_finish(
+                &std::fs::File::open(path)
+                    .with_context(|| format!("opening {}", path.display()))?,
+            )?,
+            DataFile::Object { bucket, key, size } => {
+                let (_, remote) = self.s3.expect("objects come from an S3 output");
+                let tail_at = size.checked_sub(8).context("too short for Parquet")?;
+                let tail = remote.get_range(bucket, key, tail_at..*size)?;
+                let length = FooterTail::try_from(tail.as_ref())?.metadata_length() as u64;
+                let start = tail_at
+                    .checked_sub(length)
+                    .context("footer longer than the file")?;
+                ParquetMetaDataReader::decode_metadata(&remote.get_range(
+                    bucket,
+                    key,
+                    start..tail_at,
+                )?)?
+            }
+        };
+        let file_metadata = metadata.file_metadata();
+        Ok(Arc::new(parquet::arrow::parquet_to_arrow_schema(
+            file_metadata.schema_descr(),
+            file_metadata.key_value_metadata(),
+        )?))
     }
 
     /// Reads some columns (all when `columns` is empty) of a data file.
@@ -317,6 +397,36 @@ fn files_in(dir: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(files)
+}
+
+/// The `event_id` field of a data file's schema, which must be a string column: anything else
+/// is not hsmtrail's output, and reading it would go wrong.
+fn event_id_field<'s>(
+    schema: &'s arrow::datatypes::Schema,
+    file: &DataFile,
+) -> Result<&'s arrow::datatypes::Field> {
+    let advice = "hsmtrail reads the event IDs of every *.parquet file in a partition folder so as \
+                  never to write an event twice: move files of other tools out of the output";
+    let field = schema
+        .field_with_name("event_id")
+        .map_err(|_| anyhow::anyhow!("{}: has no event_id column; {advice}", file.name()))?;
+    if *field.data_type() != arrow::datatypes::DataType::Utf8 {
+        anyhow::bail!(
+            "{}: its event_id column is {}, not a string column; {advice}",
+            file.name(),
+            field.data_type()
+        );
+    }
+    Ok(field)
+}
+
+/// The `event_id` column of a batch read with that one column, checked.
+fn event_ids_of<'b>(
+    batch: &'b arrow::record_batch::RecordBatch,
+    file: &DataFile,
+) -> Result<&'b arrow::array::StringArray> {
+    event_id_field(&batch.schema(), file)?;
+    Ok(batch.column(0).as_string::<i32>())
 }
 
 fn is_data_name(name: &str) -> bool {

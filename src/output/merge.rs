@@ -104,8 +104,21 @@ pub fn reduce_runs(mut runs: Vec<Run>, dir: &Path, stem: &str) -> Result<Vec<Run
 }
 
 /// Event IDs already written or seen, to drop repeats. A fast non-cryptographic hash: the
-/// IDs come from the user's own trail, and this set takes one insert per row written.
+/// IDs come from the user's own trail, and this set takes one insert per row written. Rows
+/// without an ID are in it by [`dedup_key`].
 pub type EventIds = HashSet<String, foldhash::fast::RandomState>;
+
+/// What makes row `row` of `batch` a repeat of another: its event ID; or, for a row without
+/// one (missing, or `""`, which is no ID), the whole record rebuilt from the row with its keys
+/// sorted, so that rerunning an input never writes such a record twice. The prefix keeps these
+/// apart from any event ID. `None` only if the row cannot be rebuilt; it is then kept.
+pub fn dedup_key(batch: &RecordBatch, ids: &StringArray, row: usize) -> Option<String> {
+    if ids.is_valid(row) && !ids.value(row).is_empty() {
+        return Some(ids.value(row).to_owned());
+    }
+    let record = crate::rebuild::rebuild(batch, row).ok()?;
+    Some(format!("\0record:{record}"))
+}
 
 /// Event time, then whether the event ID is missing (missing IDs last), then the event ID.
 type SortKey<'a> = (i64, bool, &'a str);
@@ -263,8 +276,7 @@ impl Chunks for KWayMerge {
             let c = &mut self.cursors[i];
             let (batch, _, ids) = c.batch.as_ref().expect("the smallest cursor has a batch");
             let new = self.keep_duplicates
-                || ids.is_null(c.row)
-                || self.seen.insert(ids.value(c.row).to_owned());
+                || dedup_key(batch, ids, c.row).is_none_or(|key| self.seen.insert(key));
             if new {
                 let source = *c.source.get_or_insert_with(|| {
                     sources.push(batch.clone());
@@ -311,7 +323,7 @@ impl Chunks for PassThrough {
             }
             let ids = id_column(&batch);
             let keep: BooleanArray = (0..ids.len())
-                .map(|i| Some(ids.is_null(i) || self.seen.insert(ids.value(i).to_owned())))
+                .map(|i| Some(dedup_key(&batch, ids, i).is_none_or(|key| self.seen.insert(key))))
                 .collect();
             let kept = filter_record_batch(&batch, &keep)?;
             self.duplicates += batch.num_rows() - kept.num_rows();
@@ -378,7 +390,13 @@ mod tests {
             ])
             .unwrap(),
             spilled_run(spilled).unwrap(),
-            sorted_run(vec![rows(&[("2024-01-01T00:00:02Z", None)])]).unwrap(),
+            // Without an ID, the same record as the one above (the same event delivered
+            // twice), and another record at that time.
+            sorted_run(vec![rows(&[
+                ("2024-01-01T00:00:02Z", None),
+                ("2024-01-01T00:00:02.5Z", None),
+            ])])
+            .unwrap(),
         ];
         let mut out = Vec::new();
         let dups = merge(runs, false, EventIds::default(), |b| {
@@ -386,7 +404,7 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert_eq!(dups, 1);
+        assert_eq!(dups, 2);
         assert_eq!(ids(&out), ["a", "b", "c", "-", "-", "d"]);
     }
 
@@ -426,7 +444,8 @@ mod tests {
             let mut seen = std::collections::HashSet::new();
             let expected: Vec<String> = all
                 .into_iter()
-                .filter(|(_, missing, i)| *missing || seen.insert(i.clone()))
+                // A record without an ID is known by its content: here, its time alone.
+                .filter(|(t, missing, i)| seen.insert(if *missing { format!("t{t}") } else { i.clone() }))
                 .map(|(_, missing, i)| if missing { "-".to_owned() } else { i })
                 .collect();
             let total: usize = runs.iter().map(Vec::len).sum();

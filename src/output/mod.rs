@@ -2,6 +2,7 @@
 //! duplicate event IDs, written under a hidden temporary name and renamed only when complete.
 
 pub mod destination;
+pub mod lock;
 pub mod merge;
 pub mod partition;
 pub mod writer;
@@ -175,23 +176,132 @@ pub fn sorted_run(batches: Vec<RecordBatch>) -> Result<merge::Run> {
     })))
 }
 
+/// A batch read from a data file, as a batch of the one schema: files of older hsmtrail
+/// versions may lack newer columns, which come back null.
+pub fn conform(batch: RecordBatch) -> Result<RecordBatch> {
+    let schema = schema::arrow_schema();
+    if batch.schema() == schema {
+        return Ok(batch);
+    }
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| match batch.column_by_name(field.name()) {
+            Some(column) if column.data_type() == field.data_type() => Ok(column.clone()),
+            Some(column) => anyhow::bail!(
+                "column {} is {}, not {}",
+                field.name(),
+                column.data_type(),
+                field.data_type()
+            ),
+            None => Ok(arrow::array::new_null_array(
+                field.data_type(),
+                batch.num_rows(),
+            )),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
 /// Writes a file under a hidden temporary name in the same directory, flushes it to disk and
-/// renames it into place, so readers see either no file or the complete one. On any error the
-/// temporary file is removed. Returns the file's size.
+/// renames it into place, so readers see either no file or the complete one. On any error (or
+/// an interruption, see [`lock::cleanup`]) the temporary file is removed. Returns the file's
+/// size.
 pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut File) -> Result<()>) -> Result<u64> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new()
+    let mut temp = temporary_in(dir)?;
+    fill(temp.as_file_mut()).with_context(|| format!("writing {}", path.display()))?;
+    temp.as_file_mut().flush()?;
+    let bytes = temp.as_file().metadata()?.len();
+    persist(temp, path)?;
+    Ok(bytes)
+}
+
+/// Writes a file the user named (`report --output`): through a symbolic link to its target,
+/// which stays a link; straight into a special file (`/dev/stdout`, a named pipe), which
+/// cannot be replaced; and atomically (see [`write_atomically`]) into a regular file.
+pub fn write_user_file(path: &Path, fill: impl FnOnce(&mut File) -> Result<()>) -> Result<()> {
+    match fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => anyhow::bail!("{} is a folder, not a file", path.display()),
+        Ok(meta) if meta.is_file() => write_atomically(&fs::canonicalize(path)?, fill).map(|_| ()),
+        Ok(_) => fill(&mut fs::OpenOptions::new().write(true).open(path)?),
+        Err(_) => {
+            // A dangling link names where to write: follow it, one link at a time.
+            let mut target = path.to_path_buf();
+            for _ in 0..40 {
+                match fs::symlink_metadata(&target) {
+                    Ok(meta) if meta.file_type().is_symlink() => {
+                        let link = fs::read_link(&target)?;
+                        target = match target.parent() {
+                            Some(dir) => dir.join(link),
+                            None => link,
+                        };
+                    }
+                    _ => break,
+                }
+            }
+            write_atomically(&target, fill).map(|_| ())
+        }
+    }
+}
+
+/// A hidden temporary file in `dir` (`.hsmtrail-*.tmp`, which readers skip), removed if the
+/// run is interrupted; finish it with [`persist`].
+pub fn temporary_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
+    let temp = tempfile::Builder::new()
         .prefix(".hsmtrail-")
         .suffix(".tmp")
         .tempfile_in(dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    fill(temp.as_file_mut()).with_context(|| format!("writing {}", path.display()))?;
-    temp.as_file_mut().flush()?;
+    lock::register(temp.path());
+    Ok(temp)
+}
+
+/// Puts a finished temporary file in place: on disk (fsync), with the permissions the user's
+/// umask gives new files (temporary files are made private), renamed over `path`, and the
+/// rename itself made durable by syncing the folder, so a power cut cannot lose it.
+pub fn persist(temp: tempfile::NamedTempFile, path: &Path) -> Result<File> {
+    use std::os::unix::fs::PermissionsExt;
+    let temp_path = temp.path().to_path_buf();
     temp.as_file().sync_all()?;
-    let bytes = temp.as_file().metadata()?.len();
-    temp.persist(path)
+    temp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o666 & !umask()))
+        .with_context(|| format!("setting the permissions of {}", path.display()))?;
+    let file = temp
+        .persist(path)
         .with_context(|| format!("renaming the finished file to {}", path.display()))?;
-    Ok(bytes)
+    lock::unregister(&temp_path);
+    sync_folder(path.parent().unwrap_or(Path::new(".")))?;
+    Ok(file)
+}
+
+/// Makes the entries of a folder (a rename into it) durable.
+pub fn sync_folder(dir: &Path) -> Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing the folder {}", dir.display()))
+}
+
+/// The process's umask, read once from `/proc/self/status` (setting it to read it back would
+/// race with threads creating files); 022 where that is not available.
+fn umask() -> u32 {
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            })
+            .unwrap_or(0o022)
+    })
 }
 
 /// Whether a file or folder name is one readers skip: hidden (`.`: temporary and spill files)
@@ -199,6 +309,25 @@ pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut File) -> Result<()>)
 pub fn is_skipped_name(name: &std::ffi::OsStr) -> bool {
     name.to_str()
         .is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
+}
+
+/// Whether a path under an output folder (its components, outermost first) is the output's
+/// own: hidden or metadata (`.hsmtrail-*`, `_hsmtrail/`, `_rejected/`), a partition folder
+/// (`event_date=...`, `account=...`, ...), or a Parquet file at its top (`--partition-by none`).
+/// Anything else in it (trail files the output was placed beside) is input like any other.
+pub fn is_output_entry(parts: &[&str]) -> bool {
+    let Some(first) = parts.first() else {
+        return false;
+    };
+    let partition_folder = first.split_once('=').is_some_and(|(column, _)| {
+        partition::PartitionField::ALL
+            .iter()
+            .any(|f| f.column() == column)
+    });
+    first.starts_with('.')
+        || first.starts_with('_')
+        || partition_folder
+        || parts.len() == 1 && first.ends_with(".parquet")
 }
 
 /// Removes the partition directories under `root` left empty (after `--overwrite` removed

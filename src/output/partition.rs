@@ -1,6 +1,14 @@
-//! Hive-style partition layouts and the escaping that keeps every value inside its directory.
+//! Hive-style partition layouts and the escaping that keeps every value inside its directory;
+//! the one layout an output has, recorded at its first write.
 
+use std::collections::BTreeSet;
 use std::fmt;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::error::UsageError;
+use crate::output::destination::Destination;
 
 /// One level of partitioning a user can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -16,6 +24,13 @@ pub enum PartitionField {
 }
 
 impl PartitionField {
+    pub const ALL: [PartitionField; 4] = [
+        PartitionField::Account,
+        PartitionField::Region,
+        PartitionField::Date,
+        PartitionField::Month,
+    ];
+
     /// The partition column's name, as engines see it.
     pub fn column(self) -> &'static str {
         match self {
@@ -85,13 +100,42 @@ impl Layout {
         &self.fields
     }
 
+    /// The layout as `--partition-by` spells it: `account,region,date`, or `none`.
+    pub fn words(&self) -> String {
+        if self.fields.is_empty() {
+            return "none".into();
+        }
+        let words: Vec<&str> = self
+            .fields
+            .iter()
+            .map(|f| match f {
+                PartitionField::Account => "account",
+                PartitionField::Region => "region",
+                PartitionField::Date => "date",
+                PartitionField::Month => "month",
+            })
+            .collect();
+        words.join(",")
+    }
+
+    /// The layout a partition folder (`account=1/event_date=2024-01-02`, `""` for none) was
+    /// written with; `None` when a level is not one of ours.
+    fn of_folder(folder: &str) -> Option<Layout> {
+        let mut fields = Vec::new();
+        for level in folder.split('/').filter(|l| !l.is_empty()) {
+            let (column, _) = level.split_once('=')?;
+            fields.push(*PartitionField::ALL.iter().find(|f| f.column() == column)?);
+        }
+        Some(Layout { fields })
+    }
+
     /// The relative directory of a record's partition (empty for `none`).
     pub fn path(&self, account: Option<&str>, region: Option<&str>, date: &str) -> String {
         let mut out = String::new();
         for field in &self.fields {
             let value = match field {
-                PartitionField::Account => escape(account.unwrap_or("")),
-                PartitionField::Region => escape(region.unwrap_or("")),
+                PartitionField::Account => escape_bounded(account.unwrap_or("")),
+                PartitionField::Region => escape_bounded(region.unwrap_or("")),
                 PartitionField::Date => escape(date),
                 PartitionField::Month => escape(date.get(..7).unwrap_or(date)),
             };
@@ -113,6 +157,74 @@ impl fmt::Display for Layout {
         }
         let names: Vec<_> = self.fields.iter().map(|p| p.column()).collect();
         f.write_str(&names.join("/"))
+    }
+}
+
+/// Where an output records its layout, written before its first data file.
+pub const LAYOUT_RECORD: &str = "_hsmtrail/layout.json";
+
+#[derive(Serialize, Deserialize)]
+struct LayoutRecord {
+    partition_by: String,
+}
+
+/// The layout of the output at `dest`: as recorded, else as its data files' folders show (an
+/// output of an older version); `None` for an output without data.
+pub fn existing_layout(dest: &Destination) -> Result<Option<Layout>> {
+    if let Some(bytes) = dest.read_small(LAYOUT_RECORD)? {
+        let record: LayoutRecord = serde_json::from_slice(&bytes)
+            .with_context(|| format!("reading {}", dest.name_of(LAYOUT_RECORD)))?;
+        let layout = Layout::parse(&[record.partition_by])
+            .map_err(|e| anyhow::anyhow!("{}: {e}", dest.name_of(LAYOUT_RECORD)))?;
+        return Ok(Some(layout));
+    }
+    let mut seen = BTreeSet::new();
+    for file in dest.all_data_files()? {
+        if let Some(layout) = Layout::of_folder(&dest.partition_of(&file)) {
+            seen.insert(layout.words());
+        }
+    }
+    match seen.len() {
+        0 => Ok(None),
+        1 => Ok(Some(
+            Layout::parse(&seen.into_iter().collect::<Vec<_>>()).expect("words of a layout"),
+        )),
+        _ => Err(UsageError(format!(
+            "{} holds data of several layouts (--partition-by {}): an output has one layout; \
+             convert into a new folder, or move one layout's files out",
+            dest.display(),
+            seen.into_iter()
+                .collect::<Vec<_>>()
+                .join(" and --partition-by ")
+        ))
+        .into()),
+    }
+}
+
+/// Checks that `layout` is the output's layout; with `record`, records it if the output has
+/// none yet (call it under the output lock, before the first data file is written).
+pub fn claim_layout(dest: &Destination, layout: &Layout, record: bool) -> Result<()> {
+    match existing_layout(dest)? {
+        Some(existing) if existing != *layout => Err(UsageError(format!(
+            "{} was written with --partition-by {}, not --partition-by {}: an output has one \
+             layout (compaction, de-duplication and table definitions rely on it); convert into \
+             a new folder, or pass --partition-by {}",
+            dest.display(),
+            existing.words(),
+            layout.words(),
+            existing.words()
+        ))
+        .into()),
+        Some(_) => Ok(()),
+        None if record => {
+            let record = LayoutRecord {
+                partition_by: layout.words(),
+            };
+            let mut bytes = serde_json::to_vec_pretty(&record).expect("serialisable");
+            bytes.push(b'\n');
+            dest.write_small(LAYOUT_RECORD, &bytes)
+        }
+        None => Ok(()),
     }
 }
 
@@ -148,6 +260,36 @@ pub fn escape(value: &str) -> String {
         out.replace_range(..1, "%2E");
     }
     out
+}
+
+/// Longest escaped value kept whole in a folder name: far above any real account ID (12
+/// digits) or region, far below the 255 bytes file systems allow a name.
+pub const MAX_ESCAPED_VALUE: usize = 128;
+
+/// [`escape`], with a value too long for a folder name (a damaged or hostile record) shortened
+/// to a stable name: its first escaped characters, `~`, and 16 hex digits of a hash of the
+/// whole value, so that the record is kept, every run puts it in the same partition, and two
+/// long values sharing a beginning stay apart. The record's own column keeps the full value.
+pub fn escape_bounded(value: &str) -> String {
+    let escaped = escape(value);
+    if escaped.len() <= MAX_ESCAPED_VALUE {
+        return escaped;
+    }
+    let mut cut = MAX_ESCAPED_VALUE - 17;
+    // Never inside a character or a %XX escape.
+    let bytes = escaped.as_bytes();
+    while !escaped.is_char_boundary(cut) || bytes[cut - 1] == b'%' || bytes[cut - 2] == b'%' {
+        cut -= 1;
+    }
+    format!("{}~{:016x}", &escaped[..cut], stable_hash(value.as_bytes()))
+}
+
+/// A hash that is the same on every machine and in every version (FNV-1a, 64 bits): for
+/// names that runs must agree on, never for security.
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]
@@ -189,7 +331,29 @@ mod tests {
         assert_eq!(escape("us-east-1"), "us-east-1");
     }
 
+    #[test]
+    fn values_too_long_for_a_name_are_shortened_stably() {
+        let long = "a/".repeat(150);
+        let name = escape_bounded(&long);
+        assert!(name.len() <= MAX_ESCAPED_VALUE, "{}", name.len());
+        assert_eq!(name, escape_bounded(&long));
+        assert!(name.starts_with("a%2Fa%2F") && name.contains('~'));
+        let other = format!("{long}b");
+        assert_ne!(escape_bounded(&other), name);
+        assert_eq!(escape_bounded("111122223333"), "111122223333");
+    }
+
     proptest! {
+        #[test]
+        fn bounded_names_are_short_plain_components(value in ".{0,400}") {
+            let e = escape_bounded(&value);
+            prop_assert!(e.len() <= MAX_ESCAPED_VALUE);
+            prop_assert!(!e.is_empty() && !e.contains('/') && !e.starts_with('.'));
+            if escape(&value).len() <= MAX_ESCAPED_VALUE {
+                prop_assert_eq!(e, escape(&value));
+            }
+        }
+
         #[test]
         fn escaped_values_are_one_plain_component(value in ".*") {
             let e = escape(&value);

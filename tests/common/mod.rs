@@ -42,6 +42,20 @@ pub fn largest_org_trail_fixture() -> PathBuf {
         .into_path()
 }
 
+/// Copies the files under `from` whose path relative to it `keep` accepts to the same place
+/// under `to`.
+pub fn copy_tree(from: &Path, to: &Path, keep: impl Fn(&Path) -> bool) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(from).unwrap();
+        if entry.file_type().is_file() && keep(rel) {
+            let target = to.join(rel);
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
