@@ -91,7 +91,7 @@ def contenders(archive, skip_duckdb):
     clear = lambda: shutil.rmtree(out, ignore_errors=True)
 
     def convert(label, *extra):
-        results[label] = measure([hsmtrail, "convert", archive, "--out", out, "--quiet", *extra],
+        results[label] = measure([hsmtrail, "convert", archive, "--output", out, "--quiet", *extra],
                                  clear)
 
     convert("hsmtrail cloudhsm")
@@ -136,8 +136,8 @@ def scaling(mb):
     for size, seed in [(mb // 10, 4), (mb, 2), (mb * 10, 3)]:
         archive, meta = generate("sparse", size, 0.1, seed)
         json_mb = meta["json_bytes"] / 1e6
-        only = measure([hsmtrail, "convert", archive, "--out", out, "--quiet"], clear)
-        every = measure([hsmtrail, "convert", archive, "--out", out, "--quiet", "--all-sources"], clear)
+        only = measure([hsmtrail, "convert", archive, "--output", out, "--quiet"], clear)
+        every = measure([hsmtrail, "convert", archive, "--output", out, "--quiet", "--all-sources"], clear)
         lines.append(f"| {size} MB | {meta['files']} | {json_mb:.0f} | {json_mb / only[0]:.0f} | {only[1]:.0f} "
                      f"| {json_mb / every[0]:.0f} | {every[1]:.0f} |")
         rates = (json_mb / only[0], json_mb / every[0])

@@ -30,7 +30,8 @@ SELECT
     CASE WHEN mark = 'start' AND next_mark = 'end' THEN next_time
          WHEN mark = 'end' THEN event_time END AS ended,
     CASE WHEN mark = 'start' AND next_mark = 'end'
-         THEN date_part('epoch', next_time) - date_part('epoch', event_time) END AS duration_seconds,
+         THEN CAST(date_part('epoch', next_time) - date_part('epoch', event_time) AS BIGINT)
+         END AS duration_seconds,
     CASE WHEN mark = 'start' AND next_mark = 'end' THEN 'completed'
          WHEN mark = 'start' THEN 'no end seen'
          ELSE 'no start seen' END AS status

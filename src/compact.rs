@@ -128,7 +128,7 @@ pub fn run(dest: &Destination, opts: &Options) -> Result<Summary> {
     }
     if partitions.is_empty() {
         bail!(
-            "{} holds no Parquet data files (is it the --out of a conversion?)",
+            "{} holds no Parquet data files (is it the --output of a conversion?)",
             dest.display()
         );
     }
@@ -293,7 +293,7 @@ fn write_sized(dir: &Path, run_id: &str, runs: Vec<Run>, opts: &Options) -> Resu
     let mut files = Vec::new();
     let mut rows = 0u64;
     let mut current: Option<(PathBuf, ParallelWriter<std::fs::File>)> = None;
-    let duplicates = merge::merge(runs, false, merge::EventIds::default(), |batch| {
+    let dropped = merge::merge(runs, false, merge::EventIds::default(), |batch| {
         if current.is_none() {
             let name = format!("part-{run_id}-{:04}.parquet", files.len());
             let path = dir.join(&name);
@@ -320,7 +320,7 @@ fn write_sized(dir: &Path, run_id: &str, runs: Vec<Run>, opts: &Options) -> Resu
     Ok(Written {
         files,
         rows,
-        duplicates,
+        duplicates: dropped.total(),
     })
 }
 

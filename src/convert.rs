@@ -273,9 +273,15 @@ pub struct FileCounts {
 #[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
 pub struct RecordCounts {
     pub read: u64,
+    /// Written (or, in memory, returned).
     pub kept: u64,
+    /// Left out by the filter (sources, time, accounts, regions).
     pub filtered: u64,
+    /// Not written because the event was there already: in the output, or earlier in this
+    /// run's input.
     pub duplicates: u64,
+    /// Of `duplicates`, those already in the output (written by an earlier run).
+    pub already_in_output: u64,
     pub rejected: u64,
 }
 
@@ -353,33 +359,53 @@ impl Summary {
     pub fn to_text(&self) -> String {
         let f = &self.files;
         let r = &self.records;
-        let skipped: Vec<String> = f.skipped.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        let mut files = vec![format!("{} converted", f.converted)];
+        let skipped = f.skipped.values().sum::<u64>();
+        if skipped > 0 {
+            let reasons: Vec<String> = f.skipped.iter().map(|(k, v)| format!("{v} {k}")).collect();
+            files.push(format!("{skipped} skipped ({})", reasons.join(", ")));
+        }
+        files.push(format!("{} failed", f.failed));
+        let mut files = format!("{} (of {})", files.join(", "), f.total);
+        if f.already_converted > 0 {
+            files.push_str(&format!(
+                "; {} left out, converted by earlier --incremental runs",
+                plural(f.already_converted, "more input", "more inputs")
+            ));
+        }
+        let mut records = vec![format!("{} written", r.kept)];
+        if r.already_in_output > 0 {
+            records.push(format!("{} already in the output", r.already_in_output));
+        }
+        let repeated = r.duplicates - r.already_in_output;
+        if repeated > 0 {
+            records.push(format!("{repeated} repeated in the input"));
+        }
+        if r.filtered > 0 {
+            records.push(format!("{} left out by the filter", r.filtered));
+        }
+        if r.rejected > 0 {
+            records.push(format!("{} rejected", r.rejected));
+        }
+        let output = match self.output.files.len() {
+            0 => format!("nothing new to write under {}", self.output.directory),
+            n => format!(
+                "{} ({}) under {}",
+                plural(n as u64, "file", "files"),
+                plural(self.output.bytes, "byte", "bytes"),
+                self.output.directory
+            ),
+        };
         let mut out = format!(
-            "hsmtrail convert: run {}\n  files:   {} converted, {} skipped{}, {} failed (of {})\n  records: {} read, {} kept, {} filtered out, {} duplicates, {} rejected\n  output:  {} files in {} partitions, {} bytes under {}\n",
+            "hsmtrail convert: run {}\n  files:   {files}\n  records: {} read: {}\n  output:  {output}\n",
             self.run_id,
-            f.converted,
-            f.skipped.values().sum::<u64>(),
-            if skipped.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", skipped.join(", "))
-            },
-            f.failed,
-            f.total,
             r.read,
-            r.kept,
-            r.filtered,
-            r.duplicates,
-            r.rejected,
-            self.output.files.len(),
-            self.output.partitions,
-            self.output.bytes,
-            self.output.directory,
+            records.join(", "),
         );
         if self.output.replaced_files > 0 {
             out.push_str(&format!(
-                "  replaced {} files of earlier runs (--overwrite)\n",
-                self.output.replaced_files
+                "  replaced {} of earlier runs (--overwrite)\n",
+                plural(self.output.replaced_files, "file", "files")
             ));
         }
         if !self.type_mismatches.is_empty() {
@@ -400,15 +426,21 @@ impl Summary {
             .problems
             .iter()
             .filter(|p| p.severity == Severity::Error)
-            .count();
+            .count() as u64;
         if errors > 0 {
             out.push_str(&format!(
-                "  {errors} problems (named above as they happened, and in --summary-json)\n"
+                "  {} (named above as they happened, and in --summary-json)\n",
+                plural(errors, "problem", "problems")
             ));
         }
         out.push_str(&format!("  took {:.2} s\n", self.elapsed_seconds));
         out
     }
+}
+
+/// `1 file`, `2 files`.
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// A record that could not be converted, as written to `_rejected/<run>.jsonl`.
@@ -431,8 +463,13 @@ struct Rejected<'a> {
 /// the output keep their records from being written twice.
 pub fn run(opts: &Options) -> Result<Summary> {
     let started = Instant::now();
-    std::fs::create_dir_all(&opts.out)
-        .with_context(|| format!("creating the output directory {}", opts.out.display()))?;
+    if opts.out.is_file() {
+        return Err(crate::error::UsageError(format!(
+            "{} is a file: the output must be a folder (created if missing)",
+            opts.out.display()
+        ))
+        .into());
+    }
     let remote = connect(opts)?;
     let dest = Destination {
         local: &opts.out,
@@ -443,13 +480,16 @@ pub fn run(opts: &Options) -> Result<Summary> {
     }
     // Refused before any work; checked again under the lock, where it is recorded.
     partition::claim_layout(&dest, &opts.layout, false)?;
-    lock::Owned::remove_stale(&opts.out, SPILL_PREFIX)?;
     let done = if opts.incremental {
         state::Converted::load(&dest)?
     } else {
         state::Converted::default()
     };
-    let (state, pool) = gather(opts, Some(&opts.out), remote.as_ref(), &done)?;
+    let to_read = find_inputs(opts, Some(&opts.out), remote.as_ref(), &done)?;
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("creating the output directory {}", opts.out.display()))?;
+    lock::Owned::remove_stale(&opts.out, SPILL_PREFIX)?;
+    let (state, pool) = gather(opts, to_read, Some(&opts.out), remote.as_ref())?;
     // Another run writing into this output (locally) finishes first, so that the event IDs
     // it adds are read before this run writes.
     let _lock = match dest.s3 {
@@ -486,7 +526,8 @@ const SPILL_PREFIX: &str = ".hsmtrail-spill-";
 pub fn run_in_memory(opts: &Options) -> Result<(Vec<RecordBatch>, Summary)> {
     let started = Instant::now();
     let remote = connect(opts)?;
-    let (state, pool) = gather(opts, None, remote.as_ref(), &state::Converted::default())?;
+    let to_read = find_inputs(opts, None, remote.as_ref(), &state::Converted::default())?;
+    let (state, pool) = gather(opts, to_read, None, remote.as_ref())?;
     let (batches, mut summary) = pool.install(|| state.into_batches(opts))?;
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
     Ok((batches, summary))
@@ -498,15 +539,21 @@ fn connect(opts: &Options) -> Result<Option<Remote>> {
     needed.then(|| Remote::new(opts.s3.clone())).transpose()
 }
 
-/// Reads every input in parallel and gathers the rows by partition. Rejected records go to
-/// `out/_rejected/` when there is an output directory.
-fn gather(
+/// The inputs to read: the command line's, found and listed, less other shards' and those an
+/// earlier `--incremental` run converted (counted in `already_converted`).
+struct ToRead {
+    discovery: input::Discovery,
+    already_converted: u64,
+}
+
+/// Finds the inputs. Nothing to convert at all because every input named nothing is a usage
+/// error (before anything is created); some missing among others are problems of the run.
+fn find_inputs(
     opts: &Options,
     out: Option<&Path>,
     remote: Option<&Remote>,
     done: &state::Converted,
-) -> Result<(State, rayon::ThreadPool)> {
-    let run_id = new_run_id();
+) -> Result<ToRead> {
     let scope = input::Scope {
         exclude: out.filter(|_| opts.publish.is_none()),
         exclude_s3: opts.publish.as_ref(),
@@ -519,13 +566,44 @@ fn gather(
         ),
     };
     let mut discovery = input::discover(&opts.inputs, &scope);
+    if discovery.inputs.is_empty() && discovery.skipped.is_empty() && !discovery.problems.is_empty()
+    {
+        let missing: Vec<String> = discovery
+            .problems
+            .iter()
+            .map(|(input, reason)| format!("{input}: {reason}"))
+            .collect();
+        return Err(crate::error::UsageError(format!(
+            "nothing to convert: {}",
+            missing.join("; ")
+        ))
+        .into());
+    }
     if let Some(shard) = opts.shard {
         discovery.inputs.retain(|i| shard.contains(i));
     }
     let found = discovery.inputs.len();
     let filter = opts.filter();
     discovery.inputs.retain(|i| !done.contains(i, &filter));
-    let already_converted = (found - discovery.inputs.len()) as u64;
+    Ok(ToRead {
+        already_converted: (found - discovery.inputs.len()) as u64,
+        discovery,
+    })
+}
+
+/// Reads every input in parallel and gathers the rows by partition. Rejected records go to
+/// `out/_rejected/` when there is an output directory.
+fn gather(
+    opts: &Options,
+    found: ToRead,
+    out: Option<&Path>,
+    remote: Option<&Remote>,
+) -> Result<(State, rayon::ThreadPool)> {
+    let run_id = new_run_id();
+    let ToRead {
+        discovery,
+        already_converted,
+    } = found;
     let notices = Notices::new(opts, &discovery.inputs);
     let state = Mutex::new(State::new(out, &run_id, opts.memory_budget));
     {
@@ -1181,9 +1259,11 @@ impl State {
         partitions
     }
 
-    fn count_duplicates(&mut self, duplicates: usize) {
-        self.summary.records.duplicates += duplicates as u64;
-        self.summary.records.kept -= duplicates as u64;
+    fn count_duplicates(&mut self, dropped: output::merge::Dropped) {
+        let records = &mut self.summary.records;
+        records.duplicates += dropped.total() as u64;
+        records.already_in_output += dropped.in_output as u64;
+        records.kept -= dropped.total() as u64;
     }
 
     /// Writes every partition, then the rejected records, then (with `--overwrite`) removes the
@@ -1241,7 +1321,7 @@ impl State {
         let mut kept = HashSet::new();
         self.summary.output.directory = dest.display();
         for (name, file) in written {
-            self.count_duplicates(file.duplicates);
+            self.count_duplicates(file.dropped);
             if file.path.is_some() {
                 let out = &mut self.summary.output;
                 out.bytes += file.bytes;
@@ -1279,18 +1359,18 @@ impl State {
             .map(|(_, partition)| {
                 let mut batches = Vec::new();
                 let run = output::sorted_run(partition.batches)?;
-                let seen = EventIds::default();
-                let duplicates =
-                    output::merge::merge(vec![run], opts.keep_duplicates, seen, |b| {
+                let existing = EventIds::default();
+                let dropped =
+                    output::merge::merge(vec![run], opts.keep_duplicates, existing, |b| {
                         batches.push(b);
                         Ok(())
                     })?;
-                Ok((batches, duplicates))
+                Ok((batches, dropped))
             })
             .collect::<Result<Vec<_>>>()?;
         let mut batches = Vec::new();
-        for (partition, duplicates) in prepared {
-            self.count_duplicates(duplicates);
+        for (partition, dropped) in prepared {
+            self.count_duplicates(dropped);
             batches.extend(partition);
         }
         Ok((batches, self.summary))

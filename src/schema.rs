@@ -8,6 +8,7 @@
 //! real booleans, `Timestamp(ms, UTC)`, lists of strings with the standard Parquet element name,
 //! no unsigned integers and no null-typed columns.
 
+use crate::output::partition::PartitionField;
 use std::sync::{Arc, LazyLock};
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -935,6 +936,14 @@ pub fn markdown_table() -> String {
             c.description
         ));
     }
+    for p in PartitionField::ALL {
+        out.push_str(&format!(
+            "| `{}` | {} (partition) | {} |\n",
+            p.column(),
+            p.doc_type(),
+            p.description()
+        ));
+    }
     out
 }
 
@@ -963,6 +972,15 @@ pub fn text_listing() -> String {
             c.description
         ));
     }
+    out.push_str("\n# Partition columns (folder names, not in the files; queries can use them)\n");
+    for p in PartitionField::ALL {
+        out.push_str(&format!(
+            "{:width$}  {:type_width$}  {}\n",
+            p.column(),
+            p.doc_type(),
+            p.description()
+        ));
+    }
     out
 }
 
@@ -978,8 +996,18 @@ pub fn json_listing() -> serde_json::Value {
                     "arrow_type": c.kind.data_type().to_string(),
                     "group": c.group.title(),
                     "description": c.description,
+                    "partition": false,
                 })
             })
+            .chain(PartitionField::ALL.iter().map(|p| {
+                serde_json::json!({
+                    "name": p.column(),
+                    "type": p.doc_type(),
+                    "group": "Partition columns",
+                    "description": p.description(),
+                    "partition": true,
+                })
+            }))
             .collect(),
     )
 }

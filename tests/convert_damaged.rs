@@ -179,3 +179,49 @@ fn usage_errors_exit_2() {
         assert!(!out.stderr.is_empty());
     }
 }
+
+#[test]
+fn nothing_to_convert_or_a_file_as_output_is_a_usage_error_that_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o1");
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "mine").unwrap();
+    let pattern = format!("{}/*.nothing", dir.path().display());
+    for (args, words) in [
+        (
+            vec![
+                "convert",
+                "fixtures/nosuch",
+                "--output",
+                out.to_str().unwrap(),
+            ],
+            vec!["nothing to convert", "fixtures/nosuch", "no such file"],
+        ),
+        (
+            vec!["convert", &pattern, "--output", out.to_str().unwrap()],
+            vec!["nothing to convert", "matches no file"],
+        ),
+        (
+            vec![
+                "convert",
+                &fixture("formats"),
+                "--out",
+                file.to_str().unwrap(),
+            ],
+            vec!["notes.txt is a file", "must be a folder"],
+        ),
+    ] {
+        let run = common::hsmtrail().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {err}");
+        for w in words {
+            assert!(err.contains(w), "'{w}' not in {err}");
+        }
+        assert!(
+            !err.contains("problems"),
+            "no summary for a run that never started: {err}"
+        );
+        assert!(!out.exists(), "{args:?} created the output");
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+}

@@ -493,3 +493,32 @@ fn files_follow_the_umask() {
         assert_eq!(mode, 0o640, "{}", file.display());
     }
 }
+
+#[test]
+fn the_summary_says_what_happened_in_words() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let run = || {
+        let o = common::hsmtrail()
+            .args([
+                "convert",
+                &fixture("archive"),
+                &fixture("formats"),
+                "--output",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        String::from_utf8(o.stderr).unwrap()
+    };
+    let first = run();
+    assert!(first.contains(" written, "), "{first}");
+    assert!(first.contains("left out by the filter"), "{first}");
+    assert!(!first.contains("already in the output"), "{first}");
+    let again = run();
+    assert!(again.contains(": 0 written, "), "{again}");
+    assert!(again.contains("already in the output"), "{again}");
+    assert!(again.contains("nothing new to write under"), "{again}");
+    assert!(!again.contains("duplicates"), "{again}");
+}

@@ -360,40 +360,164 @@ fn reports_run_straight_on_trail_files() {
 
 #[test]
 fn errors_say_what_to_do() {
-    let unknown = run(&["report", "changez", "--data", data().to_str().unwrap()]);
-    assert_eq!(unknown.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&unknown.stderr);
-    assert!(
-        err.contains("no report named 'changez'") && err.contains("changes, cluster-lifecycle"),
-        "{err}"
+    let data = data().to_str().unwrap();
+    // Exit code, then the essential words of the message (and what must not be there).
+    let check = |args: &[&str], code: i32, words: &[&str], never: &[&str]| {
+        let out = run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        for w in words {
+            assert!(err.contains(w), "{args:?}: '{w}' not in: {err}");
+        }
+        for w in never {
+            assert!(!err.contains(w), "{args:?}: '{w}' in: {err}");
+        }
+    };
+    check(
+        &["report", "changez", "--data", data],
+        2,
+        &[
+            "no report named 'changez'",
+            "did you mean 'changes'?",
+            "Usage: hsmtrail report",
+        ],
+        &[],
     );
-
-    let bad_sql = run(&["query", "SELEC 1", "--data", data().to_str().unwrap()]);
-    assert_eq!(bad_sql.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&bad_sql.stderr);
-    assert!(err.contains("SELEC"), "{err}");
-    let bad_column = run(&[
-        "query",
-        "SELECT nope FROM events",
-        "--data",
-        data().to_str().unwrap(),
-    ]);
-    assert!(String::from_utf8_lossy(&bad_column.stderr).contains("nope"));
-
-    let missing = run(&["query", "SELECT 1", "--data", "/nonexistent/hsmtrail-out"]);
-    let err = String::from_utf8_lossy(&missing.stderr);
-    assert!(
-        err.contains("no data at /nonexistent/hsmtrail-out") && err.contains("hsmtrail convert"),
-        "{err}"
+    check(
+        &["report", "zzzz", "--data", data],
+        2,
+        &["no report named 'zzzz'", "`hsmtrail reports` lists them"],
+        &["did you mean"],
+    );
+    check(
+        &["query", "SELEC 1", "--data", data],
+        1,
+        &["SQL syntax error", "SELEC", "Line: 1"],
+        &["ParserError("],
+    );
+    check(
+        &["query", "SELECT count(*) FROM event", "--data", data],
+        1,
+        &["there is no table 'event'", "`events`"],
+        &["datafusion.public"],
+    );
+    check(
+        &["query", "SELECT event_nme FROM events", "--data", data],
+        1,
+        &[
+            "there is no column 'event_nme'",
+            "did you mean 'event_name'",
+        ],
+        &["Valid fields", "user_agent"],
+    );
+    check(
+        &["query", "SELECT nope FROM events", "--data", data],
+        1,
+        &["there is no column 'nope'", "hsmtrail schema"],
+        &["Valid fields"],
+    );
+    check(
+        &["query", "SELECT 1", "--data", "/nonexistent/hsmtrail-out"],
+        1,
+        &["no data at /nonexistent/hsmtrail-out", "hsmtrail convert"],
+        &[],
     );
     let empty = tempfile::tempdir().unwrap();
-    let out = run(&[
-        "query",
-        "SELECT 1",
-        "--data",
-        empty.path().to_str().unwrap(),
-    ]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no Parquet files under"));
+    check(
+        &[
+            "query",
+            "SELECT 1",
+            "--data",
+            empty.path().to_str().unwrap(),
+        ],
+        1,
+        &["no Parquet files under"],
+        &[],
+    );
+    // Data that is not hsmtrail's Parquet is an error, never an empty answer.
+    let readme = root().join("README.md");
+    check(
+        &[
+            "query",
+            "SELECT count(*) FROM events",
+            "--data",
+            readme.to_str().unwrap(),
+        ],
+        1,
+        &["is not Parquet", "--data takes the folder"],
+        &[],
+    );
+    for trail in [
+        root().join("fixtures/formats/array.json"),
+        root().join("fixtures/archive"),
+    ] {
+        check(
+            &[
+                "query",
+                "SELECT count(*) FROM events",
+                "--data",
+                trail.to_str().unwrap(),
+            ],
+            1,
+            &["trail files", &format!("--input {}", trail.display())],
+            &[],
+        );
+    }
+    // Windows: an inverted one is a usage error; one without events says so.
+    check(
+        &[
+            "report",
+            "changes",
+            "--data",
+            data,
+            "--since",
+            "2024-03-05",
+            "--until",
+            "2024-03-01",
+        ],
+        2,
+        &["--since 2024-03-05", "is after --until 2024-03-01"],
+        &[],
+    );
+    check(
+        &["report", "changes", "--data", data, "--since", "2030-01-01"],
+        0,
+        &["no events between 2030-01-01", "the data spans 2015-06-01"],
+        &[],
+    );
+    check(
+        &["schema", "--format", "athena"],
+        2,
+        &["Athena needs --location", "Usage: hsmtrail schema"],
+        &[],
+    );
+    let nowhere = empty.path().join("nodir/x.csv");
+    check(
+        &[
+            "report",
+            "changes",
+            "--data",
+            data,
+            "--output",
+            nowhere.to_str().unwrap(),
+        ],
+        1,
+        &["nodir/x.csv", "does not exist"],
+        &[".hsmtrail-"],
+    );
+    check(
+        &[
+            "report",
+            "changes",
+            "--data",
+            data,
+            "--output",
+            empty.path().to_str().unwrap(),
+        ],
+        1,
+        &["is a folder, not a file"],
+        &[".hsmtrail-", "os error"],
+    );
 }
 
 #[test]

@@ -75,3 +75,28 @@ fn written_files_carry_exactly_the_schema() {
         );
     }
 }
+
+#[test]
+fn schema_lists_the_partition_columns_as_such() {
+    let out = common::hsmtrail().arg("schema").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let partitions = text
+        .split("# Partition columns")
+        .nth(1)
+        .expect("a partition section");
+    for (column, kind) in [
+        ("event_date", "date"),
+        ("event_month", "string"),
+        ("account", "string"),
+        ("region", "string"),
+    ] {
+        let line = partitions
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(column))
+            .unwrap_or_else(|| panic!("{column} missing"));
+        assert!(
+            line.contains(kind) && line.contains("--partition-by"),
+            "{line}"
+        );
+    }
+}

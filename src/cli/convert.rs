@@ -19,9 +19,9 @@ pub struct Args {
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<String>,
 
-    /// Output directory for the Parquet files, or s3://bucket/prefix/.
-    #[arg(long, short, value_name = "DIR")]
-    out: String,
+    /// Output directory for the Parquet files, or s3://bucket/prefix/ (`--out` works too).
+    #[arg(long, short, alias = "out", value_name = "DIR")]
+    output: String,
 
     /// Convert only inputs no earlier --incremental run into this output converted (recorded
     /// in DIR/_hsmtrail/inputs/), and record this run's.
@@ -113,11 +113,18 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let layout = Layout::parse(&args.partition_by).unwrap_or_else(|e| super::usage_error(e));
+    let layout = Layout::parse(&args.partition_by).map_err(super::usage)?;
+    if let Some(l) = &args.athena_location
+        && !l.starts_with("s3://")
+    {
+        return Err(super::usage(format!(
+            "--athena-location must be s3://bucket/prefix/, not '{l}'"
+        )));
+    }
     if let (Some(since), Some(until)) = (args.since, args.until)
         && since.start > until.last_ms()
     {
-        super::usage_error("--since is after --until");
+        return Err(super::usage("--since is after --until"));
     }
     let sources = if args.all_sources {
         SourceFilter::All
@@ -126,16 +133,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         SourceFilter::Only(args.sources)
     };
-    let (out, publish, _staging) = match S3Url::parse(&args.out) {
+    let (out, publish, _staging) = match S3Url::parse(&args.output) {
         Some(url) => {
-            let url = url.unwrap_or_else(|e| super::usage_error(e));
+            let url = url.map_err(super::usage)?;
             let staging = tempfile::Builder::new()
                 .prefix("hsmtrail-staging-")
                 .tempdir()?;
             crate::output::lock::register(staging.path());
             (staging.path().to_path_buf(), Some(url), Some(staging))
         }
-        None => (PathBuf::from(&args.out), None, None),
+        None => (PathBuf::from(&args.output), None, None),
     };
     let opts = Options {
         sources,
@@ -161,13 +168,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         write_ddl: args.write_ddl.then(|| args.athena_location.clone()),
         ..Options::new(args.inputs, out)
     };
-    if let Some(l) = &args.athena_location
-        && !l.starts_with("s3://")
-    {
-        super::usage_error(format!(
-            "--athena-location must be s3://bucket/prefix/, not '{l}'"
-        ));
-    }
     let summary = convert::run(&opts)?;
     if let Some(path) = &args.summary_json {
         convert::write_summary_json(&summary, path)?;

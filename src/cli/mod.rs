@@ -47,6 +47,7 @@ enum Command {
 /// run quietly with exit code 0, as ripgrep does; a [`UsageError`] exits with 2 like clap's.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     crate::output::lock::clean_up_on_interrupt()?;
+    let name = cli.command.name();
     let result = match cli.command {
         Command::Convert(args) => convert::run(*args),
         Command::Compact(args) => compact::run(args),
@@ -58,7 +59,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match result {
         Err(_) if STDOUT_CLOSED.load(Ordering::Relaxed) => Ok(ExitCode::SUCCESS),
         Err(e) => match e.downcast_ref::<UsageError>() {
-            Some(usage) => usage_error(usage),
+            Some(usage) => usage_error(name, usage),
             None => Err(e),
         },
         ok => ok,
@@ -97,10 +98,34 @@ impl std::io::Write for Stdout {
     }
 }
 
-/// Stops with a usage error (exit code 2), in clap's format.
-fn usage_error(message: impl std::fmt::Display) -> ! {
+impl Command {
+    /// The subcommand's name, as typed.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Convert(_) => "convert",
+            Command::Compact(_) => "compact",
+            Command::Schema(_) => "schema",
+            Command::Reports(_) => "reports",
+            Command::Report(_) => "report",
+            Command::Query(_) => "query",
+        }
+    }
+}
+
+/// A usage error of the running subcommand (see [`run`]).
+fn usage(message: impl std::fmt::Display) -> anyhow::Error {
+    UsageError(message.to_string()).into()
+}
+
+/// Stops with a usage error (exit code 2), in clap's format, with the subcommand's usage.
+fn usage_error(subcommand: &str, message: impl std::fmt::Display) -> ! {
     use clap::CommandFactory;
-    Cli::command()
+    let mut command = Cli::command();
+    command.build();
+    let command = command
+        .find_subcommand_mut(subcommand)
+        .expect("a subcommand of ours");
+    command
         .error(clap::error::ErrorKind::ValueValidation, message)
         .exit()
 }

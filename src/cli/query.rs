@@ -34,7 +34,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         (None, None) => unreachable!("clap requires one"),
     };
-    let engine = Engine::open(Data::Parquet(args.scope.data.clone()), &args.scope.scope())?;
+    let engine = Engine::open(Data::Parquet(args.scope.data.clone()), &args.scope.scope()?)?;
     args.scope.print(&engine, &sql)?;
     Ok(ExitCode::SUCCESS)
 }

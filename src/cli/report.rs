@@ -40,7 +40,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let report = catalogue::find(&args.name)?;
     let mut params = parse_params(&args.params)?;
-    let mut scope = args.scope.scope();
+    let mut scope = args.scope.scope()?;
     // A report that compares a window with what came before it takes --since as a parameter
     // and must see the events before it too.
     if report.takes("since")

@@ -64,15 +64,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Format::Duckdb => Dialect::Duckdb,
         Format::Spark => Dialect::Spark,
     };
-    let layout = Layout::parse(&args.partition_by).unwrap_or_else(|e| super::usage_error(e));
+    let layout = Layout::parse(&args.partition_by).map_err(super::usage)?;
     let location = match (args.location, dialect) {
-        (Some(l), Dialect::Athena) if !l.starts_with("s3://") => super::usage_error(format!(
-            "Athena reads from S3: --location s3://bucket/prefix/, not '{l}'"
-        )),
+        (Some(l), Dialect::Athena) if !l.starts_with("s3://") => {
+            return Err(super::usage(format!(
+                "Athena reads from S3: --location s3://bucket/prefix/, not '{l}'"
+            )));
+        }
         (Some(l), _) => l,
-        (None, Dialect::Athena) => super::usage_error(
-            "Athena needs --location s3://bucket/prefix/ (where the Parquet is uploaded)",
-        ),
+        (None, Dialect::Athena) => {
+            return Err(super::usage(
+                "Athena needs --location s3://bucket/prefix/ (where the Parquet is uploaded)",
+            ));
+        }
         (None, _) => DEFAULT_DATA.to_owned(),
     };
     let target = Target {

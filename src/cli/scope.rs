@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use crate::output::write_user_file;
 use crate::report::output::{self, Format};
 use crate::report::session::{Engine, Scope};
-use crate::time::Bound;
+use crate::time::{self, Bound};
 
 /// The converter's default output directory, which `report` and `query` read by default.
 pub const DEFAULT_DATA: &str = "hsmtrail-out";
@@ -46,33 +46,61 @@ pub struct ScopeArgs {
 }
 
 impl ScopeArgs {
-    pub fn scope(&self) -> Scope {
-        Scope {
+    /// Which events the query sees; an empty window (`--since` after `--until`) is a usage
+    /// error rather than an empty answer.
+    pub fn scope(&self) -> Result<Scope> {
+        if let (Some(since), Some(until)) = (self.since, self.until)
+            && since.start > until.last_ms()
+        {
+            return Err(super::usage(format!(
+                "--since {} is after --until {}: no event can be in that window",
+                time::render_millis(since.start),
+                time::render_millis(until.last_ms())
+            )));
+        }
+        Ok(Scope {
             since: self.since,
             until: self.until,
             accounts: self.accounts.clone(),
             regions: self.regions.clone(),
-        }
+        })
     }
 
-    /// Runs `sql` and writes its results where and how the user asked.
+    /// Runs `sql` and writes its results where and how the user asked. An answer with no rows
+    /// because the window holds no events at all says so on stderr, with the data's span.
     pub fn print(&self, engine: &Engine, sql: &str) -> Result<()> {
         let stream = engine.stream(sql)?;
-        match &self.output {
+        let rows = match &self.output {
             None => {
                 let mut out = std::io::BufWriter::new(super::stdout());
-                engine.block_on(output::write(stream, self.format, &mut out))?;
+                let rows = engine.block_on(output::write(stream, self.format, &mut out))?;
                 out.flush()?;
+                rows
             }
             Some(path) => {
+                let mut rows = 0;
                 write_user_file(path, |file| {
                     let mut out = std::io::BufWriter::new(file);
-                    engine.block_on(output::write(stream, self.format, &mut out))?;
+                    rows = engine.block_on(output::write(stream, self.format, &mut out))?;
                     out.flush()?;
                     Ok(())
-                })
-                .with_context(|| format!("writing {}", path.display()))?;
+                })?;
+                rows
             }
+        };
+        if rows == 0
+            && (self.since.is_some() || self.until.is_some())
+            && let Some(span) = engine.span_if_window_empty()?
+        {
+            let bound = |b: Option<Bound>, last: bool| match b {
+                Some(b) => time::render_millis(if last { b.last_ms() } else { b.start }),
+                None => "any time".to_owned(),
+            };
+            eprintln!(
+                "hsmtrail: no events between {} and {}; {span}",
+                bound(self.since, false),
+                bound(self.until, true)
+            );
         }
         Ok(())
     }

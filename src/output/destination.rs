@@ -316,6 +316,9 @@ impl Destination<'_> {
                 }
             }
             None => {
+                if !self.local.exists() {
+                    return Ok(files);
+                }
                 let ours =
                     |e: &walkdir::DirEntry| e.depth() == 0 || !is_skipped_name(e.file_name());
                 for entry in walkdir::WalkDir::new(self.local)

@@ -179,9 +179,63 @@ fn id_column(batch: &RecordBatch) -> &StringArray {
         .as_string::<i32>()
 }
 
+/// Rows dropped by a merge because their event was there already.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Dropped {
+    /// Already in the output (in the `existing` set the merge was given).
+    pub in_output: usize,
+    /// Repeated among the rows merged (an event delivered twice, in one run).
+    pub repeated: usize,
+}
+
+impl Dropped {
+    pub fn total(&self) -> usize {
+        self.in_output + self.repeated
+    }
+}
+
+/// Which rows a merge lets through: the first of each event ([`dedup_key`]) not already in
+/// the output, or every row with `keep_duplicates`.
+struct Dedup {
+    keep_duplicates: bool,
+    existing: EventIds,
+    seen: EventIds,
+    dropped: Dropped,
+}
+
+impl Dedup {
+    fn new(keep_duplicates: bool, existing: EventIds) -> Self {
+        Dedup {
+            keep_duplicates,
+            existing,
+            seen: EventIds::default(),
+            dropped: Dropped::default(),
+        }
+    }
+
+    /// Whether row `row` of `batch` is written, counting it when it is not.
+    fn admits(&mut self, batch: &RecordBatch, ids: &StringArray, row: usize) -> bool {
+        if self.keep_duplicates {
+            return true;
+        }
+        let Some(key) = dedup_key(batch, ids, row) else {
+            return true;
+        };
+        if self.existing.contains(&key) {
+            self.dropped.in_output += 1;
+            false
+        } else if self.seen.insert(key) {
+            true
+        } else {
+            self.dropped.repeated += 1;
+            false
+        }
+    }
+}
+
 /// Merges sorted runs into batches in (event time, event ID) order, calling `emit` for each,
-/// dropping rows whose event ID was already seen (in an earlier row, or in `seen` to begin
-/// with) unless `keep_duplicates`. Returns the number of duplicates dropped.
+/// dropping rows whose event was already seen (in an earlier row, or in `existing`, the events
+/// already in the output) unless `keep_duplicates`. Returns what it dropped.
 ///
 /// Each batch is emitted (encoded to Parquet, in parallel across columns) while the next one
 /// is being put together (rows interleaved, repeated IDs dropped), which is serial work: done
@@ -189,18 +243,17 @@ fn id_column(batch: &RecordBatch) -> &StringArray {
 pub fn merge(
     runs: Vec<Run>,
     keep_duplicates: bool,
-    seen: EventIds,
+    existing: EventIds,
     mut emit: impl FnMut(RecordBatch) -> Result<()> + Send,
-) -> Result<usize> {
+) -> Result<Dropped> {
+    let dedup = Dedup::new(keep_duplicates, existing);
     let mut chunks: Box<dyn Chunks> = if runs.len() == 1 {
         Box::new(PassThrough {
             run: runs.into_iter().next().expect("one run"),
-            keep_duplicates,
-            seen,
-            duplicates: 0,
+            dedup,
         })
     } else {
-        Box::new(KWayMerge::new(runs, keep_duplicates, seen)?)
+        Box::new(KWayMerge::new(runs, dedup)?)
     };
     let mut next = chunks.next_chunk()?;
     while let Some(chunk) = next {
@@ -208,15 +261,15 @@ pub fn merge(
         emitted?;
         next = following?;
     }
-    Ok(chunks.duplicates())
+    Ok(chunks.dropped())
 }
 
 /// A source of merged batches, one at a time.
 trait Chunks: Send {
     /// The next batch in order, `None` at the end.
     fn next_chunk(&mut self) -> Result<Option<RecordBatch>>;
-    /// Rows dropped so far for a repeated event ID.
-    fn duplicates(&self) -> usize;
+    /// Rows dropped so far for an event seen before.
+    fn dropped(&self) -> Dropped;
 }
 
 /// Several runs merged by taking the smallest of their current rows each time. There are at
@@ -224,13 +277,11 @@ trait Chunks: Send {
 /// than a heap would, and it compares keys where they are, without copying them.
 struct KWayMerge {
     cursors: Vec<Cursor>,
-    keep_duplicates: bool,
-    seen: EventIds,
-    duplicates: usize,
+    dedup: Dedup,
 }
 
 impl KWayMerge {
-    fn new(runs: Vec<Run>, keep_duplicates: bool, seen: EventIds) -> Result<Self> {
+    fn new(runs: Vec<Run>, dedup: Dedup) -> Result<Self> {
         let mut cursors = Vec::with_capacity(runs.len());
         for run in runs {
             let mut c = Cursor {
@@ -242,12 +293,7 @@ impl KWayMerge {
             c.advance_batch()?;
             cursors.push(c);
         }
-        Ok(KWayMerge {
-            cursors,
-            keep_duplicates,
-            seen,
-            duplicates: 0,
-        })
+        Ok(KWayMerge { cursors, dedup })
     }
 
     /// The cursor with the smallest current row (the first such run on ties, so the merge is
@@ -275,16 +321,12 @@ impl Chunks for KWayMerge {
             };
             let c = &mut self.cursors[i];
             let (batch, _, ids) = c.batch.as_ref().expect("the smallest cursor has a batch");
-            let new = self.keep_duplicates
-                || dedup_key(batch, ids, c.row).is_none_or(|key| self.seen.insert(key));
-            if new {
+            if self.dedup.admits(batch, ids, c.row) {
                 let source = *c.source.get_or_insert_with(|| {
                     sources.push(batch.clone());
                     sources.len() - 1
                 });
                 picks.push((source, c.row));
-            } else {
-                self.duplicates += 1;
             }
             c.row += 1;
             if c.row == batch.num_rows() {
@@ -301,32 +343,29 @@ impl Chunks for KWayMerge {
         Ok(Some(interleave_record_batch(&refs, &picks)?))
     }
 
-    fn duplicates(&self) -> usize {
-        self.duplicates
+    fn dropped(&self) -> Dropped {
+        self.dedup.dropped
     }
 }
 
 /// One run is already in order: only repeated IDs need dropping.
 struct PassThrough {
     run: Run,
-    keep_duplicates: bool,
-    seen: EventIds,
-    duplicates: usize,
+    dedup: Dedup,
 }
 
 impl Chunks for PassThrough {
     fn next_chunk(&mut self) -> Result<Option<RecordBatch>> {
         for batch in self.run.by_ref() {
             let batch = batch?;
-            if self.keep_duplicates {
+            if self.dedup.keep_duplicates {
                 return Ok(Some(batch));
             }
             let ids = id_column(&batch);
             let keep: BooleanArray = (0..ids.len())
-                .map(|i| Some(dedup_key(&batch, ids, i).is_none_or(|key| self.seen.insert(key))))
+                .map(|i| Some(self.dedup.admits(&batch, ids, i)))
                 .collect();
             let kept = filter_record_batch(&batch, &keep)?;
-            self.duplicates += batch.num_rows() - kept.num_rows();
             if kept.num_rows() > 0 {
                 return Ok(Some(kept));
             }
@@ -334,8 +373,8 @@ impl Chunks for PassThrough {
         Ok(None)
     }
 
-    fn duplicates(&self) -> usize {
-        self.duplicates
+    fn dropped(&self) -> Dropped {
+        self.dedup.dropped
     }
 }
 
@@ -404,7 +443,13 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert_eq!(dups, 2);
+        assert_eq!(
+            dups,
+            Dropped {
+                in_output: 0,
+                repeated: 2
+            }
+        );
         assert_eq!(ids(&out), ["a", "b", "c", "-", "-", "d"]);
     }
 
@@ -449,7 +494,7 @@ mod tests {
                 .map(|(_, missing, i)| if missing { "-".to_owned() } else { i })
                 .collect();
             let total: usize = runs.iter().map(Vec::len).sum();
-            proptest::prop_assert_eq!(dups, total - expected.len());
+            proptest::prop_assert_eq!(dups.total(), total - expected.len());
             proptest::prop_assert_eq!(ids(&out), expected);
         }
     }
@@ -490,7 +535,7 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert_eq!(dups, 10);
+        assert_eq!(dups.total(), 10);
         let kept = ids(&out);
         assert_eq!(kept.len(), 30);
         // Latest time first was given; the merge orders by time: ids 29..0 from the second
@@ -508,6 +553,7 @@ mod tests {
             .unwrap()
         };
         for runs in [vec![run()], vec![run(), run()]] {
+            let runs_given = runs.len();
             let mut out = Vec::new();
             let seen = EventIds::from_iter(["old".to_owned()]);
             let dups = merge(runs, false, seen, |b| {
@@ -516,7 +562,9 @@ mod tests {
             })
             .unwrap();
             assert_eq!(ids(&out), ["new"]);
-            assert!(dups >= 1);
+            // The second run's rows repeat the first's.
+            assert_eq!(dups.in_output, runs_given);
+            assert_eq!(dups.repeated, runs_given - 1);
         }
     }
 
@@ -549,6 +597,6 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!((dups, total), (0, 40_000));
+        assert_eq!((dups.total(), total), (0, 40_000));
     }
 }

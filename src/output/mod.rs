@@ -88,30 +88,30 @@ pub struct WrittenFile {
     /// `None` when every row was a duplicate and no file was written.
     pub path: Option<PathBuf>,
     pub rows: usize,
-    pub duplicates: usize,
+    /// Rows not written because their event was there already.
+    pub dropped: merge::Dropped,
     pub bytes: u64,
 }
 
 /// Writes a partition to `dir/file_name` atomically: its sorted runs merged in event-time
-/// order, repeated event IDs (and those in `seen`, already in the output) dropped unless
-/// `keep_duplicates`. Returns `None` when nothing is
-/// left to write.
+/// order, repeated events (and those in `existing`, already in the output) dropped unless
+/// `keep_duplicates`. No file is written when nothing is left to write.
 pub fn write_partition(
     dir: &Path,
     file_name: &str,
     runs: Vec<merge::Run>,
     keep_duplicates: bool,
-    seen: merge::EventIds,
+    existing: merge::EventIds,
     props: &WriterProperties,
 ) -> Result<WrittenFile> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(file_name);
     let mut rows = 0;
-    let mut duplicates = 0;
+    let mut dropped = merge::Dropped::default();
     let bytes = write_atomically(&path, |file| {
         let mut writer =
             writer::ParallelWriter::try_new(file, schema::arrow_schema(), props.clone())?;
-        duplicates = merge::merge(runs, keep_duplicates, seen, |batch| {
+        dropped = merge::merge(runs, keep_duplicates, existing, |batch| {
             rows += batch.num_rows();
             writer.write(&batch)
         })?;
@@ -125,13 +125,13 @@ pub fn write_partition(
         Ok(bytes) => Ok(WrittenFile {
             path: Some(path),
             rows,
-            duplicates,
+            dropped,
             bytes,
         }),
         Err(e) if e.downcast_ref::<NothingToWrite>().is_some() => Ok(WrittenFile {
             path: None,
             rows,
-            duplicates,
+            dropped,
             bytes: 0,
         }),
         Err(e) => Err(e),
@@ -221,6 +221,17 @@ pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut File) -> Result<()>)
 /// which stays a link; straight into a special file (`/dev/stdout`, a named pipe), which
 /// cannot be replaced; and atomically (see [`write_atomically`]) into a regular file.
 pub fn write_user_file(path: &Path, fill: impl FnOnce(&mut File) -> Result<()>) -> Result<()> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        anyhow::bail!(
+            "{}: the folder {} does not exist",
+            path.display(),
+            folder.display()
+        );
+    }
     match fs::metadata(path) {
         Ok(meta) if meta.is_dir() => anyhow::bail!("{} is a folder, not a file", path.display()),
         Ok(meta) if meta.is_file() => write_atomically(&fs::canonicalize(path)?, fill).map(|_| ()),

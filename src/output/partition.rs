@@ -41,6 +41,32 @@ impl PartitionField {
         }
     }
 
+    /// The partition column's type, as the schema listing names types.
+    pub fn doc_type(self) -> &'static str {
+        match self {
+            PartitionField::Date => "date",
+            _ => "string",
+        }
+    }
+
+    /// What the partition column holds, for the schema listing.
+    pub fn description(self) -> &'static str {
+        match self {
+            PartitionField::Account => {
+                "Partition column (--partition-by account): recipientAccountId, else the caller's account; in the folder name account=..."
+            }
+            PartitionField::Region => {
+                "Partition column (--partition-by region): awsRegion; in the folder name region=..."
+            }
+            PartitionField::Date => {
+                "Partition column (--partition-by date, the default): UTC day of event_time; in the folder name event_date=YYYY-MM-DD"
+            }
+            PartitionField::Month => {
+                "Partition column (--partition-by month): UTC month of event_time; in the folder name event_month=YYYY-MM"
+            }
+        }
+    }
+
     fn parse(word: &str) -> Result<Option<Self>, String> {
         Ok(Some(match word {
             "account" => PartitionField::Account,

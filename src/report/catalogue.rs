@@ -134,13 +134,15 @@ pub fn reports() -> &'static [Report] {
 
 /// The report of this name; the error lists the available ones.
 pub fn find(name: &str) -> Result<&'static Report> {
-    reports().iter().find(|r| r.name == name).with_context(|| {
-        let names: Vec<&str> = reports().iter().map(|r| r.name.as_str()).collect();
-        format!(
-            "there is no report named '{name}'; available: {} (`hsmtrail reports` describes them)",
-            names.join(", ")
-        )
-    })
+    if let Some(report) = reports().iter().find(|r| r.name == name) {
+        return Ok(report);
+    }
+    let near = super::nearest(name, reports().iter().map(|r| r.name.as_str()));
+    let hint = match super::did_you_mean(&near) {
+        Some(hint) => format!("{hint} (`hsmtrail reports` lists them all)"),
+        None => "`hsmtrail reports` lists them".to_owned(),
+    };
+    Err(crate::error::UsageError(format!("there is no report named '{name}': {hint}")).into())
 }
 
 impl Report {
@@ -338,7 +340,7 @@ mod tests {
             find("nope")
                 .unwrap_err()
                 .to_string()
-                .contains("available: changes")
+                .contains("no report named 'nope'")
         );
     }
 }

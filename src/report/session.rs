@@ -93,6 +93,43 @@ impl Engine {
             .map_err(query_error)
     }
 
+    /// When the scoped `events` holds no row: the span of the whole data (`the data spans A to
+    /// B`, or `there is no data`); `None` when it holds rows.
+    pub fn span_if_window_empty(&self) -> Result<Option<String>> {
+        let count = self.scalar_rows("SELECT count(*) AS n FROM events")?;
+        if count.first().is_some_and(|c| c != "0") {
+            return Ok(None);
+        }
+        let span = self.scalar_rows(&format!(
+            "SELECT CAST(min(event_time) AS VARCHAR), CAST(max(event_time) AS VARCHAR) FROM {SOURCE_TABLE}"
+        ))?;
+        Ok(Some(match span.as_slice() {
+            [first, last] if !first.is_empty() => format!("the data spans {first} to {last}"),
+            _ => "there is no data at all".to_owned(),
+        }))
+    }
+
+    /// The first row of a query's answer, each value as text (empty for null).
+    fn scalar_rows(&self, sql: &str) -> Result<Vec<String>> {
+        let batches = self
+            .runtime
+            .block_on(async { self.ctx.sql(sql).await?.collect().await })
+            .map_err(query_error)?;
+        let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
+            return Ok(Vec::new());
+        };
+        let options = arrow::util::display::FormatOptions::default();
+        batch
+            .columns()
+            .iter()
+            .map(|c| {
+                let formatter =
+                    arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &options)?;
+                Ok(formatter.value(0).to_string())
+            })
+            .collect()
+    }
+
     /// Runs a blocking consumer of a stream on the session's runtime.
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
@@ -162,9 +199,96 @@ impl Engine {
     }
 }
 
-/// DataFusion errors repeat their causes in their own text; the innermost one says it all.
+/// What a file's first bytes say it is.
+enum Sniffed {
+    Parquet,
+    /// JSON or gzip: trail files.
+    Trail,
+    Other,
+}
+
+/// Up to the first 64 bytes of a file.
+fn first_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::with_capacity(64);
+    std::fs::File::open(path)?
+        .take(64)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+fn sniff(bytes: &[u8]) -> Sniffed {
+    let text = bytes.trim_ascii_start();
+    if bytes.starts_with(b"PAR1") {
+        Sniffed::Parquet
+    } else if bytes.starts_with(&[0x1f, 0x8b]) || text.starts_with(b"{") || text.starts_with(b"[") {
+        Sniffed::Trail
+    } else {
+        Sniffed::Other
+    }
+}
+
+/// Checks that a Parquet file is hsmtrail's output (it has the event columns), so that a query
+/// over another tool's files fails with a message rather than odd answers.
+fn check_hsmtrail_parquet(path: &Path) -> Result<()> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("{} is not readable Parquet", path.display()))?;
+    let schema = reader.schema();
+    if ["event_id", "event_time", "event_name"]
+        .iter()
+        .any(|c| schema.field_with_name(c).is_err())
+    {
+        bail!(
+            "{} is not hsmtrail output (it has no event_id, event_time and event_name columns): \
+             --data takes the folder `hsmtrail convert` wrote",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// A DataFusion error for people: the innermost cause (the outer ones repeat it), a syntax
+/// error with its position but without the parser's debug formatting, an unknown table or
+/// column with the nearest names instead of every column.
 pub fn query_error(e: datafusion::error::DataFusionError) -> anyhow::Error {
-    anyhow::anyhow!("the query failed: {}", e.find_root())
+    use datafusion::common::SchemaError;
+    use datafusion::error::DataFusionError;
+    use datafusion::sql::sqlparser::parser::ParserError;
+    let message = match e.find_root() {
+        DataFusionError::SQL(parser, _) => match parser.as_ref() {
+            ParserError::TokenizerError(m) | ParserError::ParserError(m) => {
+                format!("SQL syntax error: {m}")
+            }
+            other => format!("SQL syntax error: {other}"),
+        },
+        DataFusionError::SchemaError(error, _) => match error.as_ref() {
+            SchemaError::FieldNotFound {
+                field,
+                valid_fields,
+            } => {
+                let near =
+                    super::nearest(field.name(), valid_fields.iter().map(|c| c.name.as_str()));
+                let hint = super::did_you_mean(&near).unwrap_or_else(|| {
+                    "`hsmtrail schema` lists the columns of `events`".to_owned()
+                });
+                format!("there is no column '{}': {hint}", field.name())
+            }
+            other => other.to_string(),
+        },
+        DataFusionError::Plan(message) => match message
+            .strip_prefix("table '")
+            .and_then(|m| m.strip_suffix("' not found"))
+        {
+            Some(table) => format!(
+                "there is no table '{}': the table is `events` (`hsmtrail schema` lists its columns)",
+                table.rsplit('.').next().unwrap_or(table)
+            ),
+            None => message.clone(),
+        },
+        other => other.to_string(),
+    };
+    anyhow::anyhow!("the query failed: {message}")
 }
 
 /// A listing table over the Parquet under `path`, with the partition columns its directory
@@ -197,22 +321,57 @@ fn listing_table(path: &Path) -> Result<(Arc<ListingTable>, Vec<PartitionField>)
 }
 
 /// The first Parquet file under `path` and the partition columns its directory names show.
+/// Anything else (no data, trail files, a file that is not hsmtrail's Parquet) is an error
+/// that says what `--data` wants.
 fn first_parquet(path: &Path) -> Result<(PathBuf, Vec<PartitionField>)> {
-    let how = "create it with `hsmtrail convert TRAIL... --out DIR`, or give --data";
+    let how = "--data takes the folder `hsmtrail convert TRAIL... --output DIR` wrote";
+    let trail_files = |what: &str| {
+        anyhow::anyhow!(
+            "{what} holds trail files, not converted Parquet: use --input {} to report on trail \
+             files directly, or convert them with `hsmtrail convert {} --output DIR` and give \
+             --data DIR",
+            path.display(),
+            path.display()
+        )
+    };
     if !path.exists() {
         bail!("no data at {}: {how}", path.display());
     }
     if path.is_file() {
-        return Ok((path.to_path_buf(), Vec::new()));
+        return match first_bytes(path).map(|bytes| sniff(&bytes)) {
+            Ok(Sniffed::Parquet) => {
+                check_hsmtrail_parquet(path)?;
+                Ok((path.to_path_buf(), Vec::new()))
+            }
+            Ok(Sniffed::Trail) => Err(trail_files(&path.display().to_string())),
+            Ok(Sniffed::Other) => bail!("{} is not Parquet: {how}", path.display()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        };
     }
-    let first = walkdir::WalkDir::new(path)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !crate::output::is_skipped_name(e.file_name()))
-        .filter_map(Result::ok)
-        .find(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "parquet"))
-        .with_context(|| format!("no Parquet files under {}: {how}", path.display()))?
-        .into_path();
+    let data_files = || {
+        walkdir::WalkDir::new(path)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| e.depth() == 0 || !crate::output::is_skipped_name(e.file_name()))
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+    };
+    let Some(first) = data_files()
+        .find(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+        .map(|e| e.into_path())
+    else {
+        let trail = data_files().any(|e| {
+            let name = e.file_name().to_string_lossy();
+            [".json", ".json.gz", ".jsonl", ".jsonl.gz"]
+                .iter()
+                .any(|x| name.ends_with(x))
+        });
+        if trail {
+            return Err(trail_files(&path.display().to_string()));
+        }
+        bail!("no Parquet files under {}: {how}", path.display());
+    };
+    check_hsmtrail_parquet(&first)?;
     let relative = first
         .parent()
         .unwrap_or(path)
