@@ -566,7 +566,13 @@ fn find_inputs(
         ),
     };
     let mut discovery = input::discover(&opts.inputs, &scope);
-    if discovery.inputs.is_empty() && discovery.skipped.is_empty() && !discovery.problems.is_empty()
+    // (An S3 input that cannot be listed is a failure of the run, not a usage error: the
+    // bucket may be unreachable today, or the credentials refused.)
+    let only_local = !opts.inputs.iter().any(|i| i.starts_with("s3://"));
+    if only_local
+        && discovery.inputs.is_empty()
+        && discovery.skipped.is_empty()
+        && !discovery.problems.is_empty()
     {
         let missing: Vec<String> = discovery
             .problems

@@ -18,9 +18,10 @@ use anyhow::{Context, Result, anyhow};
 use bytes::Bytes;
 use chrono::NaiveDate;
 use futures::{StreamExt, TryStreamExt};
-use object_store::aws::AmazonS3Builder;
+use object_store::ClientConfigKey;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as StorePath;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 
 /// `s3://bucket/prefix`, split.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -69,12 +70,35 @@ impl std::fmt::Display for S3Url {
 }
 
 /// How to reach the store, beyond what the environment says.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Options {
     /// An S3-compatible endpoint such as `http://127.0.0.1:9000`.
     pub endpoint_url: Option<String>,
     /// Path-style requests (`endpoint/bucket/key`), which most S3-compatible stores need.
     pub path_style: bool,
+    /// Times a failed request (5xx, throttling, a reset or cut connection, a timeout) is tried
+    /// again, with exponential backoff (100 ms doubling up to 15 s), within 3 minutes.
+    pub retries: usize,
+    /// How long one request may take, its whole answer included.
+    pub timeout: std::time::Duration,
+}
+
+impl S3Options {
+    /// object_store's own default, kept: enough for throttling to pass.
+    pub const DEFAULT_RETRIES: usize = 10;
+    /// Long enough for a delivery file or a partition's Parquet at a few MB/s.
+    pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+}
+
+impl Default for S3Options {
+    fn default() -> Self {
+        S3Options {
+            endpoint_url: None,
+            path_style: false,
+            retries: Self::DEFAULT_RETRIES,
+            timeout: Self::DEFAULT_TIMEOUT,
+        }
+    }
 }
 
 /// What the CloudTrail layout lets a listing skip.
@@ -185,6 +209,9 @@ pub fn prune_for(
     }
 }
 
+/// How long connecting may take: a reachable endpoint answers at once.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A connection to S3: the async runtime object_store needs, and one client per bucket.
 pub struct Remote {
     runtime: tokio::runtime::Runtime,
@@ -235,6 +262,24 @@ impl Remote {
         if self.options.path_style {
             builder = builder.with_virtual_hosted_style_request(false);
         }
+        builder = builder
+            .with_retry(object_store::RetryConfig {
+                max_retries: self.options.retries,
+                ..Default::default()
+            })
+            // Set key by key: `with_client_options` would replace what the environment and
+            // the endpoint (plain HTTP allowed) set.
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
+                format!("{}ms", self.options.timeout.as_millis()),
+            )
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+                format!(
+                    "{}ms",
+                    CONNECT_TIMEOUT.min(self.options.timeout).as_millis()
+                ),
+            );
         let store: Arc<dyn ObjectStore> = Arc::new(
             builder
                 .build()
@@ -317,37 +362,56 @@ impl Remote {
     }
 
     /// Uploads a local file as a multipart upload, which S3 makes visible only when the
-    /// upload completes; a failed upload is aborted so no parts are left behind.
+    /// upload completes. Parts are retried by the client; an upload that fails all the same is
+    /// aborted, so that no parts are left behind (and billed) in the bucket.
     pub fn upload(&self, local: &Path, bucket: &str, key: &str) -> Result<()> {
+        /// Bytes a part; at most [`PARTS_IN_FLIGHT`] parts are sent at once.
         const PART: usize = 8 << 20;
+        const PARTS_IN_FLIGHT: usize = 4;
         let store = self.store(bucket)?;
         let location = location(key)?;
         let url = format!("s3://{bucket}/{key}");
         let mut file = std::fs::File::open(local)
             .with_context(|| format!("opening {} to upload", local.display()))?;
         self.block_on(async {
-            let upload = store.put_multipart(&location).await?;
-            let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
-            let mut buffer = vec![0u8; PART];
-            loop {
-                let n = match std::io::Read::read(&mut file, &mut buffer) {
-                    Ok(n) => n,
-                    Err(e) => {
-                        writer.abort().await?;
-                        return Err(object_store::Error::Generic {
-                            store: "local",
-                            source: Box::new(e),
-                        });
+            let mut upload = store.put_multipart(&location).await?;
+            let sent = async {
+                let mut in_flight = Vec::new();
+                let mut first = true;
+                loop {
+                    let mut part = Vec::with_capacity(PART);
+                    std::io::Read::read_to_end(
+                        &mut std::io::Read::take(&mut file, PART as u64),
+                        &mut part,
+                    )
+                    .map_err(|e| object_store::Error::Generic {
+                        store: "local",
+                        source: Box::new(e),
+                    })?;
+                    if part.is_empty() && !first {
+                        break;
                     }
-                };
-                if n == 0 {
-                    break;
+                    first = false;
+                    let last = part.len() < PART;
+                    in_flight.push(upload.put_part(PutPayload::from(part)));
+                    if in_flight.len() == PARTS_IN_FLIGHT || last {
+                        futures::future::try_join_all(in_flight.drain(..)).await?;
+                    }
+                    if last {
+                        break;
+                    }
                 }
-                writer.wait_for_capacity(4).await?;
-                writer.write(&buffer[..n]);
+                upload.complete().await
             }
-            writer.finish().await?;
-            Ok(())
+            .await;
+            match sent {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    // The failure is what the user needs to hear about, not the abort's.
+                    let _ = upload.abort().await;
+                    Err(e)
+                }
+            }
         })
         .map_err(|e| explain(e, &url))
     }
@@ -431,19 +495,28 @@ fn looks_like_a_file(prefix: &str) -> bool {
         .any(|ext| prefix.ends_with(ext))
 }
 
-/// An object_store error as a message that says what to check.
+/// An object_store error as a message that says what to check, classified by the error's kind
+/// (object_store maps HTTP 404, 403 and 401 of object requests to their own variants) and by
+/// the S3 error code of the answer (`<Code>AccessDenied</Code>`: listings report their failures
+/// as generic errors); never by numbers in the text, which keys and account IDs are full of.
 pub fn explain(error: object_store::Error, what: &str) -> anyhow::Error {
+    use object_store::Error;
     let text = error.to_string();
-    let hint = if text.contains("NoSuchBucket") {
+    let code = |c: &str| text.contains(&format!("<Code>{c}</Code>"));
+    let denied = matches!(
+        error,
+        Error::PermissionDenied { .. } | Error::Unauthenticated { .. }
+    );
+    let hint = if code("NoSuchBucket") {
         "the bucket does not exist (check the name, the region and --endpoint-url)"
-    } else if text.contains("AccessDenied") || text.contains("403") {
-        "access denied (check the credentials and that the policy allows s3:ListBucket, s3:GetObject and, for output, s3:PutObject and s3:DeleteObject)"
-    } else if text.contains("InvalidAccessKeyId") || text.contains("SignatureDoesNotMatch") {
+    } else if code("InvalidAccessKeyId") || code("SignatureDoesNotMatch") || code("ExpiredToken") {
         "the credentials were refused (check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_PROFILE)"
-    } else if matches!(error, object_store::Error::NotFound { .. }) {
+    } else if denied || code("AccessDenied") {
+        "access denied (check the credentials and that the policy allows s3:ListBucket, s3:GetObject and, for output, s3:PutObject and s3:DeleteObject)"
+    } else if matches!(error, Error::NotFound { .. }) || code("NoSuchKey") {
         "no such object"
     } else {
-        "S3 request failed"
+        "S3 request failed (after the retries of --s3-retries)"
     };
     anyhow!("{what}: {hint}: {text}")
 }
@@ -563,6 +636,26 @@ mod tests {
         let p = prune_for(&[], &[], Some(1_709_251_200_000), Some(1_709_337_599_999));
         assert_eq!(p.first_day.map(day_folder).as_deref(), Some("2024/03/01"));
         assert_eq!(p.last_day.map(day_folder).as_deref(), Some("2024/03/02"));
+    }
+
+    #[test]
+    fn errors_are_told_apart_by_kind_and_code_not_by_numbers_in_keys() {
+        let missing = object_store::Error::NotFound {
+            path: "AWSLogs/403403403403/x.json.gz".into(),
+            source: "HTTP 404 for AWSLogs/403403403403/x.json.gz".into(),
+        };
+        let message = explain(missing, "s3://b/AWSLogs/403403403403/x.json.gz").to_string();
+        assert!(message.contains("no such object"), "{message}");
+        let generic = |body: &str| object_store::Error::Generic {
+            store: "S3",
+            source: format!("list request failed: 403 Forbidden: <Error>{body}</Error>").into(),
+        };
+        let denied = explain(generic("<Code>AccessDenied</Code>"), "s3://b/").to_string();
+        assert!(denied.contains("access denied"), "{denied}");
+        let refused = explain(generic("<Code>InvalidAccessKeyId</Code>"), "s3://b/").to_string();
+        assert!(refused.contains("credentials were refused"), "{refused}");
+        let other = explain(generic("<Code>InternalError</Code>"), "s3://b/403/").to_string();
+        assert!(other.contains("S3 request failed"), "{other}");
     }
 
     #[test]

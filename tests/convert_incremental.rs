@@ -716,3 +716,50 @@ fn spill_folders_go_on_sigterm_and_stale_ones_with_the_next_run() {
     assert_eq!(code, 0);
     assert_eq!(leftovers(&out), Vec::<PathBuf>::new());
 }
+
+#[test]
+fn a_full_disk_fails_the_run_cleanly_and_the_rerun_completes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("archive");
+    common::generate_archive(&archive, 24, 2);
+    let out = tmp.path().join("out");
+    let command = format!(
+        "ulimit -f 64 && exec {} convert {} --all-sources --incremental --quiet --output {}",
+        assert_cmd::cargo::cargo_bin("hsmtrail").display(),
+        archive.display(),
+        out.display()
+    );
+    let full = std::process::Command::new("sh")
+        .args(["-c", &command])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&full.stderr);
+    assert_eq!(full.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("File too large") && err.contains(".parquet"),
+        "{err}"
+    );
+    for file in parquet_files(&out) {
+        common::read_parquet(&file);
+    }
+    assert!(
+        !out.join("_hsmtrail/inputs").exists(),
+        "inputs recorded as converted"
+    );
+    let leftovers: Vec<_> = walkdir::WalkDir::new(&out)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".hsmtrail-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let (code, s) = convert(
+        &[archive.to_str().unwrap(), "--all-sources", "--incremental"],
+        &out,
+    );
+    assert_eq!(code, 0, "{s:#}");
+    let expected = clean_ids(
+        &[archive.to_str().unwrap(), "--all-sources"],
+        &tmp.path().join("clean"),
+    );
+    assert_eq!(Table::read(&out).event_ids(), expected);
+}

@@ -610,3 +610,281 @@ fn keys_with_odd_characters_are_read_written_deduplicated_and_compacted() {
     expected.sort();
     assert_eq!(table.event_ids(), expected);
 }
+
+#[test]
+fn concurrent_conversions_into_s3_leave_each_event_once_after_compaction() {
+    let moto = Moto::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    moto.tool(&["mb", "trail"]);
+    moto.tool(&["mb", "lake"]);
+    moto.tool(&["put-dir", "trail", "", &fixture("archive")]);
+    let args = [
+        "convert",
+        "s3://trail/",
+        "--output",
+        "s3://lake/ct/",
+        "--all-sources",
+        "--quiet",
+    ];
+    // Two runs at once over the same archive (a cron run overlapping a manual one).
+    let spawn = || {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("hsmtrail"))
+            .args(args)
+            .args(["--endpoint-url", &moto.endpoint, "--path-style"])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .spawn()
+            .unwrap()
+    };
+    let runs = [spawn(), spawn()];
+    for mut run in runs {
+        assert!(run.wait().unwrap().success());
+    }
+    let out = moto.hsmtrail(
+        &["compact", "s3://lake/ct/", "--quiet"],
+        ("testing", "testing"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = local_table(
+        &[&fixture("archive"), "--all-sources"],
+        &tmp.path().join("local"),
+    );
+    let remote = s3_table(&moto, "lake", "ct/", &tmp.path().join("fetched"));
+    assert_eq!(remote.event_ids(), expected.event_ids());
+}
+
+/// tests/faulty_proxy.py in front of a moto server, answering some requests with faults;
+/// stopped when dropped.
+struct Proxy {
+    child: Child,
+    endpoint: String,
+    log: std::path::PathBuf,
+}
+
+impl Proxy {
+    fn start(moto: &Moto, rules: &[&str], log: &Path) -> Proxy {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .arg(common::root().join("tests/faulty_proxy.py"))
+            .arg(port.to_string())
+            .arg(&moto.endpoint)
+            .args(rules)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "proxy did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Proxy {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// How many requests got `fault` so far.
+    fn faults(&self, fault: &str) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap()
+            .lines()
+            .filter(|l| l.ends_with(&format!("-> {fault}")))
+            .count()
+    }
+
+    /// `hsmtrail ARGS` through the proxy; exit code and stderr.
+    fn hsmtrail(&self, args: &[&str]) -> (i32, String) {
+        let out = hsmtrail()
+            .args(args)
+            .args(["--endpoint-url", &self.endpoint, "--path-style"])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn failing_requests_are_retried_and_every_record_lands_once() {
+    let moto = Moto::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    moto.tool(&["mb", "trail"]);
+    moto.tool(&["mb", "lake"]);
+    moto.tool(&["put-dir", "trail", "", &fixture("archive")]);
+    let rules = [
+        // Reading delivery files.
+        "GET:/trail/AWSLogs/:500:2",
+        "GET:/trail/AWSLogs/:503:2",
+        "GET:/trail/AWSLogs/:reset:1",
+        "GET:/trail/AWSLogs/:cut:2",
+        "GET:/trail/AWSLogs/:stall:1",
+        // Listing, writing parts, completing uploads, small objects.
+        "GET:list-type:503:1",
+        "PUT:partNumber:503:2",
+        "PUT:partNumber:reset:1",
+        "POST:uploadId:500:1",
+        "PUT:_hsmtrail:500:1",
+    ];
+    let proxy = Proxy::start(&moto, &rules, &tmp.path().join("proxy.log"));
+    let summary = tmp.path().join("s.json");
+    let (code, err) = proxy.hsmtrail(&[
+        "convert",
+        "s3://trail/",
+        "--output",
+        "s3://lake/ct/",
+        "--all-sources",
+        "--incremental",
+        "--quiet",
+        "--s3-timeout",
+        "3",
+        "--summary-json",
+        summary.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    for fault in ["500", "503", "reset", "200 cut", "stall"] {
+        assert!(proxy.faults(fault) > 0, "no request got {fault}");
+    }
+    let expected = local_table(
+        &[&fixture("archive"), "--all-sources"],
+        &tmp.path().join("local"),
+    );
+    let remote = s3_table(&moto, "lake", "ct/", &tmp.path().join("fetched"));
+    assert_eq!(remote.event_ids(), expected.event_ids());
+    assert_eq!(
+        moto.tool(&["uploads", "lake"]).trim(),
+        "",
+        "no unfinished uploads"
+    );
+}
+
+#[test]
+fn storage_that_keeps_failing_fails_the_run_naming_the_object_and_leaves_nothing_half_done() {
+    let moto = Moto::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    moto.tool(&["mb", "trail"]);
+    moto.tool(&["mb", "lake"]);
+    moto.tool(&["put-dir", "trail", "", &fixture("archive")]);
+    let args = |summary: &Path| {
+        vec![
+            "convert".to_owned(),
+            "s3://trail/".into(),
+            "--output".into(),
+            "s3://lake/ct/".into(),
+            "--all-sources".into(),
+            "--incremental".into(),
+            "--quiet".into(),
+            "--s3-retries".into(),
+            "1".into(),
+            "--summary-json".into(),
+            summary.display().to_string(),
+        ]
+    };
+    // Uploads of parts always fail: no object appears, no upload is left open, and the inputs
+    // are not recorded as converted.
+    {
+        let proxy = Proxy::start(
+            &moto,
+            &["PUT:partNumber:500:all"],
+            &tmp.path().join("p1.log"),
+        );
+        let summary = tmp.path().join("1.json");
+        let a = args(&summary);
+        let (code, err) = proxy.hsmtrail(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("s3://lake/ct/event_date=") && err.contains("S3 request failed"),
+            "{err}"
+        );
+        let keys = moto.keys("lake", "ct/");
+        assert!(
+            !keys
+                .iter()
+                .any(|k| k.ends_with(".parquet") || k.contains("_hsmtrail/inputs/")),
+            "{keys:?}"
+        );
+        assert_eq!(
+            moto.tool(&["uploads", "lake"]).trim(),
+            "",
+            "an upload left open"
+        );
+    }
+    // Delivery files that cannot be read: each is a named failure, and not recorded.
+    {
+        let proxy = Proxy::start(
+            &moto,
+            &["GET:/trail/AWSLogs/:503:all"],
+            &tmp.path().join("p2.log"),
+        );
+        let summary = tmp.path().join("2.json");
+        let a = args(&summary);
+        let (code, _) = proxy.hsmtrail(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(code, 1);
+        let s: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+        assert!(s["files"]["failed"].as_u64().unwrap() > 0, "{s:#}");
+        let problem = s["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["severity"] == "error")
+            .unwrap();
+        assert!(
+            problem["file"]
+                .as_str()
+                .unwrap()
+                .starts_with("s3://trail/AWSLogs/")
+                && problem["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("S3 request failed"),
+            "{s:#}"
+        );
+    }
+    // The storage recovers: the rerun converts everything, once.
+    let (code, s) = moto.convert(
+        &[
+            "s3://trail/",
+            "--output",
+            "s3://lake/ct/",
+            "--all-sources",
+            "--incremental",
+        ],
+        &tmp.path().join("3.json"),
+    );
+    assert_eq!(code, 0, "{s:#}");
+    let expected = local_table(
+        &[&fixture("archive"), "--all-sources"],
+        &tmp.path().join("local"),
+    );
+    let remote = s3_table(&moto, "lake", "ct/", &tmp.path().join("fetched"));
+    assert_eq!(remote.event_ids(), expected.event_ids());
+}

@@ -6,7 +6,6 @@ use anyhow::Result;
 
 use crate::compact::{self, Options};
 use crate::output::Compression;
-use crate::remote::S3Options;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -22,13 +21,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "zstd")]
     compression: Compression,
 
-    /// S3-compatible endpoint, e.g. http://127.0.0.1:9000.
-    #[arg(long, value_name = "URL")]
-    endpoint_url: Option<String>,
-
-    /// Path-style S3 requests (endpoint/bucket/key).
-    #[arg(long)]
-    path_style: bool,
+    #[command(flatten)]
+    s3: super::s3::S3Args,
 
     /// No summary on stderr.
     #[arg(long, short)]
@@ -36,10 +30,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let s3 = S3Options {
-        endpoint_url: args.endpoint_url,
-        path_style: args.path_style,
-    };
+    let s3 = args.s3.options();
     let opts = Options {
         target_bytes: args.target_size << 20,
         compression: args.compression,

@@ -9,7 +9,7 @@ use crate::convert::{self, DEFAULT_MAX_FILE_BYTES, DEFAULT_MEMORY_BUDGET, Option
 use crate::input::Shard;
 use crate::output::Compression;
 use crate::output::partition::Layout;
-use crate::remote::{S3Options, S3Url};
+use crate::remote::S3Url;
 use crate::time::Bound;
 
 #[derive(Debug, clap::Args)]
@@ -28,13 +28,8 @@ pub struct Args {
     #[arg(long)]
     incremental: bool,
 
-    /// S3-compatible endpoint, e.g. http://127.0.0.1:9000 (default: AWS, or AWS_ENDPOINT_URL).
-    #[arg(long, value_name = "URL")]
-    endpoint_url: Option<String>,
-
-    /// Path-style S3 requests (endpoint/bucket/key), as most S3-compatible stores need.
-    #[arg(long)]
-    path_style: bool,
+    #[command(flatten)]
+    s3: super::s3::S3Args,
 
     /// Keep events of this eventSource (repeatable); default: cloudhsm.amazonaws.com only.
     #[arg(long = "source", value_name = "NAME", conflicts_with = "all_sources")]
@@ -160,10 +155,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         shard: args.shard,
         quiet: args.quiet,
         publish,
-        s3: S3Options {
-            endpoint_url: args.endpoint_url,
-            path_style: args.path_style,
-        },
+        s3: args.s3.options(),
         incremental: args.incremental,
         write_ddl: args.write_ddl.then(|| args.athena_location.clone()),
         ..Options::new(args.inputs, out)

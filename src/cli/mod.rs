@@ -6,6 +6,7 @@ mod convert;
 mod query;
 mod report;
 mod reports;
+mod s3;
 mod schema;
 mod scope;
 
@@ -47,6 +48,12 @@ enum Command {
 /// run quietly with exit code 0, as ripgrep does; a [`UsageError`] exits with 2 like clap's.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     crate::output::lock::clean_up_on_interrupt()?;
+    // A file size limit (RLIMIT_FSIZE) is a full disk to us: a write that fails with an error
+    // naming the file, not a process killed by SIGXFSZ halfway through.
+    // SAFETY: setting a signal's disposition to "ignore" has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let name = cli.command.name();
     let result = match cli.command {
         Command::Convert(args) => convert::run(*args),
