@@ -41,12 +41,17 @@ fn parse_and_flatten(c: &mut Criterion) {
             group.bench_function(label, |b| {
                 b.iter(|| {
                     let mut pending = PendingRows::default();
+                    let mut handed = 0;
                     let kept: u64 = texts
                         .iter()
-                        .map(|(name, text)| convert_text(text, name, &opts, &mut pending))
+                        .map(|(name, text)| {
+                            convert_text(text, name, &opts, &mut pending, &mut |rows| {
+                                handed += rows.parts.len()
+                            })
+                        })
                         .map(|converted| converted.records.kept)
                         .sum();
-                    (kept, pending.finish().parts.len())
+                    (kept, handed + pending.finish().parts.len())
                 })
             });
         }
@@ -60,15 +65,14 @@ fn parquet_writing(c: &mut Criterion) {
         ..Options::new(Vec::new(), "unused".into())
     };
     let mut pending = PendingRows::default();
+    let mut parts = Vec::new();
     for (name, text) in &files(0.1) {
-        convert_text(text, name, &opts, &mut pending);
+        convert_text(text, name, &opts, &mut pending, &mut |rows| {
+            parts.extend(rows.parts)
+        });
     }
-    let batches: Vec<_> = pending
-        .finish()
-        .parts
-        .into_iter()
-        .map(|(_, batch)| batch)
-        .collect();
+    parts.extend(pending.finish().parts);
+    let batches: Vec<_> = parts.into_iter().map(|(_, batch)| batch).collect();
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     let dir = tempfile::tempdir().unwrap();
     let props = output::writer_properties(output::Compression::Zstd);

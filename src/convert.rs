@@ -661,7 +661,9 @@ fn gather(
             .inputs
             .par_iter()
             .fold(PendingRows::default, |mut pending, input| {
-                let result = convert_file(input, opts, remote, &mut pending);
+                let result = convert_file(input, opts, remote, &mut pending, &mut |rows| {
+                    hand_over(None, rows)
+                });
                 hand_over(Some(result), pending.take_full());
                 pending
             })
@@ -752,6 +754,7 @@ fn convert_file(
     opts: &Options,
     remote: Option<&Remote>,
     pending: &mut PendingRows,
+    hand_over: &mut dyn FnMut(Flushed),
 ) -> FileResult {
     let name = input.name();
     let mut result = FileResult {
@@ -767,6 +770,20 @@ fn convert_file(
         (result.outcome, result.problem) = Skip::Digest.outcome();
         return result;
     }
+    // Not fetched at all when its listed size already shows it cannot fit: compressed JSON is
+    // never smaller decompressed than a fraction of this size.
+    if let Input::Object { size, .. } = input
+        && *size > opts.max_file_bytes
+    {
+        let limit = decode::DecodeError::TooLarge {
+            limit: opts.max_file_bytes,
+        };
+        result.problem = Some((
+            format!("the object's listed size, {size} bytes, already exceeds the limit: {limit}"),
+            Severity::Error,
+        ));
+        return result;
+    }
     let reader = match input.open(remote) {
         Ok(r) => r,
         Err(e) => {
@@ -775,7 +792,7 @@ fn convert_file(
         }
     };
     let mut decoded = decode::decode(reader, opts.max_file_bytes);
-    let converted = convert_text(&decoded.text, &result.name, opts, pending);
+    let converted = convert_text(&decoded.text, &result.name, opts, pending, hand_over);
     let content = converted.content;
     result.records = converted.records;
     result.rejected = converted.rejected;
@@ -821,12 +838,16 @@ pub struct TextConversion {
 }
 
 /// Finds, filters and flattens the records of one decoded file into `pending`. `name` is what
-/// the `source_file` column and error messages call it.
+/// the `source_file` column and error messages call it. Rows go to `hand_over` whenever the
+/// worker holds [`MAX_PENDING_ROWS`], within the file too: a large file of small records
+/// (a million tiny ones compress into a few hundred KB) never piles up in one worker, and
+/// `--memory-budget` sees its rows as they come.
 pub fn convert_text(
     text: &str,
     name: &str,
     opts: &Options,
     pending: &mut PendingRows,
+    hand_over: &mut dyn FnMut(Flushed),
 ) -> TextConversion {
     let prefilter = opts.sources.prefilter();
     let prefilter = prefilter.over(text);
@@ -845,6 +866,9 @@ pub fn convert_text(
             Verdict::Keep(prepared, partition) => {
                 records.kept += 1;
                 pending.push(partition, &prepared, name);
+                if pending.rows >= MAX_PENDING_ROWS {
+                    hand_over(pending.take_full());
+                }
             }
             Verdict::Filter => records.filtered += 1,
             Verdict::Reject(raw, reason) => {
@@ -1432,7 +1456,9 @@ mod tests {
         let mut handed = Vec::new();
         let mut mismatches = 0;
         for _ in 0..25 {
-            let converted = convert_text(&file, "f", &opts, &mut pending);
+            let converted = convert_text(&file, "f", &opts, &mut pending, &mut |_| {
+                panic!("handed over within a file of 101 rows")
+            });
             assert_eq!(converted.records.kept, 101);
             let flushed = pending.take_full();
             mismatches += flushed.mismatches.iter().map(|(_, n)| n).sum::<u64>();
@@ -1456,7 +1482,7 @@ mod tests {
 
         // A partition handed over and given no rows since leaves no empty batch behind.
         let mut pending = PendingRows::default();
-        convert_text(&lines(BATCH_ROWS, 1), "f", &opts, &mut pending);
+        convert_text(&lines(BATCH_ROWS, 1), "f", &opts, &mut pending, &mut |_| {});
         assert_eq!(pending.take_full().parts.len(), 1);
         assert!(pending.finish().parts.is_empty());
     }
@@ -1468,14 +1494,56 @@ mod tests {
             ..Options::new(Vec::new(), "unused".into())
         };
         let mut pending = PendingRows::default();
-        convert_text(&lines(MAX_PENDING_ROWS - 28, 28), "f", &opts, &mut pending);
-        assert!(pending.take_full().parts.is_empty());
-        convert_text(&lines(28, 28), "g", &opts, &mut pending);
-        let flushed = pending.take_full();
+        let mut handed = Vec::new();
+        convert_text(
+            &lines(MAX_PENDING_ROWS - 28, 28),
+            "f",
+            &opts,
+            &mut pending,
+            &mut |f| handed.push(f),
+        );
+        assert!(handed.is_empty() && pending.take_full().parts.is_empty());
+        convert_text(&lines(28, 28), "g", &opts, &mut pending, &mut |f| {
+            handed.push(f)
+        });
+        assert_eq!(handed.len(), 1, "handed over within the file");
+        let flushed = &handed[0];
         assert_eq!(flushed.parts.len(), 28);
         let rows: usize = flushed.parts.iter().map(|(_, b)| b.num_rows()).sum();
         assert_eq!(rows, MAX_PENDING_ROWS);
+        assert!(pending.take_full().parts.is_empty());
         assert!(pending.finish().parts.is_empty());
+    }
+
+    #[test]
+    fn a_file_of_many_small_records_is_handed_over_as_it_is_read() {
+        let opts = Options {
+            sources: SourceFilter::All,
+            ..Options::new(Vec::new(), "unused".into())
+        };
+        let mut pending = PendingRows::default();
+        let mut most_held = 0;
+        let mut handed_rows = 0;
+        let converted = convert_text(
+            &lines(10 * MAX_PENDING_ROWS + 5, 3),
+            "big",
+            &opts,
+            &mut pending,
+            &mut |f| {
+                handed_rows += f.parts.iter().map(|(_, b)| b.num_rows()).sum::<usize>();
+                most_held = most_held.max(f.parts.iter().map(|(_, b)| b.num_rows()).sum());
+            },
+        );
+        assert_eq!(converted.records.kept as usize, 10 * MAX_PENDING_ROWS + 5);
+        assert!(most_held <= MAX_PENDING_ROWS, "{most_held}");
+        let rest: usize = pending
+            .finish()
+            .parts
+            .iter()
+            .map(|(_, b)| b.num_rows())
+            .sum();
+        assert_eq!(handed_rows + rest, 10 * MAX_PENDING_ROWS + 5);
+        assert!(rest < MAX_PENDING_ROWS);
     }
 
     #[test]

@@ -888,3 +888,54 @@ fn storage_that_keeps_failing_fails_the_run_naming_the_object_and_leaves_nothing
     let remote = s3_table(&moto, "lake", "ct/", &tmp.path().join("fetched"));
     assert_eq!(remote.event_ids(), expected.event_ids());
 }
+
+#[test]
+fn an_object_listed_larger_than_the_limit_is_refused_without_being_fetched() {
+    let moto = Moto::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    moto.tool(&["mb", "trail"]);
+    moto.tool(&["mb", "lake"]);
+    moto.tool(&["put-dir", "trail", "", &fixture("archive")]);
+    let big = tmp.path().join("big.json");
+    std::fs::write(&big, vec![b' '; 200_000]).unwrap();
+    let key = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/big.json";
+    moto.tool(&["put", "trail", key, big.to_str().unwrap()]);
+    // The proxy forwards everything and logs each request.
+    let proxy = Proxy::start(&moto, &[], &tmp.path().join("proxy.log"));
+    let summary = tmp.path().join("s.json");
+    let (code, err) = proxy.hsmtrail(&[
+        "convert",
+        "s3://trail/",
+        "--output",
+        "s3://lake/ct/",
+        "--max-file-bytes",
+        "100000",
+        "--quiet",
+        "--summary-json",
+        summary.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let problem = s["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["file"].as_str().unwrap().ends_with("/big.json"))
+        .unwrap();
+    assert!(
+        problem["reason"]
+            .as_str()
+            .unwrap()
+            .contains("listed size, 200000 bytes"),
+        "{problem}"
+    );
+    let log = std::fs::read_to_string(tmp.path().join("proxy.log")).unwrap();
+    assert!(
+        !log.contains(&format!("GET /trail/{key}")),
+        "fetched: {log}"
+    );
+    assert!(
+        log.contains("GET /trail/AWSLogs/"),
+        "the others are fetched: {log}"
+    );
+}

@@ -19,6 +19,36 @@ use flate2::read::MultiGzDecoder;
 pub struct Decoded {
     pub text: String,
     pub damage: Option<DecodeError>,
+    /// Held while a large file's text is in memory (a guard, released when dropped).
+    _gate: Gate,
+}
+
+/// Files whose bytes (compressed or decompressed) pass [`MAX_SPARE_BYTES`] are decoded one at
+/// a time: a worker that reaches that size waits here, holding at most that much, until no
+/// other large file is in memory. So decoding holds at most about `jobs x 2 x 64 MiB` for
+/// ordinary files plus one large file (`2 x --max-file-bytes` at worst: its compressed and
+/// decompressed bytes), however many workers there are, instead of `jobs x` the largest file.
+static LARGE_FILES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A worker's pass to hold a large file, taken once when the file grows past the threshold and
+/// given back when its [`Decoded`] text is dropped.
+#[derive(Debug, Default)]
+struct Gate(Option<std::sync::MutexGuard<'static, ()>>);
+
+impl Gate {
+    /// Waits for the other large files, unless this one already passed.
+    fn pass(&mut self) {
+        if self.0.is_none() {
+            self.0 = Some(LARGE_FILES.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+    }
+
+    /// Passes if `bytes` more would make a large file.
+    fn pass_if_large(&mut self, bytes: usize) {
+        if bytes > MAX_SPARE_BYTES {
+            self.pass();
+        }
+    }
 }
 
 impl Drop for Decoded {
@@ -76,23 +106,32 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Decodes a whole input stream. `limit` bounds the decompressed size; a larger file is an error
 /// and none of it is kept, because a truncated prefix of a bomb is not data anyone asked for.
 pub fn decode(reader: impl Read, limit: u64) -> Decoded {
+    let mut gate = Gate::default();
     let mut stored = spare_buffer();
-    if let Some(damage) = read_bounded(reader, limit, &mut stored, |e| {
+    if let Some(damage) = read_bounded(reader, limit, &mut stored, &mut gate, |e| {
         DecodeError::Io(e.to_string())
     }) {
         return failed(damage);
     }
     if !stored.starts_with(&GZIP_MAGIC) {
         let (text, damage) = into_text(stored);
-        return Decoded { text, damage };
+        return Decoded {
+            text,
+            damage,
+            _gate: gate,
+        };
     }
-    let decoded = match gunzip_members(&stored, limit) {
+    let decoded = match gunzip_members(&stored, limit, &mut gate) {
         Ok(bytes) => {
             let (text, damage) = into_text(bytes);
-            Decoded { text, damage }
+            Decoded {
+                text,
+                damage,
+                _gate: gate,
+            }
         }
         Err(Inflate::TooLarge) => failed(DecodeError::TooLarge { limit }),
-        Err(Inflate::BadData) => decode_streaming(&stored[..], limit),
+        Err(Inflate::BadData) => decode_streaming(&stored[..], limit, gate),
     };
     recycle(stored);
     decoded
@@ -163,7 +202,7 @@ thread_local! {
 /// Inflates every gzip member of `data`, one after another. The output buffer of a member is
 /// sized from the file's trailer (the last member's size modulo 4 GiB, exact for the usual
 /// single member) and doubled when that was not enough, never beyond `limit`.
-fn gunzip_members(data: &[u8], limit: u64) -> Result<Vec<u8>, Inflate> {
+fn gunzip_members(data: &[u8], limit: u64, gate: &mut Gate) -> Result<Vec<u8>, Inflate> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let trailer_size = data
         .len()
@@ -182,6 +221,7 @@ fn gunzip_members(data: &[u8], limit: u64) -> Result<Vec<u8>, Inflate> {
             };
             let mut room = guess.max(4096).min(left);
             loop {
+                gate.pass_if_large(out.len() + room);
                 match d.member(&data[at..], &mut out, room) {
                     Ok(used) => {
                         at += used;
@@ -199,7 +239,7 @@ fn gunzip_members(data: &[u8], limit: u64) -> Result<Vec<u8>, Inflate> {
 
 /// The streaming decoder for gzip that libdeflate refused: it keeps what decoded before the
 /// damage and says what the damage was.
-fn decode_streaming(mut reader: impl Read, limit: u64) -> Decoded {
+fn decode_streaming(mut reader: impl Read, limit: u64, mut gate: Gate) -> Decoded {
     let mut head = [0u8; 2];
     let head_len = match read_head(&mut reader, &mut head) {
         Ok(n) => n,
@@ -209,12 +249,14 @@ fn decode_streaming(mut reader: impl Read, limit: u64) -> Decoded {
     let mut bytes = Vec::new();
     let damage = if head_len == 2 && head == GZIP_MAGIC {
         let decoder = MultiGzDecoder::new(chained);
-        read_bounded(decoder, limit, &mut bytes, |e| DecodeError::Gzip {
-            decoded: 0,
-            message: e.to_string(),
+        read_bounded(decoder, limit, &mut bytes, &mut gate, |e| {
+            DecodeError::Gzip {
+                decoded: 0,
+                message: e.to_string(),
+            }
         })
     } else {
-        read_bounded(chained, limit, &mut bytes, |e| {
+        read_bounded(chained, limit, &mut bytes, &mut gate, |e| {
             DecodeError::Io(e.to_string())
         })
     };
@@ -230,6 +272,7 @@ fn decode_streaming(mut reader: impl Read, limit: u64) -> Decoded {
     Decoded {
         text,
         damage: damage.or(utf8_damage),
+        _gate: gate,
     }
 }
 
@@ -237,6 +280,7 @@ fn failed(error: DecodeError) -> Decoded {
     Decoded {
         text: String::new(),
         damage: Some(error),
+        _gate: Gate::default(),
     }
 }
 
@@ -253,13 +297,26 @@ fn read_head(reader: &mut impl Read, head: &mut [u8; 2]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// Reads to the end into `bytes`, at most `limit` bytes (more is an error); past
+/// [`MAX_SPARE_BYTES`] only with the large files' [`Gate`].
 fn read_bounded(
-    reader: impl Read,
+    mut reader: impl Read,
     limit: u64,
     bytes: &mut Vec<u8>,
+    gate: &mut Gate,
     on_error: impl Fn(io::Error) -> DecodeError,
 ) -> Option<DecodeError> {
-    match reader.take(limit.saturating_add(1)).read_to_end(bytes) {
+    let small = (MAX_SPARE_BYTES as u64).min(limit.saturating_add(1));
+    let read = (&mut reader).take(small).read_to_end(bytes).and_then(|_| {
+        if (bytes.len() as u64) < small {
+            return Ok(0);
+        }
+        gate.pass();
+        reader
+            .take(limit.saturating_add(1) - bytes.len() as u64)
+            .read_to_end(bytes)
+    });
+    match read {
         Ok(_) if bytes.len() as u64 > limit => Some(DecodeError::TooLarge { limit }),
         Ok(_) => None,
         Err(e) => Some(on_error(e)),
@@ -291,6 +348,30 @@ mod tests {
     use super::*;
     use flate2::{Compression, write::GzEncoder};
     use std::io::Write;
+
+    #[test]
+    fn large_files_are_decoded_one_at_a_time() {
+        let large = vec![b' '; MAX_SPARE_BYTES + 1024];
+        let first = decode(&large[..], u64::MAX);
+        assert!(first._gate.0.is_some(), "a large file takes the gate");
+        let small = decode(&b"{}"[..], u64::MAX);
+        assert!(small._gate.0.is_none(), "a small file does not wait");
+        let (sent, received) = std::sync::mpsc::channel();
+        let second = std::thread::spawn(move || {
+            let large = vec![b' '; MAX_SPARE_BYTES + 1024];
+            let decoded = decode(&large[..], u64::MAX);
+            sent.send(()).unwrap();
+            decoded.text.len()
+        });
+        // Blocked for as long as the first large file is held (however long this waits).
+        assert!(
+            received
+                .recv_timeout(std::time::Duration::from_millis(300))
+                .is_err()
+        );
+        drop(first);
+        assert_eq!(second.join().unwrap(), MAX_SPARE_BYTES + 1024);
+    }
 
     fn gz(data: &[u8]) -> Vec<u8> {
         let mut e = GzEncoder::new(Vec::new(), Compression::fast());
