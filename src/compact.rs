@@ -72,6 +72,9 @@ impl Summary {
 
 const STAGING_PREFIX: &str = ".hsmtrail-compact-";
 
+/// Suffix of compacted files until they are complete and moved into place.
+const UNFINISHED: &str = ".tmp";
+
 /// Compacts the output at `location`: a directory, or `s3://bucket/prefix/`.
 pub fn run_at(location: &str, s3: &S3Options, opts: &Options) -> Result<Summary> {
     match S3Url::parse(location) {
@@ -109,13 +112,14 @@ pub fn run(dest: &Destination, opts: &Options) -> Result<Summary> {
         Some(_) => None,
         None => {
             let lock = OutputLock::acquire(dest.local, || {
-                eprintln!(
+                crate::say!(
                     "hsmtrail: waiting for another run writing into {} to finish",
                     dest.local.display()
                 )
             })?;
             // Under the lock nobody else is writing: what is left over was killed.
-            remove_stale_staging(dest.local)?;
+            remove_leftovers(dest.local)?;
+            crate::output::lock::Owned::remove_stale(dest.local, crate::convert::SPILL_PREFIX)?;
             Some(lock)
         }
     };
@@ -132,6 +136,12 @@ pub fn run(dest: &Destination, opts: &Options) -> Result<Summary> {
             dest.display()
         );
     }
+    // A file that is not hsmtrail's stops the compaction before anything is rewritten.
+    partitions
+        .keys()
+        .collect::<Vec<_>>()
+        .par_iter()
+        .try_for_each(|partition| dest.check_data_files(partition))?;
     let run_id = crate::convert::new_run_id();
     let results: Vec<Summary> = partitions
         .into_par_iter()
@@ -208,6 +218,10 @@ fn compact_partition(
     summary.duplicates = written.duplicates as u64;
     summary.files_after = written.files.len() as u64;
     if exchange_folder {
+        for name in &written.files {
+            let from = staging.path().join(format!("{name}{UNFINISHED}"));
+            std::fs::rename(&from, staging.path().join(name))?;
+        }
         exchange(staging.path(), &folder)?;
         output::sync_folder(&staging_parent)?;
         // The staging folder's name now holds the old files.
@@ -222,7 +236,7 @@ fn compact_partition(
         .map(|name| dest.name_of(&join(partition, name)))
         .collect();
     for name in &written.files {
-        let from = staging.path().join(name);
+        let from = staging.path().join(format!("{name}{UNFINISHED}"));
         let relative = join(partition, name);
         let local = dest.local.join(&relative);
         std::fs::create_dir_all(local.parent().expect("a partition folder"))?;
@@ -269,10 +283,11 @@ fn holds_only(folder: &Path, files: &[DataFile]) -> Result<bool> {
 /// A data file as a sorted run, read a batch at a time.
 fn file_run(path: &Path) -> Result<Run> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .with_context(|| format!("reading {}", path.display()))?
-        .with_batch_size(merge::MERGE_BATCH_ROWS)
-        .build()?;
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new_with_options(file, output::reader_options())
+            .with_context(|| format!("reading {}", path.display()))?
+            .with_batch_size(merge::MERGE_BATCH_ROWS)
+            .build()?;
     let name = path.display().to_string();
     Ok(Box::new(reader.map(move |batch| {
         let batch = batch.with_context(|| format!("reading {name}"))?;
@@ -296,7 +311,9 @@ fn write_sized(dir: &Path, run_id: &str, runs: Vec<Run>, opts: &Options) -> Resu
     let dropped = merge::merge(runs, false, merge::EventIds::default(), |batch| {
         if current.is_none() {
             let name = format!("part-{run_id}-{:04}.parquet", files.len());
-            let path = dir.join(&name);
+            // Named `.tmp` while written: readers that glob `**/*.parquet` (DuckDB) look
+            // into hidden folders too.
+            let path = dir.join(format!("{name}{UNFINISHED}"));
             let file = std::fs::File::create(&path)
                 .with_context(|| format!("creating {}", path.display()))?;
             current = Some((
@@ -369,13 +386,31 @@ fn exchange(a: &Path, b: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Removes staging folders left by a compaction that was killed.
-fn remove_stale_staging(root: &Path) -> Result<()> {
-    for entry in walkdir::WalkDir::new(root).min_depth(1) {
+/// Removes what killed runs left in partition folders: staging folders of a compaction and
+/// hidden temporary files of a conversion (under the output lock, no live run has any).
+pub fn remove_leftovers(root: &Path) -> Result<()> {
+    let walk = walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .into_iter()
+        .filter_entry(|e| {
+            let name = e.file_name().to_string_lossy();
+            // Only into partition folders: not _hsmtrail/, _rejected/ or the user's.
+            !e.file_type().is_dir()
+                || name.starts_with(STAGING_PREFIX)
+                || crate::output::is_output_entry(&[&name]) && !name.starts_with(['.', '_'])
+        });
+    for entry in walk {
         let Ok(entry) = entry else { continue };
         let name = entry.file_name().to_string_lossy();
         if entry.file_type().is_dir() && name.starts_with(STAGING_PREFIX) {
             std::fs::remove_dir_all(entry.path())
+                .with_context(|| format!("removing {}", entry.path().display()))?;
+        } else if entry.file_type().is_file()
+            && entry.depth() > 1
+            && name.starts_with(".hsmtrail-")
+            && name.ends_with(".tmp")
+        {
+            std::fs::remove_file(entry.path())
                 .with_context(|| format!("removing {}", entry.path().display()))?;
         }
     }

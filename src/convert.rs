@@ -496,13 +496,18 @@ pub fn run(opts: &Options) -> Result<Summary> {
         Some(_) => None,
         None => Some(OutputLock::acquire(&opts.out, || {
             if !opts.quiet {
-                eprintln!(
+                crate::say!(
                     "hsmtrail: waiting for another run writing into {} to finish",
                     opts.out.display()
                 );
             }
         })?),
     };
+    if dest.s3.is_none() {
+        // Under the lock no other run is writing: a compaction's staging folder or a
+        // conversion's temporary file still here was left by a killed run.
+        crate::compact::remove_leftovers(&opts.out)?;
+    }
     if state.has_output() {
         partition::claim_layout(&dest, &opts.layout, true)?;
     }
@@ -519,7 +524,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
 }
 
 /// Names of the hidden folders of rows spilled to disk, in the output directory.
-const SPILL_PREFIX: &str = ".hsmtrail-spill-";
+pub const SPILL_PREFIX: &str = ".hsmtrail-spill-";
 
 /// Converts without writing anything: the rows (sorted by event time and de-duplicated like
 /// the files `run` writes) and the summary. For a quick look at a few trail files.
@@ -722,7 +727,7 @@ impl Notices {
     fn warn(&self, file: &str, reason: &str, severity: Severity) {
         if !self.quiet && severity > Severity::Skipped {
             self.bar
-                .suspend(|| eprintln!("hsmtrail: {severity}: {file}: {reason}"));
+                .suspend(|| crate::say!("hsmtrail: {severity}: {file}: {reason}"));
         }
     }
 
@@ -798,6 +803,15 @@ fn convert_file(
     result.rejected = converted.rejected;
 
     let walked = input.walked();
+    // A binary file found by a walk (an image, another tool's Parquet) is not a damaged trail
+    // file: no JSON before the first byte that is not text.
+    if walked
+        && matches!(decoded.damage, Some(decode::DecodeError::Utf8 { .. }))
+        && !decoded.text.trim_start().starts_with(['{', '['])
+    {
+        (result.outcome, result.problem) = Skip::NotJson.outcome();
+        return result;
+    }
     (result.outcome, result.problem) = match (content, decoded.damage.take()) {
         (_, Some(damage)) => (Outcome::Failed, Some((damage.to_string(), Severity::Error))),
         (Err(e), None) => (Outcome::Failed, Some((e.to_string(), Severity::Error))),
@@ -1377,6 +1391,9 @@ impl State {
                 output::remove_empty_partitions(&opts.out)?;
             }
             self.summary.output.replaced_files = older.len() as u64;
+            // The data earlier --incremental runs recorded is gone: so are their records, or
+            // a later --incremental run would skip those inputs and never bring it back.
+            state::forget_all(dest)?;
         }
         Ok(self.summary)
     }
@@ -1407,14 +1424,14 @@ impl State {
     }
 }
 
-/// Writes the summary as JSON to `path`, atomically.
+/// Writes the summary as JSON to `path`: atomically for a file, through links, or straight
+/// into a special file such as `/dev/stdout` (see [`output::write_user_file`]).
 pub fn write_summary_json(summary: &Summary, path: &Path) -> Result<()> {
-    output::write_atomically(path, |file| {
-        serde_json::to_writer_pretty(&mut *file, summary)?;
-        file.write_all(b"\n")?;
+    output::write_user_file(path, |out| {
+        serde_json::to_writer_pretty(&mut *out, summary)?;
+        out.write_all(b"\n")?;
         Ok(())
-    })?;
-    Ok(())
+    })
 }
 
 #[cfg(test)]

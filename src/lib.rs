@@ -6,6 +6,16 @@
 //! [`output`] writes partitioned Parquet. [`convert`] runs that pipeline in parallel;
 //! [`remote`] reaches archives and output in S3, and [`state`] remembers converted inputs.
 
+/// Writes a line to stderr, as `eprintln!` does, but a closed stderr (`2>&1 | head -1`) is
+/// not worth dying for: `eprintln!` panics there.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod cli;
 pub mod compact;
 pub mod convert;

@@ -20,10 +20,18 @@ fn keep_freed_memory() {
 fn main() -> ExitCode {
     keep_freed_memory();
     let cli = hsmtrail::cli::Cli::parse();
-    match hsmtrail::cli::run(cli) {
+    let result = hsmtrail::cli::run(cli);
+    if hsmtrail::output::lock::interrupted() {
+        // The signal handler is cleaning up and exits with 128 + the signal; whatever the run
+        // made of files vanishing under it is not worth reporting.
+        loop {
+            std::thread::park();
+        }
+    }
+    match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("hsmtrail: error: {e:#}");
+            hsmtrail::say!("hsmtrail: error: {e:#}");
             ExitCode::from(1)
         }
     }

@@ -155,6 +155,11 @@ pub fn record(
     dest.write_small(&format!("{FOLDER}/{run_id}.jsonl"), &text)
 }
 
+/// Forgets every input earlier runs converted (their data was replaced by `--overwrite`).
+pub fn forget_all(dest: &Destination) -> Result<()> {
+    dest.remove_folder_files(FOLDER)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

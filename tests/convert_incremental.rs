@@ -763,3 +763,115 @@ fn a_full_disk_fails_the_run_cleanly_and_the_rerun_completes_it() {
     );
     assert_eq!(Table::read(&out).event_ids(), expected);
 }
+
+/// A copy of an hsmtrail file whose embedded Arrow schema (the footer's `ARROW:schema`
+/// entry) is damaged so that decoding it panics in arrow-ipc, as a bit flip can: found by
+/// trying one changed character at a time.
+fn with_panicking_arrow_schema(file: &Path, to: &Path) {
+    let bytes = std::fs::read(file).unwrap();
+    let key = memchr_last(&bytes, b"ARROW:schema").expect("an embedded Arrow schema");
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut found = None;
+    for at in key + 16..bytes.len().min(key + 20_000) {
+        if !bytes[at].is_ascii_alphanumeric() {
+            continue;
+        }
+        let mut damaged = bytes.clone();
+        damaged[at] = if bytes[at] == b'x' { b'y' } else { b'x' };
+        let panicked = std::panic::catch_unwind(|| {
+            let _ = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                bytes::Bytes::from(damaged.clone()),
+            );
+        })
+        .is_err();
+        if panicked {
+            found = Some(damaged);
+            break;
+        }
+    }
+    std::panic::set_hook(hook);
+    std::fs::write(
+        to,
+        found.expect("a change that panics the Arrow schema decoder"),
+    )
+    .unwrap();
+}
+
+fn memchr_last(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).rposition(|w| w == needle)
+}
+
+#[test]
+fn foreign_and_damaged_files_never_panic_a_run_and_compaction_touches_only_its_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    assert_eq!(convert(&[&fixture("archive")], &out).0, 0);
+    let dirs = partition_dirs(&out);
+    let before = parquet_files(&out);
+    // A folder of the user's with Parquet of its own, which compaction must not touch.
+    let notes = out.join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    for name in ["a.parquet", "b.parquet"] {
+        std::fs::copy(&before[0], notes.join(name)).unwrap();
+    }
+    let mine = std::fs::read(notes.join("a.parquet")).unwrap();
+    // A damaged embedded Arrow schema (a hint beside the Parquet schema, which hsmtrail reads
+    // without): no panic, and the rows, intact, are read as ever.
+    let damaged = dirs[0].join("zz-damaged.parquet");
+    with_panicking_arrow_schema(&before[0], &damaged);
+    let (code, err) = run(&[
+        "convert",
+        &fixture("archive"),
+        "--all-sources",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = run(&["compact", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    // A Parquet file of another tool in a partition: compaction refuses it by name and changes
+    // nothing.
+    let foreign = dirs[0].join("other-tool.parquet");
+    std::fs::write(&foreign, b"PAR1 not really PAR1").unwrap();
+    let files = parquet_files(&out);
+    let (code, err) = run(&["compact", out.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("other-tool.parquet"), "{err}");
+    assert_eq!(parquet_files(&out), files);
+    std::fs::remove_file(&foreign).unwrap();
+    assert!(notes.join("a.parquet").is_file() && notes.join("b.parquet").is_file());
+    assert_eq!(
+        std::fs::read(notes.join("a.parquet")).unwrap(),
+        mine,
+        "the user's files are untouched"
+    );
+}
+
+#[test]
+fn overwrite_replaces_only_the_outputs_own_files_and_forgets_their_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("archive");
+    copy_tree(Path::new(&fixture("archive")), &archive, |_| true);
+    let out = tmp.path().join("out");
+    let keep = out.join("other/exports");
+    std::fs::create_dir_all(&keep).unwrap();
+    std::fs::copy(
+        common::root().join("fixtures/formats/array.json"),
+        keep.join("r.json"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(out.join("empty-of-mine")).unwrap();
+    let a = archive.to_str().unwrap();
+    assert_eq!(convert(&[a, "--incremental", "--all-sources"], &out).0, 0);
+    let all = Table::read(&out).len();
+    assert_eq!(convert(&[a, "--overwrite"], &out).0, 0);
+    assert!(keep.join("r.json").is_file() && out.join("empty-of-mine").is_dir());
+    let hsm_only = Table::read(&out).len();
+    assert!(hsm_only < all);
+    // The inputs are converted again: their other events come back.
+    let (code, s) = convert(&[a, "--incremental", "--all-sources"], &out);
+    assert_eq!(code, 0);
+    assert_eq!(s["files"]["already_converted"], 0, "{s:#}");
+    assert_eq!(Table::read(&out).len(), all);
+}

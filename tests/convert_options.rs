@@ -522,3 +522,36 @@ fn the_summary_says_what_happened_in_words() {
     assert!(again.contains("nothing new to write under"), "{again}");
     assert!(!again.contains("duplicates"), "{again}");
 }
+
+#[test]
+fn globs_binary_files_and_links_to_the_output_are_handled_like_walks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bucket = tmp.path().join("bucket");
+    common::copy_tree(Path::new(&fixture("archive")), &bucket, |_| true);
+    let config =
+        bucket.join("AWSLogs/111122223333/Config/us-east-1/2024/3/1/ConfigHistory/c.json.gz");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::copy(
+        bucket.join("AWSLogs/o-a1b2c3d4e5/444455556666/CloudTrail/eu-west-1/2024/03/02/444455556666_CloudTrail_eu-west-1_20240302T1700Z_Qq6Rr7Ss8Tt9Uu0V.json.gz"),
+        &config,
+    )
+    .unwrap();
+    std::fs::write(
+        bucket.join("picture.png"),
+        b"\x89PNG\r\n\x1a\n\x00\x00binary",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    std::os::unix::fs::symlink(&out, bucket.join("linked-out")).unwrap();
+    let pattern = format!("{}/**/*.gz", bucket.display());
+    for inputs in [vec![pattern.as_str()], vec![bucket.to_str().unwrap()]] {
+        for _ in 0..2 {
+            let (code, s) = convert(&inputs, &out);
+            assert_eq!(code, 0, "{inputs:?}: {s:#}");
+            assert_eq!(s["files"]["failed"], 0, "{s:#}");
+            assert_eq!(s["files"]["skipped"]["not-cloudtrail:Config"], 1, "{s:#}");
+        }
+    }
+    let (_, s) = convert(&[bucket.to_str().unwrap()], &out);
+    assert_eq!(s["files"]["skipped"]["not-json"], 1, "the picture: {s:#}");
+}

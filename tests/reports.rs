@@ -639,3 +639,115 @@ fn output_goes_through_links_and_into_special_files() {
     );
     assert_eq!(String::from_utf8(out.stdout).unwrap(), written);
 }
+
+#[test]
+fn results_and_summaries_into_standard_streams_and_links_never_replace_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data().to_str().unwrap();
+    // Standard output redirected to a file (`>> f`): appended to, never replaced.
+    let file = dir.path().join("f.csv");
+    std::fs::write(&file, "before\n").unwrap();
+    let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("hsmtrail"))
+        .args([
+            "report",
+            "changes",
+            "--data",
+            data,
+            "--format",
+            "csv",
+            "--output",
+            "/dev/stdout",
+        ])
+        .stdout(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&file)
+                .unwrap(),
+        )
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with("before\nevent_time,"), "{text}");
+    // The summary through a link: the link stays.
+    let link = dir.path().join("summary-link.json");
+    std::os::unix::fs::symlink("summary.json", &link).unwrap();
+    let out = dir.path().join("out");
+    let run = hsmtrail()
+        .args([
+            "convert",
+            &root().join("fixtures/formats").display().to_string(),
+            "--quiet",
+        ])
+        .arg("--output")
+        .arg(&out)
+        .arg("--summary-json")
+        .arg(&link)
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        std::fs::read_to_string(dir.path().join("summary.json"))
+            .unwrap()
+            .contains("run_id")
+    );
+    // A closed stderr is no reason to die (`2>&1 | head -1`).
+    for args in [
+        vec![
+            "convert".to_owned(),
+            root().join("fixtures/damaged").display().to_string(),
+            "--output".into(),
+            dir.path().join("o2").display().to_string(),
+        ],
+        vec!["compact".into(), out.display().to_string()],
+    ] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hsmtrail"))
+            .args(&args)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stderr.take());
+        let code = child.wait().unwrap().code();
+        assert_ne!(code, Some(101), "{args:?} panicked");
+    }
+}
+
+#[test]
+fn a_value_too_long_for_a_folder_name_is_still_found_by_the_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let account = "9".repeat(300);
+    let input = dir.path().join("long.json");
+    std::fs::write(
+        &input,
+        format!(
+            r#"{{"eventTime":"2024-03-01T01:00:00Z","eventID":"e1","eventSource":"cloudhsm.amazonaws.com","recipientAccountId":"{account}","awsRegion":"us-east-1"}}"#
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    convert_from_root(
+        &[
+            input.to_str().unwrap(),
+            "--partition-by",
+            "account,region,date",
+        ],
+        &out,
+    );
+    let q = run(&[
+        "query",
+        "SELECT count(*) AS n FROM events",
+        "--data",
+        out.to_str().unwrap(),
+        "--account",
+        &account,
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(stdout(&q), "n\n1\n");
+}

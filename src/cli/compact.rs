@@ -37,7 +37,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let summary = compact::run_at(&args.location, &s3, &opts)?;
     if !args.quiet {
-        eprint!("{}", summary.to_text());
+        crate::say!("{}", summary.to_text().trim_end());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -165,7 +165,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         convert::write_summary_json(&summary, path)?;
     }
     if !args.quiet {
-        eprint!("{}", summary.to_text());
+        crate::say!("{}", summary.to_text().trim_end());
     }
     Ok(if summary.is_clean() {
         ExitCode::SUCCESS

@@ -11,7 +11,6 @@ mod schema;
 mod scope;
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
 
@@ -64,7 +63,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Query(args) => query::run(*args),
     };
     match result {
-        Err(_) if STDOUT_CLOSED.load(Ordering::Relaxed) => Ok(ExitCode::SUCCESS),
+        Err(_) if crate::output::reader_gone() => Ok(ExitCode::SUCCESS),
         Err(e) => match e.downcast_ref::<UsageError>() {
             Some(usage) => usage_error(name, usage),
             None => Err(e),
@@ -73,36 +72,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Set once a write to standard output found the reader gone.
-static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
-
-/// Standard output for results: notes when the reader has gone, so that the error that
-/// follows (however a library reports it) ends the run quietly.
-pub(crate) struct Stdout(std::io::StdoutLock<'static>);
-
-pub(crate) fn stdout() -> Stdout {
-    Stdout(std::io::stdout().lock())
-}
-
-impl Stdout {
-    fn noted<T>(result: std::io::Result<T>) -> std::io::Result<T> {
-        if let Err(e) = &result
-            && e.kind() == std::io::ErrorKind::BrokenPipe
-        {
-            STDOUT_CLOSED.store(true, Ordering::Relaxed);
-        }
-        result
-    }
-}
-
-impl std::io::Write for Stdout {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        Self::noted(self.0.write(buf))
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Self::noted(self.0.flush())
-    }
+/// Standard output for results: notes when the reader has gone (see
+/// [`crate::output::ReaderAware`]), so that the error that follows, however a library reports
+/// it, ends the run quietly.
+pub(crate) fn stdout() -> crate::output::ReaderAware<std::io::StdoutLock<'static>> {
+    crate::output::ReaderAware(std::io::stdout().lock())
 }
 
 impl Command {

@@ -68,9 +68,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         opts.accounts = scope.accounts.clone();
         opts.regions = scope.regions.clone();
         let (rows, summary) = convert::run_in_memory(&opts)?;
-        eprintln!(
+        crate::say!(
             "hsmtrail: read {} files in memory: {} events kept, {} rejected",
-            summary.files.total, summary.records.kept, summary.records.rejected
+            summary.files.total,
+            summary.records.kept,
+            summary.records.rejected
         );
         Data::Rows(rows)
     };

@@ -96,7 +96,7 @@ impl ScopeArgs {
                 Some(b) => time::render_millis(if last { b.last_ms() } else { b.start }),
                 None => "any time".to_owned(),
             };
-            eprintln!(
+            crate::say!(
                 "hsmtrail: no events between {} and {}; {span}",
                 bound(self.since, false),
                 bound(self.until, true)

@@ -433,6 +433,13 @@ impl Walker<'_> {
                 if is_hidden(e.file_name()) || output.is_some_and(|out| in_output(e.path(), out)) {
                     return false;
                 }
+                // A link into the output is the output, wherever the link is.
+                if e.path_is_symlink()
+                    && let Some(out) = self.output
+                    && e.path().canonicalize().is_ok_and(|p| p.starts_with(out))
+                {
+                    return false;
+                }
                 if e.file_type().is_dir() {
                     let parts: Vec<_> = e
                         .path()
@@ -493,7 +500,18 @@ impl Walker<'_> {
                 }
                 Ok(path) if path.is_file() => {
                     matched = true;
-                    self.found.add(path, true);
+                    let parts: Vec<_> = path
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect();
+                    let parts: Vec<&str> = parts.iter().map(|p| p.as_ref()).collect();
+                    match other_service(&parts) {
+                        Some(service) => self.skipped.push((
+                            path.display().to_string(),
+                            Skip::OtherLogs(service.to_owned()),
+                        )),
+                        None => self.found.add(path, true),
+                    }
                 }
                 Ok(_) => {}
                 Err(e) => self

@@ -20,7 +20,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
 
 use crate::output::merge::{EventIds, dedup_key};
-use crate::output::{conform, is_skipped_name, write_atomically};
+use crate::output::partition::PartitionField;
+use crate::output::{conform, is_skipped_name, reader_options, write_atomically};
 use crate::remote::{Remote, S3Url};
 use crate::schema;
 
@@ -124,6 +125,28 @@ impl Destination<'_> {
         }
     }
 
+    /// Removes the files directly in the folder `relative` (none there is no error).
+    pub fn remove_folder_files(&self, relative: &str) -> Result<()> {
+        match self.s3 {
+            Some((url, remote)) => {
+                let prefix = format!("{}/", url.key(relative));
+                let keys: Vec<String> = remote
+                    .list_all(&url.bucket, &prefix)?
+                    .into_iter()
+                    .map(|m| m.location.to_string())
+                    .collect();
+                remote.delete(&url.bucket, &keys)
+            }
+            None => {
+                for path in files_in(&self.local.join(relative))? {
+                    std::fs::remove_file(&path)
+                        .with_context(|| format!("removing {}", path.display()))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// The data files (Parquet, not hidden, not metadata) directly in a partition folder, as
     /// (final name, size).
     pub fn data_files(&self, partition: &str) -> Result<Vec<DataFile>> {
@@ -191,12 +214,19 @@ impl Destination<'_> {
     /// Checks, from their footers alone, that every data file in a partition folder can be
     /// read for its event IDs, so that a run refuses a foreign or damaged file before it writes
     /// anything rather than after some partitions.
+    ///
+    /// A local file's `event_id` and `event_time` columns are also read through, so that a file
+    /// damaged past its footer is refused before anything is written too. (Objects are not:
+    /// that would fetch each twice.)
     pub fn check_data_files(&self, partition: &str) -> Result<()> {
         for file in self.data_files(partition)? {
             let schema = self
                 .footer_schema(&file)
                 .with_context(|| format!("{}: not a readable Parquet file", file.name()))?;
-            event_id_field(&schema, &file)?;
+            check_key_columns(&schema, &file)?;
+            if let DataFile::Local(_) = file {
+                self.read_columns(&file, &["event_id", "event_time"])?;
+            }
         }
         Ok(())
     }
@@ -223,10 +253,12 @@ impl Destination<'_> {
                 )?)?
             }
         };
+        // From the Parquet schema alone: the embedded Arrow schema is not decoded (a damaged
+        // one panics in arrow-ipc).
         let file_metadata = metadata.file_metadata();
         Ok(Arc::new(parquet::arrow::parquet_to_arrow_schema(
             file_metadata.schema_descr(),
-            file_metadata.key_value_metadata(),
+            None,
         )?))
     }
 
@@ -246,8 +278,10 @@ impl Destination<'_> {
         let read = || -> Result<Vec<_>> {
             match file {
                 DataFile::Local(path) => {
-                    let builder =
-                        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path)?)?;
+                    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(
+                        std::fs::File::open(path)?,
+                        reader_options(),
+                    )?;
                     let mask = projection(builder.parquet_schema());
                     Ok(builder
                         .with_projection(mask)
@@ -257,8 +291,10 @@ impl Destination<'_> {
                 DataFile::Object { bucket, key, .. } => {
                     // Fetched whole: partition files are bounded by compaction's target size.
                     let (_, remote) = self.s3.expect("objects come from an S3 output");
-                    let builder =
-                        ParquetRecordBatchReaderBuilder::try_new(remote.get(bucket, key)?)?;
+                    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(
+                        remote.get(bucket, key)?,
+                        reader_options(),
+                    )?;
                     let mask = projection(builder.parquet_schema());
                     Ok(builder
                         .with_projection(mask)
@@ -303,10 +339,8 @@ impl Destination<'_> {
                 for meta in remote.list_all(&url.bucket, prefix)? {
                     let key = meta.location.to_string();
                     let relative = key[prefix.len()..].trim_start_matches('/');
-                    let hidden = relative
-                        .split('/')
-                        .any(|c| c.starts_with('.') || c.starts_with('_'));
-                    if !hidden && key.ends_with(".parquet") {
+                    let parts: Vec<&str> = relative.split('/').collect();
+                    if is_data_path(&parts) {
                         files.push(DataFile::Object {
                             bucket: url.bucket.clone(),
                             key,
@@ -319,8 +353,13 @@ impl Destination<'_> {
                 if !self.local.exists() {
                     return Ok(files);
                 }
-                let ours =
-                    |e: &walkdir::DirEntry| e.depth() == 0 || !is_skipped_name(e.file_name());
+                // Only partition folders are walked: a folder of the user's in the output (or
+                // the input the output was placed in) is none of ours.
+                let ours = |e: &walkdir::DirEntry| {
+                    e.depth() == 0
+                        || !e.file_type().is_dir()
+                        || e.file_name().to_str().is_some_and(is_partition_folder)
+                };
                 for entry in walkdir::WalkDir::new(self.local)
                     .into_iter()
                     .filter_entry(ours)
@@ -404,23 +443,37 @@ fn files_in(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// The `event_id` field of a data file's schema, which must be a string column: anything else
 /// is not hsmtrail's output, and reading it would go wrong.
-fn event_id_field<'s>(
-    schema: &'s arrow::datatypes::Schema,
-    file: &DataFile,
-) -> Result<&'s arrow::datatypes::Field> {
-    let advice = "hsmtrail reads the event IDs of every *.parquet file in a partition folder so as \
-                  never to write an event twice: move files of other tools out of the output";
-    let field = schema
-        .field_with_name("event_id")
-        .map_err(|_| anyhow::anyhow!("{}: has no event_id column; {advice}", file.name()))?;
-    if *field.data_type() != arrow::datatypes::DataType::Utf8 {
-        anyhow::bail!(
-            "{}: its event_id column is {}, not a string column; {advice}",
-            file.name(),
-            field.data_type()
-        );
+/// Checks the columns de-duplication and merging rely on: a string `event_id` and a
+/// millisecond `event_time`. Anything else is not hsmtrail's output, and reading it as such
+/// would go wrong.
+pub fn check_key_columns(schema: &arrow::datatypes::Schema, file: &DataFile) -> Result<()> {
+    use arrow::datatypes::{DataType, TimeUnit};
+    let advice = "hsmtrail reads every *.parquet file in a partition folder (to write no event \
+                  twice, and to compact): move files of other tools out of the output";
+    for (column, fits, wanted) in [
+        (
+            "event_id",
+            (|t: &DataType| *t == DataType::Utf8) as fn(&DataType) -> bool,
+            "a string column",
+        ),
+        (
+            "event_time",
+            |t: &DataType| matches!(t, DataType::Timestamp(TimeUnit::Millisecond, _)),
+            "a timestamp column",
+        ),
+    ] {
+        let field = schema
+            .field_with_name(column)
+            .map_err(|_| anyhow::anyhow!("{}: has no {column} column; {advice}", file.name()))?;
+        if !fits(field.data_type()) {
+            anyhow::bail!(
+                "{}: its {column} column is {}, not {wanted}; {advice}",
+                file.name(),
+                field.data_type()
+            );
+        }
     }
-    Ok(field)
+    Ok(())
 }
 
 /// The `event_id` column of a batch read with that one column, checked.
@@ -428,8 +481,28 @@ fn event_ids_of<'b>(
     batch: &'b arrow::record_batch::RecordBatch,
     file: &DataFile,
 ) -> Result<&'b arrow::array::StringArray> {
-    event_id_field(&batch.schema(), file)?;
-    Ok(batch.column(0).as_string::<i32>())
+    let column = batch.column_by_name("event_id");
+    match column.map(|c| c.data_type()) {
+        Some(arrow::datatypes::DataType::Utf8) => Ok(batch.column(0).as_string::<i32>()),
+        _ => anyhow::bail!("{}: has no string event_id column", file.name()),
+    }
+}
+
+/// A partition folder's name: `event_date=...`, `account=...` and the like.
+fn is_partition_folder(name: &str) -> bool {
+    name.split_once('=')
+        .is_some_and(|(column, _)| PartitionField::ALL.iter().any(|f| f.column() == column))
+}
+
+/// Whether a path under the output (its components) is a data file: a Parquet file at the top
+/// or in partition folders.
+fn is_data_path(parts: &[&str]) -> bool {
+    match parts.split_last() {
+        Some((file, folders)) => {
+            is_data_name(file) && folders.iter().all(|f| is_partition_folder(f))
+        }
+        None => false,
+    }
 }
 
 fn is_data_name(name: &str) -> bool {

@@ -179,16 +179,30 @@ pub fn unregister(path: &Path) {
     }
 }
 
-/// Removes everything registered, newest first. Called on interruption.
+/// Removes everything registered, newest first. Called on interruption, while workers may
+/// still be adding files to a folder: a folder that is not empty yet is tried again.
 pub fn cleanup() {
     let paths = std::mem::take(&mut *REGISTERED.lock().unwrap_or_else(|e| e.into_inner()));
     for path in paths.iter().rev() {
         if path.is_dir() {
-            let _ = std::fs::remove_dir_all(path);
+            for _ in 0..5 {
+                if std::fs::remove_dir_all(path).is_ok() || !path.exists() {
+                    break;
+                }
+            }
         } else {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// The signal that interrupted the run, once one has (0 before).
+static INTERRUPTED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Whether the run was interrupted: an error that follows (a spill file removed under a
+/// worker) is the interruption's doing, and the exit is the signal handler's to make.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) != 0
 }
 
 /// Installs the handler that, on SIGINT, SIGTERM or SIGHUP, removes what is registered and
@@ -201,6 +215,7 @@ pub fn clean_up_on_interrupt() -> Result<()> {
         .name("hsmtrail-signals".into())
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
+                INTERRUPTED.store(signal, std::sync::atomic::Ordering::SeqCst);
                 cleanup();
                 std::process::exit(128 + signal);
             }

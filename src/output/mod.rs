@@ -176,6 +176,13 @@ pub fn sorted_run(batches: Vec<RecordBatch>) -> Result<merge::Run> {
     })))
 }
 
+/// How hsmtrail reads its data files: from the Parquet schema, without decoding the Arrow
+/// schema embedded in the footer, which in a damaged file can panic arrow-ipc; [`conform`]
+/// then gives the columns their exact types.
+pub fn reader_options() -> parquet::arrow::arrow_reader::ArrowReaderOptions {
+    parquet::arrow::arrow_reader::ArrowReaderOptions::new().with_skip_arrow_metadata(true)
+}
+
 /// A batch read from a data file, as a batch of the one schema: files of older hsmtrail
 /// versions may lack newer columns, which come back null.
 pub fn conform(batch: RecordBatch) -> Result<RecordBatch> {
@@ -188,12 +195,16 @@ pub fn conform(batch: RecordBatch) -> Result<RecordBatch> {
         .iter()
         .map(|field| match batch.column_by_name(field.name()) {
             Some(column) if column.data_type() == field.data_type() => Ok(column.clone()),
-            Some(column) => anyhow::bail!(
-                "column {} is {}, not {}",
-                field.name(),
-                column.data_type(),
-                field.data_type()
-            ),
+            // Read without the embedded Arrow schema, a timestamp's zone or a list's item name
+            // is spelled differently; the values are the same.
+            Some(column) => arrow::compute::cast(column, field.data_type()).with_context(|| {
+                format!(
+                    "column {} is {}, not {}",
+                    field.name(),
+                    column.data_type(),
+                    field.data_type()
+                )
+            }),
             None => Ok(arrow::array::new_null_array(
                 field.data_type(),
                 batch.num_rows(),
@@ -220,7 +231,7 @@ pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut File) -> Result<()>)
 /// Writes a file the user named (`report --output`): through a symbolic link to its target,
 /// which stays a link; straight into a special file (`/dev/stdout`, a named pipe), which
 /// cannot be replaced; and atomically (see [`write_atomically`]) into a regular file.
-pub fn write_user_file(path: &Path, fill: impl FnOnce(&mut File) -> Result<()>) -> Result<()> {
+pub fn write_user_file(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     let folder = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -232,27 +243,89 @@ pub fn write_user_file(path: &Path, fill: impl FnOnce(&mut File) -> Result<()>) 
             folder.display()
         );
     }
-    match fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => anyhow::bail!("{} is a folder, not a file", path.display()),
-        Ok(meta) if meta.is_file() => write_atomically(&fs::canonicalize(path)?, fill).map(|_| ()),
-        Ok(_) => fill(&mut fs::OpenOptions::new().write(true).open(path)?),
-        Err(_) => {
-            // A dangling link names where to write: follow it, one link at a time.
-            let mut target = path.to_path_buf();
-            for _ in 0..40 {
-                match fs::symlink_metadata(&target) {
-                    Ok(meta) if meta.file_type().is_symlink() => {
-                        let link = fs::read_link(&target)?;
-                        target = match target.parent() {
-                            Some(dir) => dir.join(link),
-                            None => link,
-                        };
-                    }
-                    _ => break,
-                }
-            }
-            write_atomically(&target, fill).map(|_| ())
+    // Where the link chain leads, one link at a time (so that a dangling link still names
+    // where to write, and `/dev/stdout` is seen to be standard output).
+    let mut target = path.to_path_buf();
+    for _ in 0..40 {
+        if let Some(stream) = standard_stream(&target) {
+            // The stream itself, sharing its offset and append mode: a file that standard
+            // output was redirected to is written at its end, never replaced.
+            let mut file = File::from(stream?);
+            return fill(&mut ReaderAware(&mut file));
         }
+        match fs::symlink_metadata(&target) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = fs::read_link(&target)?;
+                target = match target.parent() {
+                    Some(dir) => dir.join(link),
+                    None => link,
+                };
+            }
+            _ => break,
+        }
+    }
+    match fs::metadata(&target) {
+        Ok(meta) if meta.is_dir() => anyhow::bail!("{} is a folder, not a file", path.display()),
+        Ok(meta) if !meta.is_file() => {
+            let mut file = fs::OpenOptions::new().write(true).open(&target)?;
+            fill(&mut file)
+        }
+        _ => write_atomically(&target, |file| fill(file)).map(|_| ()),
+    }
+}
+
+/// A duplicate of standard output or error when `path` names it (`/dev/stdout`,
+/// `/proc/self/fd/1`, `/dev/fd/2`, ...).
+fn standard_stream(path: &Path) -> Option<std::io::Result<std::os::fd::OwnedFd>> {
+    use std::os::fd::AsFd;
+    let text = path.to_str()?;
+    let fd = match text {
+        "/dev/stdout" => 1,
+        "/dev/stderr" => 2,
+        _ => text
+            .strip_prefix("/proc/self/fd/")
+            .or_else(|| text.strip_prefix("/dev/fd/"))?
+            .parse::<u8>()
+            .ok()?,
+    };
+    match fd {
+        1 => Some(std::io::stdout().as_fd().try_clone_to_owned()),
+        2 => Some(std::io::stderr().as_fd().try_clone_to_owned()),
+        _ => None,
+    }
+}
+
+/// Set once a write found its reader gone (a closed pipe).
+static READER_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a write found its reader gone: `hsmtrail report changes | head -3` then ends
+/// quietly with exit code 0, as ripgrep does.
+pub fn reader_gone() -> bool {
+    READER_GONE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A writer that notes a closed pipe ([`reader_gone`]) before passing the error on, which
+/// libraries may turn into text.
+pub struct ReaderAware<W>(pub W);
+
+impl<W> ReaderAware<W> {
+    fn noted<T>(result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &result
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            READER_GONE.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
+    }
+}
+
+impl<W: Write> Write for ReaderAware<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Self::noted(self.0.write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Self::noted(self.0.flush())
     }
 }
 
@@ -345,7 +418,13 @@ pub fn is_output_entry(parts: &[&str]) -> bool {
 /// older files); directories whose names start with `_` or `.` (our metadata, rejected
 /// records, temporary files) are left alone.
 pub fn remove_empty_partitions(root: &Path) -> Result<()> {
-    let ours = |e: &walkdir::DirEntry| e.depth() == 0 || !is_skipped_name(e.file_name());
+    // Partition folders only: a folder of the user's is never touched, empty or not.
+    let ours = |e: &walkdir::DirEntry| {
+        e.depth() == 0
+            || e.file_type().is_dir()
+                && is_output_entry(&[e.file_name().to_str().unwrap_or("_")])
+                && !is_skipped_name(e.file_name())
+    };
     let mut dirs = Vec::new();
     for entry in walkdir::WalkDir::new(root).into_iter().filter_entry(ours) {
         let entry = entry?;

@@ -163,8 +163,16 @@ impl Engine {
             filters.push(col("event_time").lt_eq(ts(until.last_ms())));
             filters.extend(self.period_filter(until.last_ms(), Expr::lt_eq));
         }
+        // A value too long for a folder name is there shortened: such a filter is applied to
+        // the record's own column.
+        let fits_a_folder = |values: &[String]| {
+            values.iter().all(|v| {
+                crate::output::partition::escape(v).len()
+                    <= crate::output::partition::MAX_ESCAPED_VALUE
+            })
+        };
         if !scope.accounts.is_empty() {
-            let target = if has(PartitionField::Account) {
+            let target = if has(PartitionField::Account) && fits_a_folder(&scope.accounts) {
                 col("account")
             } else {
                 coalesce(vec![
@@ -175,7 +183,7 @@ impl Engine {
             filters.push(target.in_list(scope.accounts.iter().map(lit).collect(), false));
         }
         if !scope.regions.is_empty() {
-            let target = if has(PartitionField::Region) {
+            let target = if has(PartitionField::Region) && fits_a_folder(&scope.regions) {
                 col("region")
             } else {
                 col("aws_region")
@@ -232,7 +240,11 @@ fn sniff(bytes: &[u8]) -> Sniffed {
 /// over another tool's files fails with a message rather than odd answers.
 fn check_hsmtrail_parquet(path: &Path) -> Result<()> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new_with_options(
+            file,
+            crate::output::reader_options(),
+        )
         .with_context(|| format!("{} is not readable Parquet", path.display()))?;
     let schema = reader.schema();
     if ["event_id", "event_time", "event_name"]
