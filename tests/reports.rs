@@ -630,6 +630,16 @@ fn output_goes_through_links_and_into_special_files() {
     );
     let written = std::fs::read_to_string(&target).unwrap();
     assert!(written.starts_with("event_time,"), "{written}");
+    // A file replaced keeps its permissions.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(
+        run(&[&args[..], &[target.to_str().unwrap()]].concat())
+            .status
+            .success()
+    );
+    let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
     // A special file is written into, never replaced.
     let out = run(&[&args[..], &["/dev/stdout"]].concat());
     assert!(

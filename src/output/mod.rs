@@ -219,12 +219,21 @@ pub fn conform(batch: RecordBatch) -> Result<RecordBatch> {
 /// an interruption, see [`lock::cleanup`]) the temporary file is removed. Returns the file's
 /// size.
 pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut File) -> Result<()>) -> Result<u64> {
+    write_atomically_with_mode(path, None, fill)
+}
+
+/// [`write_atomically`], the file getting `mode` rather than what the umask gives.
+fn write_atomically_with_mode(
+    path: &Path,
+    mode: Option<u32>,
+    fill: impl FnOnce(&mut File) -> Result<()>,
+) -> Result<u64> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut temp = temporary_in(dir)?;
     fill(temp.as_file_mut()).with_context(|| format!("writing {}", path.display()))?;
     temp.as_file_mut().flush()?;
     let bytes = temp.as_file().metadata()?.len();
-    persist(temp, path)?;
+    persist_with_mode(temp, path, mode.unwrap_or(0o666 & !umask()))?;
     Ok(bytes)
 }
 
@@ -270,7 +279,13 @@ pub fn write_user_file(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<
             let mut file = fs::OpenOptions::new().write(true).open(&target)?;
             fill(&mut file)
         }
-        _ => write_atomically(&target, |file| fill(file)).map(|_| ()),
+        // A file replaced keeps its permissions; a new one gets the umask's.
+        Ok(meta) => {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = meta.permissions().mode() & 0o7777;
+            write_atomically_with_mode(&target, Some(mode), |file| fill(file)).map(|_| ())
+        }
+        Err(_) => write_atomically(&target, |file| fill(file)).map(|_| ()),
     }
 }
 
@@ -345,11 +360,15 @@ pub fn temporary_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
 /// umask gives new files (temporary files are made private), renamed over `path`, and the
 /// rename itself made durable by syncing the folder, so a power cut cannot lose it.
 pub fn persist(temp: tempfile::NamedTempFile, path: &Path) -> Result<File> {
+    persist_with_mode(temp, path, 0o666 & !umask())
+}
+
+fn persist_with_mode(temp: tempfile::NamedTempFile, path: &Path, mode: u32) -> Result<File> {
     use std::os::unix::fs::PermissionsExt;
     let temp_path = temp.path().to_path_buf();
     temp.as_file().sync_all()?;
     temp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o666 & !umask()))
+        .set_permissions(std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("setting the permissions of {}", path.display()))?;
     let file = temp
         .persist(path)
