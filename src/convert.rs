@@ -1317,6 +1317,13 @@ impl State {
         let file_name = format!("part-{}.parquet", self.run_id);
         let partitions = self.take_partitions();
         let dedup_against_output = !(opts.overwrite || opts.keep_duplicates);
+        if opts.overwrite {
+            // Every file --overwrite will remove must be the output's own: a file of another
+            // tool in a partition folder stops the run before anything is written or removed.
+            for file in dest.all_data_files()? {
+                dest.check_footer(&file)?;
+            }
+        }
         if dedup_against_output {
             // A file that cannot be read for its event IDs stops the run before it writes
             // anything, rather than after some partitions.

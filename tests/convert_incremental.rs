@@ -828,14 +828,42 @@ fn foreign_and_damaged_files_never_panic_a_run_and_compaction_touches_only_its_o
         out.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
+    // Queries plan through DataFusion, which decodes that schema: an error saying what to do,
+    // not a crash.
+    let (code, err) = run(&[
+        "query",
+        "SELECT count(*) FROM events",
+        "--data",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("hsmtrail compact"), "{err}");
+    // Compaction rewrites the file from its Parquet schema.
     let (code, err) = run(&["compact", out.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
+    let (code, err) = run(&[
+        "query",
+        "SELECT count(*) FROM events",
+        "--data",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
     // A Parquet file of another tool in a partition: compaction refuses it by name and changes
-    // nothing.
+    // nothing, and so does --overwrite, which would otherwise remove it.
     let foreign = dirs[0].join("other-tool.parquet");
     std::fs::write(&foreign, b"PAR1 not really PAR1").unwrap();
     let files = parquet_files(&out);
     let (code, err) = run(&["compact", out.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("other-tool.parquet"), "{err}");
+    assert_eq!(parquet_files(&out), files);
+    let (code, err) = run(&[
+        "convert",
+        &fixture("archive"),
+        "--overwrite",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("other-tool.parquet"), "{err}");
     assert_eq!(parquet_files(&out), files);

@@ -544,7 +544,13 @@ fn globs_binary_files_and_links_to_the_output_are_handled_like_walks() {
     let out = tmp.path().join("out");
     std::os::unix::fs::symlink(&out, bucket.join("linked-out")).unwrap();
     let pattern = format!("{}/**/*.gz", bucket.display());
-    for inputs in [vec![pattern.as_str()], vec![bucket.to_str().unwrap()]] {
+    // Day folders: here it also matches Config's deeper ConfigHistory folder.
+    let days = format!("{}/AWSLogs/*/*/*/*/*/*/*", bucket.display());
+    for inputs in [
+        vec![pattern.as_str()],
+        vec![days.as_str()],
+        vec![bucket.to_str().unwrap()],
+    ] {
         for _ in 0..2 {
             let (code, s) = convert(&inputs, &out);
             assert_eq!(code, 0, "{inputs:?}: {s:#}");

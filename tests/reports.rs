@@ -760,4 +760,27 @@ fn a_value_too_long_for_a_folder_name_is_still_found_by_the_scope() {
         "csv",
     ]);
     assert_eq!(stdout(&q), "n\n1\n");
+    // So is a value the folder name escapes.
+    let escaped = dir.path().join("escaped.json");
+    std::fs::write(
+        &escaped,
+        r#"{"eventTime":"2024-03-01T01:00:00Z","eventID":"e2","eventSource":"cloudhsm.amazonaws.com","recipientAccountId":"a/b","awsRegion":"us-east-1"}"#,
+    )
+    .unwrap();
+    let out2 = dir.path().join("out2");
+    convert_from_root(
+        &[escaped.to_str().unwrap(), "--partition-by", "account,date"],
+        &out2,
+    );
+    let q = run(&[
+        "query",
+        "SELECT count(*) AS n FROM events",
+        "--data",
+        out2.to_str().unwrap(),
+        "--account",
+        "a/b",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(stdout(&q), "n\n1\n");
 }

@@ -9,8 +9,23 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Table, fixture, hsmtrail};
+use common::{Table, fixture};
 use serde_json::Value;
+
+/// `hsmtrail ARGS` against the S3 endpoint, with these credentials in the environment and
+/// nothing else of the machine's AWS set-up.
+fn hsmtrail_at(endpoint: &str, args: &[&str], credentials: (&str, &str)) -> Command {
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("hsmtrail"));
+    command
+        .args(args)
+        .args(["--endpoint-url", endpoint, "--path-style"])
+        .env("AWS_ACCESS_KEY_ID", credentials.0)
+        .env("AWS_SECRET_ACCESS_KEY", credentials.1)
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
 
 /// A moto server on a free loopback port, stopped when dropped.
 struct Moto {
@@ -56,6 +71,15 @@ impl Moto {
         }
     }
 
+    /// A server with the fixture archive in bucket `trail` and an empty bucket `lake`.
+    fn with_archive() -> Moto {
+        let moto = Moto::start(&[]);
+        moto.tool(&["mb", "trail"]);
+        moto.tool(&["mb", "lake"]);
+        moto.tool(&["put-dir", "trail", "", &fixture("archive")]);
+        moto
+    }
+
     /// Runs tests/s3_tool.py with the default test credentials.
     fn tool(&self, args: &[&str]) -> String {
         self.tool_as(("testing", "testing"), args)
@@ -87,14 +111,7 @@ impl Moto {
 
     /// `hsmtrail ARGS --endpoint-url ... --path-style` with credentials in the environment.
     fn hsmtrail(&self, args: &[&str], credentials: (&str, &str)) -> std::process::Output {
-        hsmtrail()
-            .args(args)
-            .args(["--endpoint-url", &self.endpoint, "--path-style"])
-            .env("AWS_ACCESS_KEY_ID", credentials.0)
-            .env("AWS_SECRET_ACCESS_KEY", credentials.1)
-            .env("AWS_REGION", "us-east-1")
-            .env_remove("AWS_PROFILE")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
+        hsmtrail_at(&self.endpoint, args, credentials)
             .output()
             .unwrap()
     }
@@ -140,11 +157,8 @@ fn local_table(args: &[&str], dir: &Path) -> Table {
 
 #[test]
 fn converts_an_org_and_account_archive_from_s3_into_s3_listing_only_wanted_days() {
-    let moto = Moto::start(&[]);
+    let moto = Moto::with_archive();
     let tmp = tempfile::tempdir().unwrap();
-    moto.tool(&["mb", "trail"]);
-    moto.tool(&["mb", "lake"]);
-    moto.tool(&["put-dir", "trail", "", &fixture("archive")]);
     // Objects that must never be listed: a day outside the range, a region not asked for
     // (when regions are filtered), another account. Reading any of them fails the run.
     let poison = tmp.path().join("poison.json.gz");
@@ -461,10 +475,7 @@ fn a_missing_bucket_is_named_with_what_to_check() {
 
 #[test]
 fn compaction_in_s3_leaves_one_sorted_deduplicated_file_per_partition() {
-    let moto = Moto::start(&[]);
-    moto.tool(&["mb", "trail"]);
-    moto.tool(&["mb", "lake"]);
-    moto.tool(&["put-dir", "trail", "", &fixture("archive")]);
+    let moto = Moto::with_archive();
     let tmp = tempfile::tempdir().unwrap();
     // Two runs of overlapping days: several files per partition.
     for (n, (since, until)) in [("2024-03-01", "2024-03-02"), ("2024-03-02", "2024-03-09")]
@@ -613,11 +624,8 @@ fn keys_with_odd_characters_are_read_written_deduplicated_and_compacted() {
 
 #[test]
 fn concurrent_conversions_into_s3_leave_each_event_once_after_compaction() {
-    let moto = Moto::start(&[]);
+    let moto = Moto::with_archive();
     let tmp = tempfile::tempdir().unwrap();
-    moto.tool(&["mb", "trail"]);
-    moto.tool(&["mb", "lake"]);
-    moto.tool(&["put-dir", "trail", "", &fixture("archive")]);
     let args = [
         "convert",
         "s3://trail/",
@@ -628,14 +636,7 @@ fn concurrent_conversions_into_s3_leave_each_event_once_after_compaction() {
     ];
     // Two runs at once over the same archive (a cron run overlapping a manual one).
     let spawn = || {
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("hsmtrail"))
-            .args(args)
-            .args(["--endpoint-url", &moto.endpoint, "--path-style"])
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env_remove("AWS_PROFILE")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
+        hsmtrail_at(&moto.endpoint, &args, ("testing", "testing"))
             .spawn()
             .unwrap()
     };
@@ -710,14 +711,7 @@ impl Proxy {
 
     /// `hsmtrail ARGS` through the proxy; exit code and stderr.
     fn hsmtrail(&self, args: &[&str]) -> (i32, String) {
-        let out = hsmtrail()
-            .args(args)
-            .args(["--endpoint-url", &self.endpoint, "--path-style"])
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env_remove("AWS_PROFILE")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
+        let out = hsmtrail_at(&self.endpoint, args, ("testing", "testing"))
             .output()
             .unwrap();
         (
@@ -736,11 +730,8 @@ impl Drop for Proxy {
 
 #[test]
 fn failing_requests_are_retried_and_every_record_lands_once() {
-    let moto = Moto::start(&[]);
+    let moto = Moto::with_archive();
     let tmp = tempfile::tempdir().unwrap();
-    moto.tool(&["mb", "trail"]);
-    moto.tool(&["mb", "lake"]);
-    moto.tool(&["put-dir", "trail", "", &fixture("archive")]);
     let rules = [
         // Reading delivery files.
         "GET:/trail/AWSLogs/:500:2",
@@ -789,11 +780,8 @@ fn failing_requests_are_retried_and_every_record_lands_once() {
 
 #[test]
 fn storage_that_keeps_failing_fails_the_run_naming_the_object_and_leaves_nothing_half_done() {
-    let moto = Moto::start(&[]);
+    let moto = Moto::with_archive();
     let tmp = tempfile::tempdir().unwrap();
-    moto.tool(&["mb", "trail"]);
-    moto.tool(&["mb", "lake"]);
-    moto.tool(&["put-dir", "trail", "", &fixture("archive")]);
     let args = |summary: &Path| {
         vec![
             "convert".to_owned(),
@@ -891,11 +879,8 @@ fn storage_that_keeps_failing_fails_the_run_naming_the_object_and_leaves_nothing
 
 #[test]
 fn an_object_listed_larger_than_the_limit_is_refused_without_being_fetched() {
-    let moto = Moto::start(&[]);
+    let moto = Moto::with_archive();
     let tmp = tempfile::tempdir().unwrap();
-    moto.tool(&["mb", "trail"]);
-    moto.tool(&["mb", "lake"]);
-    moto.tool(&["put-dir", "trail", "", &fixture("archive")]);
     let big = tmp.path().join("big.json");
     std::fs::write(&big, vec![b' '; 200_000]).unwrap();
     let key = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/big.json";

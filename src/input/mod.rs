@@ -415,6 +415,16 @@ struct Walker<'a> {
 
 impl Walker<'_> {
     fn walk(&mut self, dir: &Path) {
+        // A folder inside another service's logs, named or matched itself: nothing to read.
+        let parts: Vec<_> = dir
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect();
+        let parts: Vec<&str> = parts.iter().map(|p| p.as_ref()).collect();
+        if let Some(service) = other_service(&parts) {
+            self.skip_all(dir, service);
+            return;
+        }
         // Only a walk that meets the output checks entries against it (one canonicalize a
         // folder and file then, none otherwise).
         let output = self.output.filter(|out| {
@@ -466,17 +476,22 @@ impl Walker<'_> {
                 )),
             }
         }
-        // Named, never read.
         for (folder, service) in other_services {
-            for entry in walkdir::WalkDir::new(folder)
-                .follow_links(true)
-                .into_iter()
-                .flatten()
-            {
-                if entry.file_type().is_file() {
-                    let name = entry.path().display().to_string();
-                    self.skipped.push((name, Skip::OtherLogs(service.clone())));
-                }
+            self.skip_all(&folder, &service);
+        }
+    }
+
+    /// Names every file below `folder` as another service's logs, never reading one.
+    fn skip_all(&mut self, folder: &Path, service: &str) {
+        for entry in walkdir::WalkDir::new(folder)
+            .follow_links(true)
+            .into_iter()
+            .flatten()
+        {
+            if entry.file_type().is_file() {
+                let name = entry.path().display().to_string();
+                self.skipped
+                    .push((name, Skip::OtherLogs(service.to_owned())));
             }
         }
     }

@@ -220,15 +220,20 @@ impl Destination<'_> {
     /// that would fetch each twice.)
     pub fn check_data_files(&self, partition: &str) -> Result<()> {
         for file in self.data_files(partition)? {
-            let schema = self
-                .footer_schema(&file)
-                .with_context(|| format!("{}: not a readable Parquet file", file.name()))?;
-            check_key_columns(&schema, &file)?;
+            self.check_footer(&file)?;
             if let DataFile::Local(_) = file {
                 self.read_columns(&file, &["event_id", "event_time"])?;
             }
         }
         Ok(())
+    }
+
+    /// Checks from its footer alone that a data file is hsmtrail's (see [`check_key_columns`]).
+    pub fn check_footer(&self, file: &DataFile) -> Result<()> {
+        let schema = self
+            .footer_schema(file)
+            .with_context(|| format!("{}: not a readable Parquet file", file.name()))?;
+        check_key_columns(&schema, file)
     }
 
     /// The Arrow schema of a data file, from its footer (a ranged read for an object).

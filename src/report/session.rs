@@ -87,10 +87,23 @@ impl Engine {
     }
 
     /// Plans and starts one SQL statement; the results stream.
+    ///
+    /// Planning reads the files' footers, where DataFusion decodes the Arrow schema embedded
+    /// in each; a damaged one panics in arrow-ipc. That is reported as an error with what to
+    /// do (compaction rewrites files from their Parquet schema), not as a crash.
     pub fn stream(&self, sql: &str) -> Result<SendableRecordBatchStream> {
-        self.runtime
-            .block_on(async { self.ctx.sql(sql).await?.execute_stream().await })
-            .map_err(query_error)
+        let planned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.runtime
+                .block_on(async { self.ctx.sql(sql).await?.execute_stream().await })
+        }));
+        match planned {
+            Ok(stream) => stream.map_err(query_error),
+            Err(_) => anyhow::bail!(
+                "the query failed: reading the data's file footers failed (a damaged embedded \
+                 schema?): `hsmtrail compact` on the data folder rewrites its files from their \
+                 Parquet schema"
+            ),
+        }
     }
 
     /// When the scoped `events` holds no row: the span of the whole data (`the data spans A to
@@ -163,13 +176,12 @@ impl Engine {
             filters.push(col("event_time").lt_eq(ts(until.last_ms())));
             filters.extend(self.period_filter(until.last_ms(), Expr::lt_eq));
         }
-        // A value too long for a folder name is there shortened: such a filter is applied to
-        // the record's own column.
+        // A value the folder name spells otherwise (escaped, or shortened when too long) is
+        // filtered on the record's own column instead.
         let fits_a_folder = |values: &[String]| {
-            values.iter().all(|v| {
-                crate::output::partition::escape(v).len()
-                    <= crate::output::partition::MAX_ESCAPED_VALUE
-            })
+            values
+                .iter()
+                .all(|v| crate::output::partition::escape_bounded(v) == *v)
         };
         if !scope.accounts.is_empty() {
             let target = if has(PartitionField::Account) && fits_a_folder(&scope.accounts) {
