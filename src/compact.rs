@@ -386,8 +386,9 @@ fn exchange(a: &Path, b: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Removes what killed runs left in partition folders: staging folders of a compaction and
-/// hidden temporary files of a conversion (under the output lock, no live run has any).
+/// Removes what killed runs left: in partition folders, staging folders of a compaction and
+/// hidden temporary files of a conversion (under the output lock, no live run has any); in
+/// `_rejected/`, temporary files nobody holds locked.
 pub fn remove_leftovers(root: &Path) -> Result<()> {
     let walk = walkdir::WalkDir::new(root)
         .min_depth(1)
@@ -409,6 +410,24 @@ pub fn remove_leftovers(root: &Path) -> Result<()> {
             && entry.depth() > 1
             && name.starts_with(".hsmtrail-")
             && name.ends_with(".tmp")
+        {
+            std::fs::remove_file(entry.path())
+                .with_context(|| format!("removing {}", entry.path().display()))?;
+        }
+    }
+    // Rejected records are gathered outside the output lock: a temporary file there is a
+    // killed run's only if nobody holds it locked.
+    let Ok(rejected) = std::fs::read_dir(root.join("_rejected")) else {
+        return Ok(());
+    };
+    for entry in rejected.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(".hsmtrail-") && name.ends_with(".tmp")) {
+            continue;
+        }
+        if let Ok(file) = std::fs::File::open(entry.path())
+            && file.try_lock().is_ok()
         {
             std::fs::remove_file(entry.path())
                 .with_context(|| format!("removing {}", entry.path().display()))?;

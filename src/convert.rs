@@ -1206,6 +1206,9 @@ impl State {
         if self.rejected.is_none() {
             std::fs::create_dir_all(&dir)?;
             let temp = output::temporary_in(&dir)?;
+            // Held locked while this run writes it (outside the output lock), so that a later
+            // run tells a live one from one a killed run left (see compact::remove_leftovers).
+            temp.as_file().lock()?;
             let path = dir.join(format!("{}.jsonl", self.run_id));
             self.rejected = Some((path, BufWriter::new(temp)));
         }

@@ -707,14 +707,23 @@ fn spill_folders_go_on_sigterm_and_stale_ones_with_the_next_run() {
     }
     assert!(interrupted, "no run was interrupted while spilling");
 
-    // A run killed outright leaves its folder; the next run removes it.
+    // A run killed outright leaves its folder and its rejected records' temporary file; the
+    // next run removes them, but not the temporary file of a run still writing one.
+    std::fs::create_dir_all(out.join("_rejected")).unwrap();
+    std::fs::write(out.join("_rejected/.hsmtrail-killed.tmp"), "{}\n").unwrap();
+    let live = std::fs::File::create(out.join("_rejected/.hsmtrail-live.tmp")).unwrap();
+    live.lock().unwrap();
     let stale = out.join(".hsmtrail-spill-killed");
     std::fs::create_dir_all(&stale).unwrap();
     std::fs::write(stale.join("0.arrow"), vec![0u8; 1024]).unwrap();
     std::fs::write(out.join(".hsmtrail-spill-killed.lock"), "").unwrap();
     let (code, _) = convert(&[&fixture("archive")], &out);
     assert_eq!(code, 0);
-    assert_eq!(leftovers(&out), Vec::<PathBuf>::new());
+    assert_eq!(
+        leftovers(&out),
+        vec![out.join("_rejected/.hsmtrail-live.tmp")]
+    );
+    drop(live);
 }
 
 #[test]
