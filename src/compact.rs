@@ -58,15 +58,26 @@ pub struct Summary {
 
 impl Summary {
     pub fn to_text(&self) -> String {
-        format!(
-            "hsmtrail compact: {} partitions ({} already compact): {} files -> {} files, {} rows, {} duplicates dropped\n",
-            self.partitions,
+        let rewritten = self.partitions - self.compact_already;
+        let plural =
+            |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let mut text = format!(
+            "hsmtrail compact: {} ({} already compact): {} -> {}",
+            plural(self.partitions, "partition", "partitions"),
             self.compact_already,
-            self.files_before,
-            self.files_after,
-            self.rows,
-            self.duplicates
-        )
+            plural(self.files_before, "file", "files"),
+            plural(self.files_after, "file", "files"),
+        );
+        if rewritten > 0 {
+            text.push_str(&format!(
+                "; {} rewritten with {}, {} dropped",
+                plural(rewritten, "partition", "partitions"),
+                plural(self.rows, "row", "rows"),
+                plural(self.duplicates, "duplicate", "duplicates"),
+            ));
+        }
+        text.push('\n');
+        text
     }
 }
 
