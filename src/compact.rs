@@ -58,9 +58,8 @@ pub struct Summary {
 
 impl Summary {
     pub fn to_text(&self) -> String {
+        use crate::convert::plural;
         let rewritten = self.partitions - self.compact_already;
-        let plural =
-            |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         let mut text = format!(
             "hsmtrail compact: {} ({} already compact): {} -> {}",
             plural(self.partitions, "partition", "partitions"),
@@ -409,7 +408,7 @@ pub fn remove_leftovers(root: &Path) -> Result<()> {
             // Only into partition folders: not _hsmtrail/, _rejected/ or the user's.
             !e.file_type().is_dir()
                 || name.starts_with(STAGING_PREFIX)
-                || crate::output::is_output_entry(&[&name]) && !name.starts_with(['.', '_'])
+                || crate::output::is_partition_folder(&name)
         });
     for entry in walk {
         let Ok(entry) = entry else { continue };

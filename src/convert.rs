@@ -439,7 +439,7 @@ impl Summary {
 }
 
 /// `1 file`, `2 files`.
-fn plural(n: u64, one: &str, many: &str) -> String {
+pub(crate) fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 

@@ -27,6 +27,24 @@ fn hsmtrail_at(endpoint: &str, args: &[&str], credentials: (&str, &str)) -> Comm
     command
 }
 
+/// A loopback port nobody listens on.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (at most 30 s) until a server listens on the loopback `port`.
+fn wait_for(port: u16, failure: &str) {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "{failure}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A moto server on a free loopback port, stopped when dropped.
 struct Moto {
     child: Child,
@@ -35,11 +53,7 @@ struct Moto {
 
 impl Moto {
     fn start(extra_env: &[(&str, &str)]) -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let mut cmd = Command::new("python3");
         cmd.args([
             "-m",
@@ -57,14 +71,10 @@ impl Moto {
         let child = cmd
             .spawn()
             .expect("python3 -m moto.server (pip install 'moto[server]', see .ci/run)");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "moto server did not start (is moto[server] installed? see .ci/run)"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for(
+            port,
+            "moto server did not start (is moto[server] installed? see .ci/run)",
+        );
         Moto {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
@@ -671,11 +681,7 @@ struct Proxy {
 
 impl Proxy {
     fn start(moto: &Moto, rules: &[&str], log: &Path) -> Proxy {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = Command::new("python3")
             .arg(common::root().join("tests/faulty_proxy.py"))
             .arg(port.to_string())
@@ -685,14 +691,7 @@ impl Proxy {
             .stderr(std::fs::File::create(log).unwrap())
             .spawn()
             .unwrap();
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "proxy did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for(port, "proxy did not start");
         Proxy {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),

@@ -20,8 +20,9 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
 
 use crate::output::merge::{EventIds, dedup_key};
-use crate::output::partition::PartitionField;
-use crate::output::{conform, is_skipped_name, reader_options, write_atomically};
+use crate::output::{
+    conform, is_partition_folder, is_skipped_name, reader_options, write_atomically,
+};
 use crate::remote::{Remote, S3Url};
 use crate::schema;
 
@@ -491,12 +492,6 @@ fn event_ids_of<'b>(
         Some(arrow::datatypes::DataType::Utf8) => Ok(batch.column(0).as_string::<i32>()),
         _ => anyhow::bail!("{}: has no string event_id column", file.name()),
     }
-}
-
-/// A partition folder's name: `event_date=...`, `account=...` and the like.
-fn is_partition_folder(name: &str) -> bool {
-    name.split_once('=')
-        .is_some_and(|(column, _)| PartitionField::ALL.iter().any(|f| f.column() == column))
 }
 
 /// Whether a path under the output (its components) is a data file: a Parquet file at the top

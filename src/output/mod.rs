@@ -422,15 +422,15 @@ pub fn is_output_entry(parts: &[&str]) -> bool {
     let Some(first) = parts.first() else {
         return false;
     };
-    let partition_folder = first.split_once('=').is_some_and(|(column, _)| {
-        partition::PartitionField::ALL
-            .iter()
-            .any(|f| f.column() == column)
-    });
     first.starts_with('.')
         || first.starts_with('_')
-        || partition_folder
+        || is_partition_folder(first)
         || parts.len() == 1 && first.ends_with(".parquet")
+}
+
+/// Whether a folder name is a partition folder's (`event_date=...`, `account=...`).
+pub fn is_partition_folder(name: &str) -> bool {
+    partition::PartitionField::of_folder_name(name).is_some()
 }
 
 /// Removes the partition directories under `root` left empty (after `--overwrite` removed
@@ -440,9 +440,7 @@ pub fn remove_empty_partitions(root: &Path) -> Result<()> {
     // Partition folders only: a folder of the user's is never touched, empty or not.
     let ours = |e: &walkdir::DirEntry| {
         e.depth() == 0
-            || e.file_type().is_dir()
-                && is_output_entry(&[e.file_name().to_str().unwrap_or("_")])
-                && !is_skipped_name(e.file_name())
+            || e.file_type().is_dir() && e.file_name().to_str().is_some_and(is_partition_folder)
     };
     let mut dirs = Vec::new();
     for entry in walkdir::WalkDir::new(root).into_iter().filter_entry(ours) {

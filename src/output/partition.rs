@@ -67,6 +67,13 @@ impl PartitionField {
         }
     }
 
+    /// The level a partition folder's name (`event_date=2024-03-01`) belongs to; `None` for
+    /// any other name.
+    pub fn of_folder_name(name: &str) -> Option<PartitionField> {
+        let (column, _) = name.split_once('=')?;
+        Self::ALL.into_iter().find(|f| f.column() == column)
+    }
+
     fn parse(word: &str) -> Result<Option<Self>, String> {
         Ok(Some(match word {
             "account" => PartitionField::Account,
@@ -149,8 +156,7 @@ impl Layout {
     fn of_folder(folder: &str) -> Option<Layout> {
         let mut fields = Vec::new();
         for level in folder.split('/').filter(|l| !l.is_empty()) {
-            let (column, _) = level.split_once('=')?;
-            fields.push(*PartitionField::ALL.iter().find(|f| f.column() == column)?);
+            fields.push(PartitionField::of_folder_name(level)?);
         }
         Some(Layout { fields })
     }

@@ -404,16 +404,7 @@ fn first_parquet(path: &Path) -> Result<(PathBuf, Vec<PartitionField>)> {
     let mut partitions = Vec::new();
     for component in relative.components() {
         let name = component.as_os_str().to_string_lossy();
-        let key = name.split_once('=').map(|(k, _)| k).unwrap_or(&name);
-        let field = [
-            PartitionField::Account,
-            PartitionField::Region,
-            PartitionField::Date,
-            PartitionField::Month,
-        ]
-        .into_iter()
-        .find(|f| f.column() == key)
-        .with_context(|| {
+        let field = PartitionField::of_folder_name(&name).with_context(|| {
             format!(
                 "{} is not an hsmtrail partition directory (expected account=, region=, event_date= or event_month=)",
                 first.display()
