@@ -923,3 +923,68 @@ fn an_object_listed_larger_than_the_limit_is_refused_without_being_fetched() {
         "the others are fetched: {log}"
     );
 }
+
+#[test]
+fn a_key_the_client_cannot_name_is_a_problem_and_the_listing_goes_on() {
+    let moto = Moto::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    moto.tool(&["mb", "trail"]);
+    moto.tool(&["mb", "lake"]);
+    let dir = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01";
+    // Good keys on either side of the bad ones, all on one listing page, where one bad key
+    // used to fail the page and with it the whole listing.
+    let keys = [
+        ("a.json", true),
+        ("b\u{1}control.json", false),
+        ("c.json", true),
+        ("/double-slash.json", false),
+        ("z.json", true),
+    ];
+    for (i, (name, _)) in keys.iter().enumerate() {
+        let local = tmp.path().join(format!("{i}.json"));
+        std::fs::write(
+            &local,
+            format!(
+                r#"{{"Records":[{{"eventTime":"2024-03-01T01:00:00Z","eventID":"e{i}","eventSource":"cloudhsm.amazonaws.com","recipientAccountId":"111122223333","awsRegion":"us-east-1"}}]}}"#
+            ),
+        )
+        .unwrap();
+        moto.tool(&[
+            "put",
+            "trail",
+            &format!("{dir}/{name}"),
+            local.to_str().unwrap(),
+        ]);
+    }
+    // Listed whole (one recursive listing) and folder by folder (pruned by date), the bad keys
+    // are named and every good one is converted.
+    for (run, filter) in [("whole", vec![]), ("pruned", vec!["--since", "2024-03-01"])] {
+        let mut args = vec!["s3://trail/", "--out"];
+        let out = format!("s3://lake/{run}/");
+        args.push(&out);
+        args.extend(filter);
+        let (code, s) = moto.convert(&args, &tmp.path().join(format!("{run}.json")));
+        assert_eq!(code, 1, "{s:#}");
+        assert_eq!(s["files"]["converted"], 3, "{s:#}");
+        assert_eq!(s["records"]["kept"], 3, "{s:#}");
+        let problems: Vec<&str> = s["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["file"].as_str().unwrap())
+            .collect();
+        assert!(
+            problems.iter().any(|f| f.contains("b\u{1}control.json")),
+            "{s:#}"
+        );
+        assert!(problems.iter().any(|f| f.contains("01//")), "{s:#}");
+        assert_eq!(problems.len(), 2, "{s:#}");
+        assert!(
+            s["problems"][0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("copy the object to a plain key"),
+            "{s:#}"
+        );
+    }
+}

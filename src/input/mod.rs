@@ -244,6 +244,7 @@ pub fn discover(given: &[String], scope: &Scope) -> Discovery {
                 Ok(listed) => {
                     found.objects.extend(listed.inputs);
                     skipped.extend(listed.skipped);
+                    problems.extend(listed.problems);
                 }
                 Err(e) => {
                     let reason = format!("{e:#}");
@@ -279,6 +280,10 @@ pub fn discover(given: &[String], scope: &Scope) -> Discovery {
     }
 }
 
+/// Why a listed key is not converted when object_store cannot name it.
+const UNREADABLE_KEY: &str = "the S3 client cannot fetch a key with an empty, '.' or '..' \
+    segment or a control character: copy the object to a plain key (aws s3 cp) to convert it";
+
 /// The objects under an `s3://` prefix, without hidden keys and without the output's own
 /// objects; and those of other services' logs, left out.
 fn list_objects(url: &S3Url, scope: &Scope) -> anyhow::Result<Discovery> {
@@ -291,15 +296,16 @@ fn list_objects(url: &S3Url, scope: &Scope) -> anyhow::Result<Discovery> {
         .map(|out| out.prefix.trim_end_matches('/').to_owned());
     let mut inputs = Vec::new();
     let mut skipped = Vec::new();
-    for meta in remote.list_trail(url, &scope.prune)? {
-        let key = meta.location.to_string();
+    // Hidden keys, the output's own objects and other services' logs are left out, whether
+    // or not they can be read.
+    let mut left_out = |key: &str| {
         let parts: Vec<&str> = key.split('/').collect();
         if parts.iter().any(|c| c.starts_with('.')) {
-            continue;
+            return true;
         }
         if let Some(output) = &output {
             let relative = if output.is_empty() {
-                Some(key.as_str())
+                Some(key)
             } else {
                 key.strip_prefix(output.as_str())
                     .and_then(|r| r.strip_prefix('/'))
@@ -307,11 +313,25 @@ fn list_objects(url: &S3Url, scope: &Scope) -> anyhow::Result<Discovery> {
             if relative.is_some_and(|r| {
                 crate::output::is_output_entry(r.split('/').collect::<Vec<_>>().as_slice())
             }) {
-                continue;
+                return true;
             }
         }
         if let Some(service) = other_service(&parts) {
-            skipped.push((url.url_of(&key), Skip::OtherLogs(service.to_owned())));
+            skipped.push((url.url_of(key), Skip::OtherLogs(service.to_owned())));
+            return true;
+        }
+        false
+    };
+    let listing = remote.list_trail(url, &scope.prune)?;
+    let problems = listing
+        .unreadable
+        .iter()
+        .filter(|key| !left_out(key))
+        .map(|key| (url.url_of(key), UNREADABLE_KEY.to_owned()))
+        .collect();
+    for meta in listing.objects {
+        let key = meta.location.to_string();
+        if left_out(&key) {
             continue;
         }
         inputs.push(Input::Object {
@@ -325,7 +345,7 @@ fn list_objects(url: &S3Url, scope: &Scope) -> anyhow::Result<Discovery> {
     }
     Ok(Discovery {
         inputs,
-        problems: Vec::new(),
+        problems,
         skipped,
     })
 }

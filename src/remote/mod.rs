@@ -9,6 +9,8 @@
 //! `AWSLogs/[o-org/]<account>/CloudTrail/<region>/YYYY/MM/DD/`: folders of other accounts,
 //! regions and dates than asked for, and digest folders, are never listed, so converting one
 //! day of an organisation trail lists a few folders per account and region, not years of keys.
+//! A folder whose listing holds a key object_store cannot name is listed again by
+//! [`raw_list`], so that the other keys are converted and the bad one is named.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -22,6 +24,9 @@ use object_store::ClientConfigKey;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as StorePath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+
+mod raw_list;
+use raw_list::RawLister;
 
 /// `s3://bucket/prefix`, split.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -216,7 +221,23 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 pub struct Remote {
     runtime: tokio::runtime::Runtime,
     options: S3Options,
-    stores: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+/// One bucket's clients: object_store's, and the lister for folders it cannot list.
+#[derive(Clone)]
+struct Bucket {
+    store: Arc<dyn ObjectStore>,
+    lister: Arc<RawLister>,
+}
+
+/// What a listing found: the objects, and the keys no object_store path can name (an empty,
+/// `.` or `..` segment, a control character), which can be neither fetched nor skipped
+/// silently.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub objects: Vec<ObjectMeta>,
+    pub unreadable: Vec<String>,
 }
 
 impl std::fmt::Debug for Remote {
@@ -237,7 +258,7 @@ impl Remote {
         Ok(Remote {
             runtime,
             options,
-            stores: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(HashMap::new()),
         })
     }
 
@@ -248,20 +269,28 @@ impl Remote {
 
     /// The client for a bucket.
     pub fn store(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
-        let mut stores = self.stores.lock().expect("no panics while locked");
-        if let Some(store) = stores.get(bucket) {
-            return Ok(store.clone());
+        Ok(self.bucket(bucket)?.store)
+    }
+
+    fn bucket(&self, bucket: &str) -> Result<Bucket> {
+        let mut buckets = self.buckets.lock().expect("no panics while locked");
+        if let Some(found) = buckets.get(bucket) {
+            return Ok(found.clone());
         }
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
         builder = with_shared_config(builder);
+        let http = self
+            .options
+            .endpoint_url
+            .as_ref()
+            .is_some_and(|e| e.starts_with("http://"));
         if let Some(endpoint) = &self.options.endpoint_url {
-            builder = builder
-                .with_endpoint(endpoint)
-                .with_allow_http(endpoint.starts_with("http://"));
+            builder = builder.with_endpoint(endpoint).with_allow_http(http);
         }
         if self.options.path_style {
             builder = builder.with_virtual_hosted_style_request(false);
         }
+        let connect_timeout = CONNECT_TIMEOUT.min(self.options.timeout);
         builder = builder
             .with_retry(object_store::RetryConfig {
                 max_retries: self.options.retries,
@@ -275,35 +304,43 @@ impl Remote {
             )
             .with_config(
                 AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
-                format!(
-                    "{}ms",
-                    CONNECT_TIMEOUT.min(self.options.timeout).as_millis()
-                ),
+                format!("{}ms", connect_timeout.as_millis()),
             );
-        let store: Arc<dyn ObjectStore> = Arc::new(
-            builder
-                .build()
-                .with_context(|| format!("configuring the S3 client for bucket {bucket}"))?,
-        );
-        stores.insert(bucket.to_owned(), store.clone());
-        Ok(store)
+        let region = builder
+            .get_config_value(&AmazonS3ConfigKey::Region)
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        let configuring = || format!("configuring the S3 client for bucket {bucket}");
+        let s3 = Arc::new(builder.build().with_context(configuring)?);
+        let client = object_store::ClientOptions::new()
+            .with_timeout(self.options.timeout)
+            .with_connect_timeout(connect_timeout)
+            .with_allow_http(http);
+        let lister = RawLister::new(s3.clone(), region, &client, self.options.retries)
+            .with_context(configuring)?;
+        let found = Bucket {
+            store: s3,
+            lister: Arc::new(lister),
+        };
+        buckets.insert(bucket.to_owned(), found.clone());
+        Ok(found)
     }
 
     /// Every object under `url` that the layout does not rule out.
-    pub fn list_trail(&self, url: &S3Url, prune: &Prune) -> Result<Vec<ObjectMeta>> {
-        let store = self.store(&url.bucket)?;
-        let mut found = Vec::new();
+    pub fn list_trail(&self, url: &S3Url, prune: &Prune) -> Result<Listing> {
+        let bucket = self.bucket(&url.bucket)?;
+        let mut found = Listing::default();
         let prefix = url.prefix.trim_end_matches('/');
         if looks_like_a_file(prefix) {
             let meta = self
-                .block_on(store.head(&location(prefix)?))
+                .block_on(bucket.store.head(&location(prefix)?))
                 .map_err(|e| explain(e, &url.to_string()))?;
-            found.push(meta);
+            found.objects.push(meta);
             return Ok(found);
         }
-        self.block_on(walk(store.as_ref(), prefix.to_owned(), prune, &mut found))
+        self.block_on(walk(&bucket, prefix.to_owned(), prune, &mut found))
             .map_err(|e| explain(e, &url.to_string()))?;
-        found.sort_by(|a, b| a.location.cmp(&b.location));
+        found.objects.sort_by(|a, b| a.location.cmp(&b.location));
+        found.unreadable.sort();
         Ok(found)
     }
 
@@ -445,31 +482,28 @@ impl Remote {
 }
 
 /// Lists a folder level by level where the layout can prune, in one recursive listing where it
-/// cannot.
+/// cannot. A folder whose listing fails on a key object_store cannot name is listed again key
+/// by key, so that one such key costs only itself.
 async fn walk(
-    store: &dyn ObjectStore,
+    bucket: &Bucket,
     dir: String,
     prune: &Prune,
-    found: &mut Vec<ObjectMeta>,
+    found: &mut Listing,
 ) -> object_store::Result<()> {
     let mut pending = vec![dir];
     while let Some(dir) = pending.pop() {
         let parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
-        // Listed prefixes are valid paths already.
-        let location = (!dir.is_empty())
-            .then(|| StorePath::parse(&dir))
-            .transpose()?;
-        if prune.takes_all_below(&parts) {
-            let mut listing = store.list(location.as_ref());
-            while let Some(meta) = listing.try_next().await? {
-                found.push(meta);
+        let all_below = prune.takes_all_below(&parts);
+        let (objects, folders) = match list_folder(bucket.store.as_ref(), &dir, all_below).await {
+            Err(object_store::Error::InvalidPath { .. }) => {
+                let raw = bucket.lister.list(&dir, !all_below).await?;
+                found.unreadable.extend(raw.unreadable);
+                (raw.objects, raw.prefixes)
             }
-            continue;
-        }
-        let listing = store.list_with_delimiter(location.as_ref()).await?;
-        found.extend(listing.objects);
-        for child in listing.common_prefixes {
-            let child = child.to_string();
+            listed => listed?,
+        };
+        found.objects.extend(objects);
+        for child in folders {
             let child_parts: Vec<&str> = child.split('/').collect();
             if !prune.skips(&child_parts) {
                 pending.push(child);
@@ -477,6 +511,29 @@ async fn walk(
         }
     }
     Ok(())
+}
+
+/// One folder through object_store: every object below it, or its objects and sub-folders.
+async fn list_folder(
+    store: &dyn ObjectStore,
+    dir: &str,
+    all_below: bool,
+) -> object_store::Result<(Vec<ObjectMeta>, Vec<String>)> {
+    // Listed prefixes are valid paths already.
+    let location = (!dir.is_empty())
+        .then(|| StorePath::parse(dir))
+        .transpose()?;
+    if all_below {
+        let objects = store.list(location.as_ref()).try_collect().await?;
+        return Ok((objects, Vec::new()));
+    }
+    let listing = store.list_with_delimiter(location.as_ref()).await?;
+    let folders = listing
+        .common_prefixes
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    Ok((listing.objects, folders))
 }
 
 /// The store's path for an S3 key, exactly as the key is spelled: object_store's `Path::from`
