@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Peak memory of `hsmtrail convert` on the inputs that used to break the memory bound
 (issue #14): one file decompressing to nearly 2 GiB, two of 1 GiB each, and one file of 2
-million tiny records, at several --jobs (more threads than the machine's cores too). Prints a
-Markdown table for benches/RESULTS.md beside the bound the README states.
+million tiny records, at several --jobs (more threads than the machine's cores too); then the
+benchmark's default archives (the dense and sparse 500 MB ones benches/e2e.py converts, made
+by the same generator and cached in the same place) with the default --memory-budget. Prints
+Markdown tables for benches/RESULTS.md beside the bound the README states.
 
-    cargo build --release
+    cargo build --release --bin hsmtrail --example generate
     python3 benches/memory.py [--bin target/release/hsmtrail] [--work DIR]
 
 Peak RSS comes from GNU time (`/usr/bin/time -v`); each case runs once into a fresh output.
@@ -15,7 +17,11 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e  # noqa: E402  (its archive generator and cache)
 
 PAD = "x" * 700
 
@@ -80,6 +86,19 @@ def main():
                    "--jobs", str(jobs), "--memory-budget", "16", "--output", out, *extra]
             peak, wall = peak_mib(cmd)
             print(f"| {label} | {jobs} | 16 | {peak:.0f} | {wall} |", flush=True)
+    print("\n| default archive | --jobs | mode | peak RSS MiB | wall |")
+    print("|---|---|---|---|---|")
+    for name, percent, seed in [("dense", 10, 1), ("sparse", 0.1, 2)]:
+        archive, meta = e2e.generate(name, 500, percent, seed)
+        label = f"{name}: {meta['files']} files, {meta['json_bytes'] / 1e6:.0f} MB of JSON"
+        for mode, extra in [("CloudHSM only", []), ("--all-sources", ["--all-sources"])]:
+            for jobs in (1, 2, 16):
+                out = os.path.join(work, "out")
+                shutil.rmtree(out, ignore_errors=True)
+                cmd = [args.bin, "convert", archive, "--quiet", "--jobs", str(jobs),
+                       "--output", out, *extra]
+                peak, wall = peak_mib(cmd)
+                print(f"| {label} | {jobs} | {mode} | {peak:.0f} | {wall} |", flush=True)
 
 
 if __name__ == "__main__":

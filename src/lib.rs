@@ -16,6 +16,7 @@ macro_rules! say {
     }};
 }
 
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod compact;
 pub mod convert;
@@ -27,6 +28,7 @@ pub mod output;
 pub mod rebuild;
 pub mod record;
 pub mod remote;
+#[cfg(feature = "cli")]
 pub mod report;
 pub mod schema;
 pub mod state;

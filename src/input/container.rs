@@ -402,7 +402,27 @@ impl<'s> Walker<'s> {
         Ok(())
     }
 
-    fn damaged(&self, e: &serde_json::Error, text: &str, offset: usize) -> ContainerError {
+    /// Values held as not being records are invalid items of a file that holds records: they
+    /// go to the sink (and so to the rejected records) before the file ends, or is damaged.
+    fn release_unrecognised(&mut self) {
+        if self.records == 0 {
+            return;
+        }
+        for (raw, loc) in std::mem::take(&mut self.unrecognised) {
+            (self.sink)(
+                Item::Invalid {
+                    raw: &raw,
+                    reason: "not a CloudTrail record".into(),
+                },
+                loc,
+            );
+        }
+    }
+
+    /// The error for damage at `e`, after releasing what was read before it: the items
+    /// before the damage are kept or rejected like those of an undamaged file.
+    fn damaged(&mut self, e: &serde_json::Error, text: &str, offset: usize) -> ContainerError {
+        self.release_unrecognised();
         let line = e.line() + line_of(text, offset) - 1;
         let column = e.column();
         let message = strip_position(&e.to_string());
@@ -424,21 +444,13 @@ impl<'s> Walker<'s> {
         }
     }
 
-    fn finish(self, kind: ValueKind) -> Result<Content, ContainerError> {
+    fn finish(mut self, kind: ValueKind) -> Result<Content, ContainerError> {
         if self.records == 0 && !self.unrecognised.is_empty() {
             return Err(ContainerError::Unrecognised(
                 self.unrecognised_keys.unwrap_or_default(),
             ));
         }
-        for (raw, loc) in &self.unrecognised {
-            (self.sink)(
-                Item::Invalid {
-                    raw,
-                    reason: "not a CloudTrail record".into(),
-                },
-                *loc,
-            );
-        }
+        self.release_unrecognised();
         Ok(match kind {
             ValueKind::Digest if self.records == 0 => Content::Digest,
             ValueKind::Trail(format) => Content::Trail(format),
@@ -582,6 +594,25 @@ mod tests {
             })
         });
         (result, items)
+    }
+
+    /// Found by the `records` fuzz target: a value that is not a record, read before the
+    /// damage in a file that holds records, was dropped instead of rejected.
+    #[test]
+    fn values_before_damage_are_rejected_not_dropped() {
+        let (r, items) = collect(r#"[{"eventTime":"a"},{"foo":1},{"eventTime":"b"},{"x"#);
+        assert!(
+            matches!(r, Err(ContainerError::Damaged { items: 3, .. })),
+            "{r:?}"
+        );
+        assert_eq!(
+            items,
+            [
+                r#"R0:{"eventTime":"a"}"#,
+                r#"R2:{"eventTime":"b"}"#,
+                "Irecord index 1:not a CloudTrail record",
+            ]
+        );
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub enum DecodeError {
     #[error("corrupt or truncated gzip after {decoded} decompressed bytes: {message}")]
     Gzip { decoded: usize, message: String },
     #[error(
-        "decompressed size exceeds the limit of {limit} bytes (raise --max-file-bytes if the file is genuine)"
+        "size exceeds the limit of {limit} bytes, stored or decompressed (raise --max-file-bytes if the file is genuine)"
     )]
     TooLarge { limit: u64 },
     #[error("invalid UTF-8 at byte offset {offset} of the decompressed data")]

@@ -291,7 +291,24 @@ pub fn escape(value: &str) -> String {
     if out.starts_with('.') {
         out.replace_range(..1, "%2E");
     }
+    // A value that is literally Hive's name for a missing one would read back as missing.
+    if out == DEFAULT_PARTITION {
+        out.replace_range(..1, "%5F");
+    }
     out
+}
+
+/// The value a partition folder's escaped value stands for, as Hive, Spark and Athena read it
+/// back: `%XX` decoded, Hive's default partition empty. [`escape`] is its inverse, which the
+/// tests and the fuzz target `hive_escape` hold it to; `None` for bytes that are not UTF-8.
+pub fn unescape(escaped: &str) -> Option<String> {
+    if escaped == DEFAULT_PARTITION {
+        return Some(String::new());
+    }
+    percent_encoding::percent_decode_str(escaped)
+        .decode_utf8()
+        .ok()
+        .map(|v| v.into_owned())
 }
 
 /// Longest escaped value kept whole in a folder name: far above any real account ID (12
@@ -361,6 +378,10 @@ mod tests {
         assert_eq!(escape("k=v"), "k%3Dv");
         assert_eq!(escape("111122223333"), "111122223333");
         assert_eq!(escape("us-east-1"), "us-east-1");
+        assert_eq!(escape(DEFAULT_PARTITION), "%5F_HIVE_DEFAULT_PARTITION__");
+        for value in ["", DEFAULT_PARTITION, "../../x", "a%2Fb", "%"] {
+            assert_eq!(unescape(&escape(value)).as_deref(), Some(value));
+        }
     }
 
     #[test]
@@ -393,6 +414,7 @@ mod tests {
             prop_assert!(!e.contains('/') && !e.contains('\\') && !e.contains('='));
             prop_assert!(!e.starts_with('.'));
             prop_assert!(!e.chars().any(char::is_control));
+            prop_assert_eq!(unescape(&e), Some(value));
         }
     }
 }
