@@ -2,7 +2,7 @@
 //! bytes that panics when a property fails.
 //!
 //! One file serves two builds: the fuzz crate's library (the targets in `fuzz_targets/` call
-//! these on nightly, under libFuzzer) and `tests/fuzz_regressions.rs`, which runs every input a
+//! these on nightly, under libFuzzer) and `tests/it/fuzz_regressions.rs`, which runs every input a
 //! target ever failed on, and the fixtures, through the same functions on stable in `cargo
 //! test`. So a fix stays fixed without nightly, and the oracle is written once.
 

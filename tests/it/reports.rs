@@ -2,13 +2,11 @@
 //! rows (checked by hand, in `tests/expected/`), the same rows from DuckDB, ad-hoc SQL with JSON
 //! functions and partition pruning, scoping, formats and errors.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::OnceLock;
 
-use common::{hsmtrail, root};
+use crate::common::{hsmtrail, root};
 
 /// The fixtures converted once for all tests here (from the repository root, so `source_file`
 /// holds the same relative paths on every machine).

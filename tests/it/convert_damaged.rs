@@ -1,9 +1,7 @@
 //! Bad input: every damaged file is named with its reason, the run goes on, good records are
 //! kept, bad records land in `_rejected/`, and the counts add up.
 
-mod common;
-
-use common::{Table, convert, fixture};
+use crate::common::{Table, convert, fixture};
 use serde_json::Value;
 
 fn problem<'a>(summary: &'a Value, file: &str) -> &'a str {
@@ -174,7 +172,7 @@ fn usage_errors_exit_2() {
             "kms.amazonaws.com",
         ],
     ] {
-        let out = common::hsmtrail().args(&args).output().unwrap();
+        let out = crate::common::hsmtrail().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(!out.stderr.is_empty());
     }
@@ -211,7 +209,7 @@ fn nothing_to_convert_or_a_file_as_output_is_a_usage_error_that_creates_nothing(
             vec!["notes.txt is a file", "must be a folder"],
         ),
     ] {
-        let run = common::hsmtrail().args(&args).output().unwrap();
+        let run = crate::common::hsmtrail().args(&args).output().unwrap();
         let err = String::from_utf8_lossy(&run.stderr);
         assert_eq!(run.status.code(), Some(2), "{args:?}: {err}");
         for w in words {

@@ -2,12 +2,10 @@
 //! and return the same rows as hsmtrail; the Athena definition is pinned by a golden file and
 //! parsed by Spark's HiveQL parser. The data comes from two conversion runs into one directory.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{hsmtrail, root};
+use crate::common::{hsmtrail, root};
 
 /// Two runs into one directory: 2015 and 2024-03-01 deliveries first, the rest later.
 fn two_runs(dir: &Path) -> PathBuf {

@@ -3,11 +3,9 @@
 //! `--all-sources` the per-source counts and every record's content equal to an independent
 //! reading of the same files.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{Table, convert, has_event_time, independent_records, realdata};
+use crate::common::{Table, convert, has_event_time, independent_records, realdata};
 use serde_json::Value;
 
 fn problems(summary: &Value) -> BTreeMap<String, String> {

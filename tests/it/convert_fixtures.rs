@@ -1,11 +1,9 @@
 //! `hsmtrail convert` on the bundled fixtures: values of every column group, read back from the
 //! Parquet it wrote.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{Table, convert, fixture, parquet_files};
+use crate::common::{Table, convert, fixture, parquet_files};
 use serde_json::{Value, json};
 
 fn converted() -> (tempfile::TempDir, Table, Value) {
@@ -586,7 +584,7 @@ fn date_partitions_follow_event_time_and_files_are_sorted() {
         .collect();
     assert_eq!(names.len(), 1, "one file name per run: {names:?}");
     for file in &files {
-        let batch = common::read_parquet(file);
+        let batch = crate::common::read_parquet(file);
         let t = Table { batch };
         let times: Vec<i64> = (0..t.len())
             .map(|r| t.millis(r, "event_time").unwrap())
@@ -641,7 +639,7 @@ fn every_record_rebuilds_from_its_row() {
             let wanted = entry.file_type().is_file()
                 && !entry.path().to_string_lossy().contains("CloudTrail-Digest");
             if let Some(records) = wanted
-                .then(|| common::independent_records(entry.path()))
+                .then(|| crate::common::independent_records(entry.path()))
                 .flatten()
             {
                 inputs.extend(records.into_iter().map(|r| r.to_string()));

@@ -1,13 +1,11 @@
 //! The one schema drives everything: `hsmtrail schema`, the README table and the files written.
 
-mod common;
-
-use common::{convert, fixture, parquet_files};
+use crate::common::{convert, fixture, parquet_files};
 use hsmtrail::schema;
 
 #[test]
 fn readme_schema_table_is_generated_from_the_schema() {
-    let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(crate::common::root().join("README.md")).unwrap();
     let start = readme
         .find("<!-- schema:start")
         .expect("schema start marker");
@@ -24,7 +22,7 @@ fn readme_schema_table_is_generated_from_the_schema() {
 
 #[test]
 fn schema_command_lists_every_column_with_its_description() {
-    let out = common::hsmtrail().arg("schema").output().unwrap();
+    let out = crate::common::hsmtrail().arg("schema").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     for c in schema::COLUMNS {
@@ -34,7 +32,7 @@ fn schema_command_lists_every_column_with_its_description() {
             .unwrap_or_else(|| panic!("{} missing", c.name));
         assert!(line.contains(c.description));
     }
-    let out = common::hsmtrail()
+    let out = crate::common::hsmtrail()
         .args(["schema", "--format", "json"])
         .output()
         .unwrap();
@@ -78,7 +76,7 @@ fn written_files_carry_exactly_the_schema() {
 
 #[test]
 fn schema_lists_the_partition_columns_as_such() {
-    let out = common::hsmtrail().arg("schema").output().unwrap();
+    let out = crate::common::hsmtrail().arg("schema").output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     let partitions = text
         .split("# Partition columns")

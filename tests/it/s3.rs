@@ -2,14 +2,12 @@
 //! by .ci/run), driven through hsmtrail's own client; the test side uses boto3
 //! (tests/s3_tool.py) so that the two clients check each other.
 
-mod common;
-
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Table, fixture};
+use crate::common::{Table, fixture};
 use serde_json::Value;
 
 /// `hsmtrail ARGS` against the S3 endpoint, with these credentials in the environment and
@@ -97,7 +95,7 @@ impl Moto {
 
     fn tool_as(&self, (id, secret): (&str, &str), args: &[&str]) -> String {
         let out = Command::new("python3")
-            .arg(common::root().join("tests/s3_tool.py"))
+            .arg(crate::common::root().join("tests/s3_tool.py"))
             .arg(&self.endpoint)
             .args(args)
             .env("AWS_ACCESS_KEY_ID", id)
@@ -160,7 +158,7 @@ fn s3_table(moto: &Moto, bucket: &str, prefix: &str, local: &Path) -> Table {
 }
 
 fn local_table(args: &[&str], dir: &Path) -> Table {
-    let (code, _) = common::convert(args, dir);
+    let (code, _) = crate::common::convert(args, dir);
     assert_eq!(code, 0);
     Table::read(dir)
 }
@@ -286,7 +284,7 @@ fn incremental_runs_convert_only_new_objects_including_late_files_for_old_days()
     assert_eq!(third["files"]["total"], 0, "{third:#}");
 
     // The account trail delivers events the organisation trail already delivered.
-    let org_file = common::largest_org_trail_fixture();
+    let org_file = crate::common::largest_org_trail_fixture();
     moto.tool(&[
         "put",
         "trail",
@@ -349,7 +347,7 @@ fn a_run_killed_while_uploading_and_rerun_leaves_every_record_exactly_once() {
     moto.tool(&["mb", "lake"]);
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
-    common::generate_archive(&archive, 24, 12);
+    crate::common::generate_archive(&archive, 24, 12);
     moto.tool(&["put-dir", "trail", "", archive.to_str().unwrap()]);
     let args = [
         "s3://trail/",
@@ -398,11 +396,11 @@ fn a_run_killed_while_uploading_and_rerun_leaves_every_record_exactly_once() {
     let (code, s) = moto.convert(&args, &summary);
     assert_eq!(code, 0, "{s:#}");
     let clean = tmp.path().join("clean");
-    let (code, _) = common::convert(&[archive.to_str().unwrap(), "--all-sources"], &clean);
+    let (code, _) = crate::common::convert(&[archive.to_str().unwrap(), "--all-sources"], &clean);
     assert_eq!(code, 0);
     let expected = Table::read(&clean).event_ids();
     assert!(
-        partitions < common::parquet_files(&clean).len(),
+        partitions < crate::common::parquet_files(&clean).len(),
         "killed mid-run"
     );
     let remote = s3_table(&moto, "lake", "k/", &tmp.path().join("fetched")).event_ids();
@@ -436,7 +434,7 @@ fn credentials_come_from_the_environment_and_refusals_are_explained() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    assert!(!common::parquet_files(&out).is_empty());
+    assert!(!crate::common::parquet_files(&out).is_empty());
 
     let refused = convert((id, "wrong-secret"));
     assert_eq!(refused.status.code(), Some(1));
@@ -683,7 +681,7 @@ impl Proxy {
     fn start(moto: &Moto, rules: &[&str], log: &Path) -> Proxy {
         let port = free_port();
         let child = Command::new("python3")
-            .arg(common::root().join("tests/faulty_proxy.py"))
+            .arg(crate::common::root().join("tests/faulty_proxy.py"))
             .arg(port.to_string())
             .arg(&moto.endpoint)
             .args(rules)

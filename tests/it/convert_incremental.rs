@@ -1,13 +1,11 @@
 //! Incremental runs, crash safety, de-duplication across runs and compaction, on local
 //! directories (tests/s3.rs does the same against a loopback S3 server).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Table, convert, copy_tree, fixture, parquet_files};
+use crate::common::{Table, convert, copy_tree, fixture, parquet_files};
 
 #[test]
 fn incremental_runs_convert_new_files_and_late_files_for_old_days_once() {
@@ -77,7 +75,7 @@ fn incremental_runs_convert_new_files_and_late_files_for_old_days_once() {
 fn events_already_in_the_output_are_not_written_again() {
     // An organisation trail and an account trail deliver the same events under two paths.
     let tmp = tempfile::tempdir().unwrap();
-    let org_file = common::largest_org_trail_fixture();
+    let org_file = crate::common::largest_org_trail_fixture();
     let account_copy = tmp
         .path()
         .join("AWSLogs/444455556666/CloudTrail/eu-west-1/2024/03/02/copy.json.gz");
@@ -133,7 +131,7 @@ fn a_run_killed_mid_write_and_rerun_leaves_every_record_exactly_once() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
     let days = 12;
-    common::generate_archive(&archive, 48, days);
+    crate::common::generate_archive(&archive, 48, days);
     let args = [
         archive.to_str().unwrap(),
         "--all-sources",
@@ -157,7 +155,7 @@ fn a_run_killed_mid_write_and_rerun_leaves_every_record_exactly_once() {
         landed += 1;
         // What a reader sees right after the kill: only complete files, and no run record.
         for file in parquet_files(&out) {
-            common::read_parquet(&file);
+            crate::common::read_parquet(&file);
         }
         assert!(
             !out.join("_hsmtrail/inputs").exists(),
@@ -193,7 +191,7 @@ fn partition_dirs(out: &Path) -> Vec<PathBuf> {
 fn compaction_merges_sorts_dedups_and_swaps_partitions_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
-    common::generate_archive(&archive, 24, 2);
+    crate::common::generate_archive(&archive, 24, 2);
     let out = tmp.path().join("out");
     // Overlapping runs: several files per partition, some events twice.
     for shard in ["1/3", "2/3", "3/3", "2/3"] {
@@ -248,7 +246,7 @@ fn compaction_merges_sorts_dedups_and_swaps_partitions_whole() {
             seen
         })
     };
-    let compact = common::hsmtrail()
+    let compact = crate::common::hsmtrail()
         .args(["compact", out.to_str().unwrap()])
         .output()
         .unwrap();
@@ -280,7 +278,7 @@ fn compaction_merges_sorts_dedups_and_swaps_partitions_whole() {
         let mut last = i64::MIN;
         for file in parquet_files(&dir) {
             let t = Table {
-                batch: common::read_parquet(&file),
+                batch: crate::common::read_parquet(&file),
             };
             for row in 0..t.len() {
                 let time = t.millis(row, "event_time").unwrap();
@@ -302,7 +300,7 @@ fn compaction_merges_sorts_dedups_and_swaps_partitions_whole() {
                 .starts_with(".hsmtrail-compact-"))
     );
     let files = parquet_files(&out);
-    let rerun = common::hsmtrail()
+    let rerun = crate::common::hsmtrail()
         .args(["compact", out.to_str().unwrap()])
         .output()
         .unwrap();
@@ -318,7 +316,7 @@ fn compaction_merges_sorts_dedups_and_swaps_partitions_whole() {
 
 /// `hsmtrail ARGS`: exit code and standard error.
 fn run(args: &[&str]) -> (i32, String) {
-    let out = common::hsmtrail().args(args).output().unwrap();
+    let out = crate::common::hsmtrail().args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -338,7 +336,7 @@ fn clean_ids(args: &[&str], dir: &Path) -> Vec<String> {
 fn compacting_an_unpartitioned_output_touches_only_the_files_it_merges() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
-    common::generate_archive(&archive, 12, 2);
+    crate::common::generate_archive(&archive, 12, 2);
     let a = archive.to_str().unwrap();
     let out = tmp.path().join("out");
     for shard in ["1/2", "2/2"] {
@@ -382,7 +380,7 @@ fn compacting_an_unpartitioned_output_touches_only_the_files_it_merges() {
 fn an_output_has_one_layout_and_compaction_keeps_both_of_an_old_mixed_one() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
-    common::generate_archive(&archive, 12, 2);
+    crate::common::generate_archive(&archive, 12, 2);
     let a = archive.to_str().unwrap();
     let out = tmp.path().join("out");
     let none = [a, "--all-sources", "--partition-by", "none"];
@@ -449,7 +447,7 @@ fn an_output_has_one_layout_and_compaction_keeps_both_of_an_old_mixed_one() {
 fn a_wider_filter_converts_what_earlier_incremental_runs_left_out() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
-    common::generate_archive(&archive, 12, 3);
+    crate::common::generate_archive(&archive, 12, 3);
     let a = archive.to_str().unwrap();
     let out = tmp.path().join("out");
     let (code, hsm) = convert(&[a, "--incremental"], &out);
@@ -481,7 +479,7 @@ fn a_wider_filter_converts_what_earlier_incremental_runs_left_out() {
 fn two_conversions_at_once_write_each_event_once() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
-    common::generate_archive(&archive, 40, 4);
+    crate::common::generate_archive(&archive, 40, 4);
     let a = archive.to_str().unwrap();
     let out = tmp.path().join("out");
     let spawn = |shard: &str| {
@@ -640,7 +638,7 @@ fn an_account_too_long_for_a_folder_name_keeps_its_record() {
 fn spill_folders_go_on_sigterm_and_stale_ones_with_the_next_run() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
-    common::generate_archive(&archive, 48, 2);
+    crate::common::generate_archive(&archive, 48, 2);
     let out = tmp.path().join("out");
     let leftovers = |out: &Path| -> Vec<PathBuf> {
         walkdir::WalkDir::new(out)
@@ -730,7 +728,7 @@ fn spill_folders_go_on_sigterm_and_stale_ones_with_the_next_run() {
 fn a_full_disk_fails_the_run_cleanly_and_the_rerun_completes_it() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
-    common::generate_archive(&archive, 24, 2);
+    crate::common::generate_archive(&archive, 24, 2);
     let out = tmp.path().join("out");
     let command = format!(
         "ulimit -f 64 && exec {} convert {} --all-sources --incremental --quiet --output {}",
@@ -749,7 +747,7 @@ fn a_full_disk_fails_the_run_cleanly_and_the_rerun_completes_it() {
         "{err}"
     );
     for file in parquet_files(&out) {
-        common::read_parquet(&file);
+        crate::common::read_parquet(&file);
     }
     assert!(
         !out.join("_hsmtrail/inputs").exists(),
@@ -894,7 +892,7 @@ fn overwrite_replaces_only_the_outputs_own_files_and_forgets_their_inputs() {
     let keep = out.join("other/exports");
     std::fs::create_dir_all(&keep).unwrap();
     std::fs::copy(
-        common::root().join("fixtures/formats/array.json"),
+        crate::common::root().join("fixtures/formats/array.json"),
         keep.join("r.json"),
     )
     .unwrap();

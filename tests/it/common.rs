@@ -1,7 +1,6 @@
 //! Helpers shared by the integration tests: running the binary, reading the Parquet back, and an
 //! independent reader of CloudTrail files (serde_json values, none of hsmtrail's parsing code)
 //! to compare against.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::Read;

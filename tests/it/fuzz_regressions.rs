@@ -2,7 +2,7 @@
 //! (`fuzz/regressions/<target>/`) and the bundled fixtures, through the same functions the
 //! targets run under libFuzzer (`fuzz/checks.rs`), so a fix stays fixed without nightly.
 
-#[path = "../fuzz/checks.rs"]
+#[path = "../../fuzz/checks.rs"]
 mod checks;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};

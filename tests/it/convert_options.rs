@@ -1,12 +1,10 @@
 //! The options of `hsmtrail convert`: partition layouts, filters, appending vs overwriting,
 //! standard input, globs, compression and worker counts.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::{Table, convert, fixture, parquet_files};
+use crate::common::{Table, convert, fixture, parquet_files};
 
 fn partitions(out: &Path) -> Vec<String> {
     parquet_files(out)
@@ -210,7 +208,7 @@ fn standard_input() {
         "archive/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/09/111122223333_CloudTrail_us-east-1_20240309T0905Z_Ss6Tt7Uu8Vv9Ww0X.json.gz",
     ))
     .unwrap();
-    common::hsmtrail()
+    crate::common::hsmtrail()
         .args(["convert", "-", "--quiet", "--out"])
         .arg(&out)
         .write_stdin(gz)
@@ -290,7 +288,7 @@ fn spilling_to_disk_gives_the_same_files() {
         let mut per_file = Vec::new();
         for file in parquet_files(&out) {
             let t = Table {
-                batch: common::read_parquet(&file),
+                batch: crate::common::read_parquet(&file),
             };
             let times: Vec<i64> = (0..t.len())
                 .map(|r| t.millis(r, "event_time").unwrap())
@@ -345,14 +343,14 @@ fn shards_split_the_inputs_into_disjoint_parts_of_one_output() {
 fn an_output_inside_the_input_folder_hides_only_its_own_files() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("trail");
-    common::copy_tree(Path::new(&fixture("archive")), &input, |_| true);
+    crate::common::copy_tree(Path::new(&fixture("archive")), &input, |_| true);
     let clean = tmp.path().join("clean");
     let (code, expected) = convert(&[&fixture("archive")], &clean);
     assert_eq!(code, 0);
     // The output in the input folder, and then the input folder itself as the output.
     let summary = tmp.path().join("summary.json");
     let convert = |out: &Path| {
-        let status = common::hsmtrail()
+        let status = crate::common::hsmtrail()
             .args(["convert", input.to_str().unwrap(), "--quiet", "--out"])
             .arg(out)
             .arg("--summary-json")
@@ -392,7 +390,7 @@ fn an_output_inside_the_input_folder_hides_only_its_own_files() {
 fn a_whole_logging_bucket_reads_cloudtrail_and_names_what_it_skips() {
     let tmp = tempfile::tempdir().unwrap();
     let bucket = tmp.path().join("bucket");
-    common::copy_tree(Path::new(&fixture("archive")), &bucket, |_| true);
+    crate::common::copy_tree(Path::new(&fixture("archive")), &bucket, |_| true);
     let account = bucket.join("AWSLogs/111122223333");
     let put = |rel: &str, bytes: &[u8]| {
         let path = account.join(rel);
@@ -499,7 +497,7 @@ fn the_summary_says_what_happened_in_words() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let run = || {
-        let o = common::hsmtrail()
+        let o = crate::common::hsmtrail()
             .args([
                 "convert",
                 &fixture("archive"),
@@ -527,7 +525,7 @@ fn the_summary_says_what_happened_in_words() {
 fn globs_binary_files_and_links_to_the_output_are_handled_like_walks() {
     let tmp = tempfile::tempdir().unwrap();
     let bucket = tmp.path().join("bucket");
-    common::copy_tree(Path::new(&fixture("archive")), &bucket, |_| true);
+    crate::common::copy_tree(Path::new(&fixture("archive")), &bucket, |_| true);
     let config =
         bucket.join("AWSLogs/111122223333/Config/us-east-1/2024/3/1/ConfigHistory/c.json.gz");
     std::fs::create_dir_all(config.parent().unwrap()).unwrap();
