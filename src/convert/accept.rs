@@ -1,0 +1,109 @@
+//! The fate of one record: kept (with its partition), left out by the filter, or rejected.
+
+use super::options::Options;
+use super::prefilter::FilePrefilter;
+use crate::flatten::Prepared;
+use crate::record::{MAX_NESTING, RawRecord, nesting_exceeds, raw_str};
+use crate::time;
+
+pub(super) enum Verdict<'a> {
+    Keep(Prepared<'a>, String),
+    Filter,
+    Reject(std::borrow::Cow<'a, str>, String),
+}
+
+/// Decides a record's fate: kept (with its partition), filtered out, or rejected.
+pub(super) fn accept<'a>(
+    text: &'a str,
+    unicode_escape: bool,
+    opts: &Options,
+    prefilter: &FilePrefilter,
+) -> Verdict<'a> {
+    if text.starts_with('{') && !prefilter.may_admit(text, unicode_escape) {
+        return Verdict::Filter;
+    }
+    let record = match RawRecord::parse(text) {
+        Ok(r) => r,
+        Err(e) => {
+            return Verdict::Reject(text.into(), format!("not a JSON object: {e}"));
+        }
+    };
+    let event_source = record.get_str("eventSource").unwrap_or(None);
+    if !opts.sources.admits(event_source.as_deref()) {
+        return Verdict::Filter;
+    }
+    let raw_time = match record.get_str("eventTime") {
+        Ok(Some(t)) => t,
+        Ok(None) => return Verdict::Reject(text.into(), "no eventTime".into()),
+        Err(_) => return Verdict::Reject(text.into(), "eventTime is not a string".into()),
+    };
+    let Some(event_time) = time::parse_event_time(&raw_time) else {
+        return Verdict::Reject(text.into(), format!("eventTime '{raw_time}' is not a time"));
+    };
+    if opts.since.is_some_and(|b| event_time < b.start)
+        || opts.until.is_some_and(|b| event_time > b.last_ms())
+    {
+        return Verdict::Filter;
+    }
+    let region = record.get_str("awsRegion").unwrap_or(None);
+    if !opts.regions.is_empty()
+        && !region
+            .as_deref()
+            .is_some_and(|r| opts.regions.iter().any(|x| x == r))
+    {
+        return Verdict::Filter;
+    }
+    let account = account_of(&record);
+    if !opts.accounts.is_empty()
+        && !account
+            .as_deref()
+            .is_some_and(|a| opts.accounts.iter().any(|x| x == a))
+    {
+        return Verdict::Filter;
+    }
+    if nesting_exceeds(text, MAX_NESTING) {
+        return Verdict::Reject(
+            text.into(),
+            format!("JSON nested deeper than {MAX_NESTING} levels"),
+        );
+    }
+    let partition = opts.layout.path(
+        account.as_deref(),
+        region.as_deref(),
+        &time::date_of(event_time),
+    );
+    let prepared = Prepared {
+        event_time_canonical: time::renders_as(event_time, &raw_time),
+        event_time,
+        event_source,
+        record,
+    };
+    Verdict::Keep(prepared, partition)
+}
+
+/// The account an event belongs to: the recipient account, or for the oldest records (before
+/// eventVersion 1.02 added recipientAccountId) the caller's account.
+pub(super) fn account_of(record: &RawRecord<'_>) -> Option<String> {
+    if let Ok(Some(a)) = record.get_str("recipientAccountId") {
+        return Some(a.into_owned());
+    }
+    let identity = RawRecord::parse(record.get("userIdentity")?.get()).ok()?;
+    raw_str(identity.get("accountId")?)
+        .ok()?
+        .map(|a| a.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_fall_back_to_the_caller() {
+        let r = RawRecord::parse(r#"{"userIdentity":{"accountId":"123"}}"#).unwrap();
+        assert_eq!(account_of(&r).as_deref(), Some("123"));
+        let r = RawRecord::parse(r#"{"recipientAccountId":"9","userIdentity":{"accountId":"1"}}"#)
+            .unwrap();
+        assert_eq!(account_of(&r).as_deref(), Some("9"));
+        assert_eq!(account_of(&RawRecord::parse("{}").unwrap()), None);
+    }
+}

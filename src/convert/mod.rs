@@ -1,0 +1,288 @@
+//! The conversion pipeline: inputs are read, decoded, filtered and flattened in parallel
+//! (one rayon task per file), rows are gathered by partition, and each partition is written once
+//! at the end, sorted and de-duplicated. The [`Summary`] accounts for every file and record.
+//!
+//! One job a file: [`options`] what a run is asked to do, [`prefilter`] the source filter,
+//! [`read`] one input, [`accept`] one record, [`pending`] a worker's rows, [`gathered`] the run's
+//! rows and spills, [`write`] the partitions written at the end, [`summary`] the accounting and
+//! [`notices`] the progress shown; this file runs them in order.
+
+mod accept;
+mod gathered;
+mod notices;
+mod options;
+mod pending;
+mod prefilter;
+mod read;
+mod summary;
+mod write;
+
+pub use options::{DEFAULT_MAX_FILE_BYTES, DEFAULT_MEMORY_BUDGET, Options};
+pub use pending::{BATCH_ROWS, Flushed, PendingRows};
+pub use prefilter::SourceFilter;
+pub use read::{TextConversion, convert_text};
+pub(crate) use summary::plural;
+pub use summary::{
+    FileCounts, OutputCounts, Problem, RecordCounts, Severity, Summary, write_summary_json,
+};
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use arrow::record_batch::RecordBatch;
+use rayon::prelude::*;
+
+use crate::input;
+use crate::output::destination::Destination;
+use crate::output::lock::{self, OutputLock};
+use crate::output::partition;
+use crate::remote::{self, Remote};
+use crate::state;
+use gathered::Gathered;
+use notices::Notices;
+use read::{FileResult, convert_file};
+
+/// Runs a conversion. Errors are returned only for what stops the whole run (the output cannot
+/// be written); bad input is reported in the summary and the run goes on.
+///
+/// Order of writing, so that a run killed at any point leaves a correct output: each
+/// partition's file (atomically; uploaded whole for S3), then rejected records, then with
+/// `--overwrite` the removal of older data, and last the `--incremental` record of the inputs
+/// converted. A rerun after a crash converts those inputs again, and the event IDs already in
+/// the output keep their records from being written twice.
+pub fn run(opts: &Options) -> Result<Summary> {
+    let started = Instant::now();
+    if opts.out.is_file() {
+        return Err(crate::error::UsageError(format!(
+            "{} is a file: the output must be a folder (created if missing)",
+            opts.out.display()
+        ))
+        .into());
+    }
+    let remote = connect(opts)?;
+    let dest = Destination {
+        local: &opts.out,
+        s3: opts.publish.as_ref().zip(remote.as_ref()),
+    };
+    if let Some((url, remote)) = dest.s3 {
+        remote.probe(url)?;
+    }
+    // Refused before any work; checked again under the lock, where it is recorded.
+    partition::claim_layout(&dest, &opts.layout, false)?;
+    let done = if opts.incremental {
+        state::Converted::load(&dest)?
+    } else {
+        state::Converted::default()
+    };
+    let to_read = find_inputs(opts, Some(&opts.out), remote.as_ref(), &done)?;
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("creating the output directory {}", opts.out.display()))?;
+    lock::Owned::remove_stale(&opts.out, SPILL_PREFIX)?;
+    let (state, pool) = gather(opts, to_read, Some(&opts.out), remote.as_ref())?;
+    // Another run writing into this output (locally) finishes first, so that the event IDs
+    // it adds are read before this run writes.
+    let _lock = match dest.s3 {
+        Some(_) => None,
+        None => Some(OutputLock::acquire(&opts.out, || {
+            if !opts.quiet {
+                crate::say!(
+                    "hsmtrail: waiting for another run writing into {} to finish",
+                    opts.out.display()
+                );
+            }
+        })?),
+    };
+    if dest.s3.is_none() {
+        // Under the lock no other run is writing: a compaction's staging folder or a
+        // conversion's temporary file still here was left by a killed run.
+        crate::compact::remove_leftovers(&opts.out)?;
+    }
+    if state.has_output() {
+        partition::claim_layout(&dest, &opts.layout, true)?;
+    }
+    let converted_inputs = state.converted_inputs.clone();
+    let mut summary = pool.install(|| state.write_parquet(opts, &dest))?;
+    if let Some(athena_location) = &opts.write_ddl {
+        crate::ddl::write_next_to_data(&dest, &opts.layout, athena_location.as_deref())?;
+    }
+    if opts.incremental {
+        state::record(&dest, &summary.run_id, &opts.filter(), &converted_inputs)?;
+    }
+    summary.elapsed_seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Names of the hidden folders of rows spilled to disk, in the output directory.
+pub const SPILL_PREFIX: &str = ".hsmtrail-spill-";
+
+/// Converts without writing anything: the rows (sorted by event time and de-duplicated like
+/// the files `run` writes) and the summary. For a quick look at a few trail files.
+pub fn run_in_memory(opts: &Options) -> Result<(Vec<RecordBatch>, Summary)> {
+    let started = Instant::now();
+    let remote = connect(opts)?;
+    let to_read = find_inputs(opts, None, remote.as_ref(), &state::Converted::default())?;
+    let (state, pool) = gather(opts, to_read, None, remote.as_ref())?;
+    let (batches, mut summary) = pool.install(|| state.into_batches(opts))?;
+    summary.elapsed_seconds = started.elapsed().as_secs_f64();
+    Ok((batches, summary))
+}
+
+/// An S3 client when an input or the output is in S3.
+fn connect(opts: &Options) -> Result<Option<Remote>> {
+    let needed = opts.publish.is_some() || opts.inputs.iter().any(|i| i.starts_with("s3://"));
+    needed.then(|| Remote::new(opts.s3.clone())).transpose()
+}
+
+/// The inputs to read: the command line's, found and listed, less other shards' and those an
+/// earlier `--incremental` run converted (counted in `already_converted`).
+struct ToRead {
+    discovery: input::Discovery,
+    already_converted: u64,
+}
+
+/// Finds the inputs. Nothing to convert at all because every input named nothing is a usage
+/// error (before anything is created); some missing among others are problems of the run.
+fn find_inputs(
+    opts: &Options,
+    out: Option<&Path>,
+    remote: Option<&Remote>,
+    done: &state::Converted,
+) -> Result<ToRead> {
+    let scope = input::Scope {
+        exclude: out.filter(|_| opts.publish.is_none()),
+        exclude_s3: opts.publish.as_ref(),
+        remote,
+        prune: remote::prune_for(
+            &opts.accounts,
+            &opts.regions,
+            opts.since.map(|b| b.start),
+            opts.until.map(|b| b.last_ms()),
+        ),
+    };
+    let mut discovery = input::discover(&opts.inputs, &scope);
+    // (An S3 input that cannot be listed is a failure of the run, not a usage error: the
+    // bucket may be unreachable today, or the credentials refused.)
+    let only_local = !opts.inputs.iter().any(|i| i.starts_with("s3://"));
+    if only_local
+        && discovery.inputs.is_empty()
+        && discovery.skipped.is_empty()
+        && !discovery.problems.is_empty()
+    {
+        let missing: Vec<String> = discovery
+            .problems
+            .iter()
+            .map(|(input, reason)| format!("{input}: {reason}"))
+            .collect();
+        return Err(crate::error::UsageError(format!(
+            "nothing to convert: {}",
+            missing.join("; ")
+        ))
+        .into());
+    }
+    if let Some(shard) = opts.shard {
+        discovery.inputs.retain(|i| shard.contains(i));
+    }
+    let found = discovery.inputs.len();
+    let filter = opts.filter();
+    discovery.inputs.retain(|i| !done.contains(i, &filter));
+    Ok(ToRead {
+        already_converted: (found - discovery.inputs.len()) as u64,
+        discovery,
+    })
+}
+
+/// Reads every input in parallel and gathers the rows by partition. Rejected records go to
+/// `out/_rejected/` when there is an output directory.
+fn gather(
+    opts: &Options,
+    found: ToRead,
+    out: Option<&Path>,
+    remote: Option<&Remote>,
+) -> Result<(Gathered, rayon::ThreadPool)> {
+    let run_id = new_run_id();
+    let ToRead {
+        discovery,
+        already_converted,
+    } = found;
+    let notices = Notices::new(opts, &discovery.inputs);
+    let state = Mutex::new(Gathered::new(out, &run_id, opts.memory_budget));
+    {
+        let mut s = state.lock().expect("no panics while locked");
+        s.summary.files.total = (discovery.inputs.len() + discovery.skipped.len()) as u64;
+        s.summary.files.already_converted = already_converted;
+        s.summary.shard = opts.shard.map(|sh| sh.to_string());
+        for (file, reason) in &discovery.problems {
+            s.problem(&notices, file, reason, Severity::Error);
+        }
+        for (file, skip) in discovery.skipped {
+            let (outcome, problem) = skip.outcome();
+            s.absorb(
+                FileResult {
+                    name: file,
+                    identity: None,
+                    stored_bytes: 0,
+                    outcome,
+                    problem,
+                    records: RecordCounts::default(),
+                    rejected: Vec::new(),
+                },
+                &notices,
+            );
+        }
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.unwrap_or(0))
+        .build()
+        .context("starting the worker threads")?;
+    // Spills are sorted and written by the worker that took them, outside the state's lock.
+    let hand_over = |result: Option<FileResult>, rows: Flushed| {
+        let jobs = {
+            let mut s = state.lock().expect("no panics while locked");
+            if let Some(result) = result {
+                s.absorb(result, &notices);
+            }
+            s.add_rows(rows);
+            s.take_spills(&notices)
+        };
+        for job in jobs {
+            let outcome = job.run();
+            let mut s = state.lock().expect("no panics while locked");
+            s.spilled(&notices, job, outcome);
+        }
+    };
+    pool.install(|| {
+        discovery
+            .inputs
+            .par_iter()
+            .fold(PendingRows::default, |mut pending, input| {
+                let result = convert_file(input, opts, remote, &mut pending, &mut |rows| {
+                    hand_over(None, rows)
+                });
+                hand_over(Some(result), pending.take_full());
+                pending
+            })
+            .for_each(|pending| hand_over(None, pending.finish()))
+    });
+    notices.finish();
+    Ok((state.into_inner().expect("no panics while locked"), pool))
+}
+
+/// A run ID that sorts by time and is unique across machines running at the same second.
+pub fn new_run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    format!(
+        "{}-{:08x}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        h.finish() as u32
+    )
+}
