@@ -62,43 +62,47 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", default="target/release/hsmtrail")
     parser.add_argument("--work", default=None)
+    parser.add_argument("--only", choices=["files", "archives"], default=None,
+                        help="only the single-file cases, or only the default archives")
     args = parser.parse_args()
     work = args.work or tempfile.mkdtemp(prefix="hsmtrail-memory-")
     os.makedirs(work, exist_ok=True)
-    inputs = {
-        "one file, 1.9 GiB decompressed": ["big.json.gz"],
-        "two files, 1 GiB decompressed each": ["two-0.json.gz", "two-1.json.gz"],
-        "2 million tiny records (--all-sources)": ["tiny.json.gz"],
-    }
-    if not os.path.exists(os.path.join(work, "big.json.gz")):
-        write_big(os.path.join(work, "big.json.gz"), 1900, 0)
-        write_big(os.path.join(work, "two-0.json.gz"), 1000, 1)
-        write_big(os.path.join(work, "two-1.json.gz"), 1000, 2)
-        write_tiny(os.path.join(work, "tiny.json.gz"), 2_000_000)
-    print("| input | --jobs | --memory-budget | peak RSS MiB | wall |")
-    print("|---|---|---|---|---|")
-    for label, files in inputs.items():
-        extra = ["--all-sources"] if "tiny" in label else []
-        for jobs in (1, 2, 16):
-            out = os.path.join(work, "out")
-            shutil.rmtree(out, ignore_errors=True)
-            cmd = [args.bin, "convert", *[os.path.join(work, f) for f in files], "--quiet",
-                   "--jobs", str(jobs), "--memory-budget", "16", "--output", out, *extra]
-            peak, wall = peak_mib(cmd)
-            print(f"| {label} | {jobs} | 16 | {peak:.0f} | {wall} |", flush=True)
-    print("\n| default archive | --jobs | mode | peak RSS MiB | wall |")
-    print("|---|---|---|---|---|")
-    for name, percent, seed in [("dense", 10, 1), ("sparse", 0.1, 2)]:
-        archive, meta = e2e.generate(name, 500, percent, seed)
-        label = f"{name}: {meta['files']} files, {meta['json_bytes'] / 1e6:.0f} MB of JSON"
-        for mode, extra in [("CloudHSM only", []), ("--all-sources", ["--all-sources"])]:
+    if args.only != "archives":
+        inputs = {
+            "one file, 1.9 GiB decompressed": ["big.json.gz"],
+            "two files, 1 GiB decompressed each": ["two-0.json.gz", "two-1.json.gz"],
+            "2 million tiny records (--all-sources)": ["tiny.json.gz"],
+        }
+        if not os.path.exists(os.path.join(work, "big.json.gz")):
+            write_big(os.path.join(work, "big.json.gz"), 1900, 0)
+            write_big(os.path.join(work, "two-0.json.gz"), 1000, 1)
+            write_big(os.path.join(work, "two-1.json.gz"), 1000, 2)
+            write_tiny(os.path.join(work, "tiny.json.gz"), 2_000_000)
+        print("| input | --jobs | --memory-budget | peak RSS MiB | wall |")
+        print("|---|---|---|---|---|")
+        for label, files in inputs.items():
+            extra = ["--all-sources"] if "tiny" in label else []
             for jobs in (1, 2, 16):
                 out = os.path.join(work, "out")
                 shutil.rmtree(out, ignore_errors=True)
-                cmd = [args.bin, "convert", archive, "--quiet", "--jobs", str(jobs),
-                       "--output", out, *extra]
+                cmd = [args.bin, "convert", *[os.path.join(work, f) for f in files], "--quiet",
+                       "--jobs", str(jobs), "--memory-budget", "16", "--output", out, *extra]
                 peak, wall = peak_mib(cmd)
-                print(f"| {label} | {jobs} | {mode} | {peak:.0f} | {wall} |", flush=True)
+                print(f"| {label} | {jobs} | 16 | {peak:.0f} | {wall} |", flush=True)
+    if args.only != "files":
+        print("\n| default archive | --jobs | mode | peak RSS MiB | wall |")
+        print("|---|---|---|---|---|")
+        for name, percent, seed in [("dense", 10, 1), ("sparse", 0.1, 2)]:
+            archive, meta = e2e.generate(name, 500, percent, seed)
+            label = f"{name}: {meta['files']} files, {meta['json_bytes'] / 1e6:.0f} MB of JSON"
+            for mode, extra in [("CloudHSM only", []), ("--all-sources", ["--all-sources"])]:
+                for jobs in (1, 2, 16):
+                    out = os.path.join(work, "out")
+                    shutil.rmtree(out, ignore_errors=True)
+                    cmd = [args.bin, "convert", archive, "--quiet", "--jobs", str(jobs),
+                           "--output", out, *extra]
+                    peak, wall = peak_mib(cmd)
+                    print(f"| {label} | {jobs} | {mode} | {peak:.0f} | {wall} |", flush=True)
 
 
 if __name__ == "__main__":

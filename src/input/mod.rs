@@ -205,7 +205,12 @@ pub struct Discovery {
 /// and other logs there. Only `CloudTrail/` and `CloudTrail-Insight/` hold records, and
 /// `CloudTrail-Digest/` digests (skipped on their own).
 pub fn other_service<'a>(parts: &[&'a str]) -> Option<&'a str> {
-    let service = *crate::remote::below_awslogs(parts)?.get(1)?;
+    let below = crate::remote::below_awslogs(parts)?;
+    // `AWSLogs//...` or `<account>//...` is no service's folder: the key is judged by itself.
+    if below.iter().take(2).any(|p| p.is_empty()) {
+        return None;
+    }
+    let service = *below.get(1)?;
     (!matches!(
         service,
         "CloudTrail" | "CloudTrail-Insight" | "CloudTrail-Digest"
@@ -300,7 +305,11 @@ fn list_objects(url: &S3Url, scope: &Scope) -> anyhow::Result<Discovery> {
     // or not they can be read.
     let mut left_out = |key: &str| {
         let parts: Vec<&str> = key.split('/').collect();
-        if parts.iter().any(|c| c.starts_with('.')) {
+        // (`.` and `..` are not hidden names but segments no client can fetch: named.)
+        if parts
+            .iter()
+            .any(|c| c.starts_with('.') && !matches!(*c, "." | ".."))
+        {
             return true;
         }
         if let Some(output) = &output {
@@ -581,6 +590,23 @@ fn in_output(path: &Path, output: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn other_services_are_told_by_their_folder_never_by_an_empty_segment() {
+        let parts = |key: &'static str| key.split('/').collect::<Vec<_>>();
+        assert_eq!(
+            other_service(&parts("AWSLogs/1/Config/x.json")),
+            Some("Config")
+        );
+        assert_eq!(
+            other_service(&parts("b/AWSLogs/o-a/1/elasticloadbalancing/x")),
+            Some("elasticloadbalancing")
+        );
+        assert_eq!(other_service(&parts("AWSLogs/1/CloudTrail/x.json")), None);
+        // Keys no client can fetch are named as problems, not skipped as another service's.
+        assert_eq!(other_service(&parts("AWSLogs//1/CloudTrail/x.json")), None);
+        assert_eq!(other_service(&parts("AWSLogs/1//CloudTrail/x.json")), None);
+    }
 
     #[test]
     fn walks_globs_and_reports_missing() {

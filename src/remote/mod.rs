@@ -9,8 +9,8 @@
 //! `AWSLogs/[o-org/]<account>/CloudTrail/<region>/YYYY/MM/DD/`: folders of other accounts,
 //! regions and dates than asked for, and digest folders, are never listed, so converting one
 //! day of an organisation trail lists a few folders per account and region, not years of keys.
-//! A folder whose listing holds a key object_store cannot name is listed again by
-//! [`raw_list`], so that the other keys are converted and the bad one is named.
+//! Trail inputs are listed key by key by [`raw_list`], so that a key object_store cannot name
+//! is named rather than failing its listing page or standing in for another key.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -227,6 +227,7 @@ pub struct Remote {
 /// One bucket's clients: object_store's, and the lister for folders it cannot list.
 #[derive(Clone)]
 struct Bucket {
+    name: String,
     store: Arc<dyn ObjectStore>,
     lister: Arc<RawLister>,
 }
@@ -318,6 +319,7 @@ impl Remote {
         let lister = RawLister::new(s3.clone(), region, &client, self.options.retries)
             .with_context(configuring)?;
         let found = Bucket {
+            name: bucket.to_owned(),
             store: s3,
             lister: Arc::new(lister),
         };
@@ -329,7 +331,8 @@ impl Remote {
     pub fn list_trail(&self, url: &S3Url, prune: &Prune) -> Result<Listing> {
         let bucket = self.bucket(&url.bucket)?;
         let mut found = Listing::default();
-        let prefix = url.prefix.trim_end_matches('/');
+        // One `/` ends a folder's name; another before it is part of the name (`AWSLogs//`).
+        let prefix = url.prefix.strip_suffix('/').unwrap_or(&url.prefix);
         if looks_like_a_file(prefix) {
             let meta = self
                 .block_on(bucket.store.head(&location(prefix)?))
@@ -337,8 +340,7 @@ impl Remote {
             found.objects.push(meta);
             return Ok(found);
         }
-        self.block_on(walk(&bucket, prefix.to_owned(), prune, &mut found))
-            .map_err(|e| explain(e, &url.to_string()))?;
+        self.block_on(walk(&bucket, prefix.to_owned(), prune, &mut found))?;
         found.objects.sort_by(|a, b| a.location.cmp(&b.location));
         found.unreadable.sort();
         Ok(found)
@@ -482,28 +484,20 @@ impl Remote {
 }
 
 /// Lists a folder level by level where the layout can prune, in one recursive listing where it
-/// cannot. A folder whose listing fails on a key object_store cannot name is listed again key
-/// by key, so that one such key costs only itself.
-async fn walk(
-    bucket: &Bucket,
-    dir: String,
-    prune: &Prune,
-    found: &mut Listing,
-) -> object_store::Result<()> {
+/// cannot, key by key ([`raw_list`]) so that a key object_store cannot name costs only itself.
+async fn walk(bucket: &Bucket, dir: String, prune: &Prune, found: &mut Listing) -> Result<()> {
     let mut pending = vec![dir];
     while let Some(dir) = pending.pop() {
         let parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
         let all_below = prune.takes_all_below(&parts);
-        let (objects, folders) = match list_folder(bucket.store.as_ref(), &dir, all_below).await {
-            Err(object_store::Error::InvalidPath { .. }) => {
-                let raw = bucket.lister.list(&dir, !all_below).await?;
-                found.unreadable.extend(raw.unreadable);
-                (raw.objects, raw.prefixes)
-            }
-            listed => listed?,
-        };
-        found.objects.extend(objects);
-        for child in folders {
+        let listed = bucket
+            .lister
+            .list(&dir, !all_below)
+            .await
+            .map_err(|e| explain(e, &format!("s3://{}/{dir}", bucket.name)))?;
+        found.objects.extend(listed.objects);
+        found.unreadable.extend(listed.unreadable);
+        for child in listed.prefixes {
             let child_parts: Vec<&str> = child.split('/').collect();
             if !prune.skips(&child_parts) {
                 pending.push(child);
@@ -513,36 +507,16 @@ async fn walk(
     Ok(())
 }
 
-/// One folder through object_store: every object below it, or its objects and sub-folders.
-async fn list_folder(
-    store: &dyn ObjectStore,
-    dir: &str,
-    all_below: bool,
-) -> object_store::Result<(Vec<ObjectMeta>, Vec<String>)> {
-    // Listed prefixes are valid paths already.
-    let location = (!dir.is_empty())
-        .then(|| StorePath::parse(dir))
-        .transpose()?;
-    if all_below {
-        let objects = store.list(location.as_ref()).try_collect().await?;
-        return Ok((objects, Vec::new()));
-    }
-    let listing = store.list_with_delimiter(location.as_ref()).await?;
-    let folders = listing
-        .common_prefixes
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    Ok((listing.objects, folders))
-}
-
 /// The store's path for an S3 key, exactly as the key is spelled: object_store's `Path::from`
 /// would percent-encode `%`, spaces, brackets and the like, and so name another object. A key
 /// the store cannot represent (an empty, `.` or `..` segment, a control character) is an error
 /// naming it.
 fn location(key: &str) -> Result<StorePath> {
-    StorePath::parse(key.trim_end_matches('/'))
-        .map_err(|e| anyhow!("the S3 key '{key}' cannot be represented by the S3 client: {e}"))
+    StorePath::parse(key.trim_end_matches('/')).map_err(|e| {
+        anyhow!(
+            "the S3 key '{key}' cannot be represented by the S3 client ({e}): copy the object to a plain key (aws s3 cp) to convert it"
+        )
+    })
 }
 
 /// Whether a prefix names one object rather than a folder.

@@ -1,13 +1,17 @@
-//! ListObjectsV2 read key by key, for the one listing object_store cannot make: a page holding
-//! a key that its paths cannot represent (an empty, `.` or `..` segment, a control character).
-//! object_store converts a page of up to 1,000 keys at once and fails the whole page, so the
-//! keys beside the bad one would be lost with it. Here every key is read as S3 spells it
-//! (`encoding-type=url`, so that even control characters arrive intact), the ones no path can
-//! name are returned by name, and the rest are listed as object_store lists them.
+//! ListObjectsV2 read key by key: the listing of trail inputs. object_store's listing cannot be
+//! used for them. It converts a page of up to 1,000 keys at once and fails the whole page for
+//! one key its paths cannot represent (an empty, `.` or `..` segment, a control character), and
+//! it strips a leading or trailing `/` from a key, so that `a.json/` is listed as `a.json`: the
+//! one object is then never read and the other read twice. Here every key is read as S3 spells
+//! it (`encoding-type=url`, so that even control characters arrive intact): a key that a store
+//! path names exactly is listed, a zero-byte folder marker (`folder/`, what the S3 console's
+//! "Create folder" makes) is left out, and every other key is returned by name, so that the run
+//! can say it was not converted.
 //!
 //! Only the request and the XML are ours: requests are signed by object_store's own SigV4
-//! signer with the store's own credentials, sent by its HTTP client with the same timeouts, and
-//! the bucket's URL is the one object_store works out (endpoint, path or virtual-hosted style).
+//! signer with the store's own credentials, sent by its HTTP client with the same timeouts and
+//! tried again like object_store's own requests, and the bucket's URL is the one object_store
+//! works out (endpoint, path or virtual-hosted style).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +36,7 @@ pub struct RawLister {
     retries: usize,
 }
 
-/// One folder's listing as S3 gave it.
+/// One folder's listing.
 #[derive(Debug, Default, PartialEq)]
 pub struct RawListing {
     pub objects: Vec<ObjectMeta>,
@@ -53,6 +57,9 @@ struct ListBucketResult {
     #[serde(default)]
     is_truncated: bool,
     next_continuation_token: Option<String>,
+    /// `url` when the keys are URL-encoded, as asked; a store that ignores the request sends
+    /// them as they are.
+    encoding_type: Option<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -81,6 +88,9 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 /// Longest wait between two tries, as object_store's own backoff.
 const MAX_BACKOFF: Duration = Duration::from_secs(15);
 
+/// No try after this long from the first, as object_store's own retry policy.
+const RETRY_TIMEOUT: Duration = Duration::from_secs(180);
+
 impl RawLister {
     pub fn new(
         s3: Arc<AmazonS3>,
@@ -97,7 +107,9 @@ impl RawLister {
     }
 
     /// Every key below `prefix` (a folder, without its trailing `/`; empty for the bucket),
-    /// or with `delimiter` the keys and sub-folders of that folder alone.
+    /// or with `delimiter` the keys and sub-folders of that folder alone. Sub-folders are
+    /// listed only when a store path names them exactly, and never empty, so that a walk
+    /// through them always ends.
     pub async fn list(&self, prefix: &str, delimiter: bool) -> object_store::Result<RawListing> {
         let bucket_url = self.bucket_url().await?;
         let folder = if prefix.is_empty() {
@@ -125,10 +137,14 @@ impl RawLister {
                 .collect();
             let url = format!("{bucket_url}/?{}", query.join("&"));
             let page = self.page_with_retries(&url).await?;
+            let encoded = page.encoding_type.as_deref() == Some("url");
             for object in page.contents {
-                let key = decode(&object.key)?;
-                match StorePath::parse(&key) {
-                    Ok(location) => listing.objects.push(ObjectMeta {
+                let key = decode(&object.key, encoded)?;
+                if key.ends_with('/') && object.size == 0 {
+                    continue;
+                }
+                match exact_path(&key) {
+                    Some(location) => listing.objects.push(ObjectMeta {
                         location,
                         last_modified: DateTime::parse_from_rfc3339(&object.last_modified)
                             .map_err(|e| generic(format!("LastModified of {key}: {e}")))?
@@ -137,15 +153,15 @@ impl RawLister {
                         e_tag: object.e_tag,
                         version: None,
                     }),
-                    Err(_) => listing.unreadable.push(key),
+                    None => listing.unreadable.push(key),
                 }
             }
             for sub in page.common_prefixes {
-                let sub = decode(&sub.prefix)?;
+                let sub = decode(&sub.prefix, encoded)?;
                 let folder = sub.strip_suffix('/').unwrap_or(&sub);
-                match StorePath::parse(folder) {
-                    Ok(_) => listing.prefixes.push(folder.to_owned()),
-                    Err(_) => listing.unreadable.push(sub),
+                match exact_path(folder) {
+                    Some(_) => listing.prefixes.push(folder.to_owned()),
+                    None => listing.unreadable.push(sub),
                 }
             }
             match page.next_continuation_token {
@@ -176,9 +192,12 @@ impl RawLister {
     async fn page_with_retries(&self, url: &str) -> object_store::Result<ListBucketResult> {
         let mut wait = Duration::from_millis(100);
         let mut tries = 0;
+        let started = std::time::Instant::now();
         loop {
             match self.page(url).await {
-                Err(Failure::Transient(_)) if tries < self.retries => {
+                Err(Failure::Transient(_))
+                    if tries < self.retries && started.elapsed() < RETRY_TIMEOUT =>
+                {
                     tries += 1;
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(MAX_BACKOFF);
@@ -238,12 +257,24 @@ fn generic(message: String) -> object_store::Error {
     }
 }
 
-/// A key as S3 spells it, from its `encoding-type=url` form (`+` for a space, `%XX`).
-fn decode(encoded: &str) -> object_store::Result<String> {
-    percent_decode_str(&encoded.replace('+', " "))
+/// The store path that names exactly `key`: `None` when no path does (object_store refuses
+/// the key, or would strip a leading or trailing `/` and so name another object).
+fn exact_path(key: &str) -> Option<StorePath> {
+    StorePath::parse(key)
+        .ok()
+        .filter(|path| !key.is_empty() && path.as_ref() == key)
+}
+
+/// A key as S3 spells it, from its `encoding-type=url` form (`+` for a space, `%XX`), or as
+/// sent when the store did not encode it.
+fn decode(listed: &str, encoded: bool) -> object_store::Result<String> {
+    if !encoded {
+        return Ok(listed.to_owned());
+    }
+    percent_decode_str(&listed.replace('+', " "))
         .decode_utf8()
         .map(|k| k.into_owned())
-        .map_err(|e| generic(format!("a key S3 listed as {encoded}: {e}")))
+        .map_err(|e| generic(format!("a key S3 listed as {listed}: {e}")))
 }
 
 #[cfg(test)]
@@ -252,8 +283,28 @@ mod tests {
 
     #[test]
     fn keys_come_back_as_s3_spells_them() {
-        assert_eq!(decode("a%2F%2Fb+c%2Bd%01").unwrap(), "a//b c+d\u{1}");
-        assert_eq!(decode("plain/key.json.gz").unwrap(), "plain/key.json.gz");
+        assert_eq!(decode("a%2F%2Fb+c%2Bd%01", true).unwrap(), "a//b c+d\u{1}");
+        assert_eq!(
+            decode("plain/key.json.gz", true).unwrap(),
+            "plain/key.json.gz"
+        );
+        assert_eq!(decode("a+b%2B.json", false).unwrap(), "a+b%2B.json");
+    }
+
+    #[test]
+    fn only_keys_a_path_names_exactly_are_listed() {
+        for key in [
+            "a/b.json",
+            "a b/[x]%2F.json",
+            "AWSLogs/1/CloudTrail/x.json.gz",
+        ] {
+            assert_eq!(exact_path(key).unwrap().as_ref(), key);
+        }
+        for key in [
+            "", "/a.json", "a.json/", "a//b", "a/./b", "a/../b", "a\u{1}b", "/",
+        ] {
+            assert!(exact_path(key).is_none(), "{key:?}");
+        }
     }
 
     #[test]

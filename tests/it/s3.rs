@@ -930,15 +930,20 @@ fn a_key_the_client_cannot_name_is_a_problem_and_the_listing_goes_on() {
     moto.tool(&["mb", "lake"]);
     let dir = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01";
     // Good keys on either side of the bad ones, all on one listing page, where one bad key
-    // used to fail the page and with it the whole listing.
+    // used to fail the page and with it the whole listing. object_store would also list
+    // `z.json/` as `z.json` (it strips the slash), so that one object is read twice and the
+    // other never; `/lead.json` likewise as `lead.json`.
     let keys = [
-        ("a.json", true),
-        ("b\u{1}control.json", false),
-        ("c.json", true),
-        ("/double-slash.json", false),
-        ("z.json", true),
+        "a.json",
+        "b\u{1}control.json",
+        "c.json",
+        "/double-slash.json",
+        "./dot.json",
+        "sub/../dot-dot.json",
+        "z.json",
+        "z.json/",
     ];
-    for (i, (name, _)) in keys.iter().enumerate() {
+    let put = |key: &str, i: usize| {
         let local = tmp.path().join(format!("{i}.json"));
         std::fs::write(
             &local,
@@ -947,36 +952,47 @@ fn a_key_the_client_cannot_name_is_a_problem_and_the_listing_goes_on() {
             ),
         )
         .unwrap();
-        moto.tool(&[
-            "put",
-            "trail",
-            &format!("{dir}/{name}"),
-            local.to_str().unwrap(),
-        ]);
+        moto.tool(&["put", "trail", key, local.to_str().unwrap()]);
+    };
+    for (i, name) in keys.iter().enumerate() {
+        put(&format!("{dir}/{name}"), i);
     }
+    put("/lead.json", keys.len());
+    // A zero-byte folder marker, as the S3 console's "Create folder" makes: not a file.
+    let empty = tmp.path().join("empty");
+    std::fs::write(&empty, "").unwrap();
+    moto.tool(&["put", "trail", &format!("{dir}/"), empty.to_str().unwrap()]);
     // Listed whole (one recursive listing) and folder by folder (pruned by date), the bad keys
-    // are named and every good one is converted.
+    // are named and every good one is converted once.
     for (run, filter) in [("whole", vec![]), ("pruned", vec!["--since", "2024-03-01"])] {
-        let mut args = vec!["s3://trail/", "--out"];
         let out = format!("s3://lake/{run}/");
-        args.push(&out);
+        let mut args = vec!["s3://trail/", "--out", &out];
         args.extend(filter);
         let (code, s) = moto.convert(&args, &tmp.path().join(format!("{run}.json")));
         assert_eq!(code, 1, "{s:#}");
         assert_eq!(s["files"]["converted"], 3, "{s:#}");
         assert_eq!(s["records"]["kept"], 3, "{s:#}");
+        assert_eq!(s["records"]["duplicates"], 0, "{s:#}");
         let problems: Vec<&str> = s["problems"]
             .as_array()
             .unwrap()
             .iter()
             .map(|p| p["file"].as_str().unwrap())
             .collect();
-        assert!(
-            problems.iter().any(|f| f.contains("b\u{1}control.json")),
-            "{s:#}"
-        );
-        assert!(problems.iter().any(|f| f.contains("01//")), "{s:#}");
-        assert_eq!(problems.len(), 2, "{s:#}");
+        for named in [
+            "b\u{1}control.json",
+            "01//",
+            "01/./",
+            "sub/../",
+            "z.json/",
+            "trail//",
+        ] {
+            assert!(
+                problems.iter().any(|f| f.contains(named)),
+                "{run}: {named:?} not named: {s:#}"
+            );
+        }
+        assert_eq!(problems.len(), 6, "{run}: {s:#}");
         assert!(
             s["problems"][0]["reason"]
                 .as_str()
