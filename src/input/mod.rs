@@ -206,8 +206,10 @@ pub struct Discovery {
 /// `CloudTrail-Digest/` digests (skipped on their own).
 pub fn other_service<'a>(parts: &[&'a str]) -> Option<&'a str> {
     let below = crate::remote::below_awslogs(parts)?;
-    // `AWSLogs//...` or `<account>//...` is no service's folder: the key is judged by itself.
-    if below.iter().take(2).any(|p| p.is_empty()) {
+    // `AWSLogs//...`, `<account>/./...` or a control character is no service's folder: such
+    // a key is judged by itself.
+    let odd = |p: &str| p.is_empty() || p == "." || p == ".." || p.chars().any(char::is_control);
+    if below.iter().take(2).any(|p| odd(p)) {
         return None;
     }
     let service = *below.get(1)?;
@@ -278,6 +280,9 @@ pub fn discover(given: &[String], scope: &Scope) -> Discovery {
     }
     skipped.sort_by(|a, b| a.0.cmp(&b.0));
     skipped.dedup_by(|a, b| a.0 == b.0);
+    // Overlapping inputs (`s3://b/` and `s3://b/AWSLogs/`) list a bad key twice.
+    problems.sort();
+    problems.dedup();
     Discovery {
         inputs: found.into_inputs(),
         problems,
@@ -287,7 +292,13 @@ pub fn discover(given: &[String], scope: &Scope) -> Discovery {
 
 /// Why a listed key is not converted when object_store cannot name it.
 const UNREADABLE_KEY: &str = "the S3 client cannot fetch a key with an empty, '.' or '..' \
-    segment or a control character: copy the object to a plain key (aws s3 cp) to convert it";
+    segment, a control character, or a leading or trailing '/': copy the object to a plain \
+    key (aws s3 cp) to convert it";
+
+/// Why a listed folder is not walked when object_store cannot name it.
+const UNREADABLE_FOLDER: &str = "a folder the S3 client cannot name (an empty, '.' or '..' \
+    segment, a control character, or a leading '/'), so no key below it can be fetched: copy \
+    them to plain keys (aws s3 cp --recursive) to convert them";
 
 /// The objects under an `s3://` prefix, without hidden keys and without the output's own
 /// objects; and those of other services' logs, left out.
@@ -301,14 +312,15 @@ fn list_objects(url: &S3Url, scope: &Scope) -> anyhow::Result<Discovery> {
         .map(|out| out.prefix.trim_end_matches('/').to_owned());
     let mut inputs = Vec::new();
     let mut skipped = Vec::new();
-    // Hidden keys, the output's own objects and other services' logs are left out, whether
-    // or not they can be read.
+    // Hidden keys below the given prefix, the output's own objects and other services' logs
+    // are left out, whether or not they can be read.
     let mut left_out = |key: &str| {
         let parts: Vec<&str> = key.split('/').collect();
+        let below_given = key.strip_prefix(url.prefix.as_str()).unwrap_or(key);
         // (`.` and `..` are not hidden names but segments no client can fetch: named.)
-        if parts
-            .iter()
-            .any(|c| c.starts_with('.') && !matches!(*c, "." | ".."))
+        if below_given
+            .split('/')
+            .any(|c| c.starts_with('.') && !matches!(c, "." | ".."))
         {
             return true;
         }
@@ -332,11 +344,12 @@ fn list_objects(url: &S3Url, scope: &Scope) -> anyhow::Result<Discovery> {
         false
     };
     let listing = remote.list_trail(url, &scope.prune)?;
-    let problems = listing
-        .unreadable
-        .iter()
-        .filter(|key| !left_out(key))
-        .map(|key| (url.url_of(key), UNREADABLE_KEY.to_owned()))
+    let keys = listing.unreadable.iter().map(|k| (k, UNREADABLE_KEY));
+    let folders = (listing.unreadable_folders.iter()).map(|f| (f, UNREADABLE_FOLDER));
+    let problems = keys
+        .chain(folders)
+        .filter(|(key, _)| !left_out(key))
+        .map(|(key, reason)| (url.url_of(key), reason.to_owned()))
         .collect();
     for meta in listing.objects {
         let key = meta.location.to_string();
@@ -606,6 +619,12 @@ mod tests {
         // Keys no client can fetch are named as problems, not skipped as another service's.
         assert_eq!(other_service(&parts("AWSLogs//1/CloudTrail/x.json")), None);
         assert_eq!(other_service(&parts("AWSLogs/1//CloudTrail/x.json")), None);
+        assert_eq!(other_service(&parts("AWSLogs/1/./CloudTrail/x.json")), None);
+        assert_eq!(other_service(&parts("AWSLogs/./1/CloudTrail/x.json")), None);
+        assert_eq!(
+            other_service(&parts("AWSLogs/1/Cloud\u{1}Trail/x.json")),
+            None
+        );
     }
 
     #[test]

@@ -239,6 +239,8 @@ struct Bucket {
 pub struct Listing {
     pub objects: Vec<ObjectMeta>,
     pub unreadable: Vec<String>,
+    /// Folders no path can name, listed level by level: every key below them is unreadable.
+    pub unreadable_folders: Vec<String>,
 }
 
 impl std::fmt::Debug for Remote {
@@ -333,7 +335,8 @@ impl Remote {
         let mut found = Listing::default();
         // One `/` ends a folder's name; another before it is part of the name (`AWSLogs//`).
         let prefix = url.prefix.strip_suffix('/').unwrap_or(&url.prefix);
-        if looks_like_a_file(prefix) {
+        // (`a.json/` names a folder, or an object object_store cannot fetch: listed.)
+        if looks_like_a_file(&url.prefix) {
             let meta = self
                 .block_on(bucket.store.head(&location(prefix)?))
                 .map_err(|e| explain(e, &url.to_string()))?;
@@ -343,6 +346,7 @@ impl Remote {
         self.block_on(walk(&bucket, prefix.to_owned(), prune, &mut found))?;
         found.objects.sort_by(|a, b| a.location.cmp(&b.location));
         found.unreadable.sort();
+        found.unreadable_folders.sort();
         Ok(found)
     }
 
@@ -497,6 +501,7 @@ async fn walk(bucket: &Bucket, dir: String, prune: &Prune, found: &mut Listing) 
             .map_err(|e| explain(e, &format!("s3://{}/{dir}", bucket.name)))?;
         found.objects.extend(listed.objects);
         found.unreadable.extend(listed.unreadable);
+        found.unreadable_folders.extend(listed.unreadable_folders);
         for child in listed.prefixes {
             let child_parts: Vec<&str> = child.split('/').collect();
             if !prune.skips(&child_parts) {

@@ -42,8 +42,10 @@ pub struct RawListing {
     pub objects: Vec<ObjectMeta>,
     /// Sub-folders (listed with a delimiter), without their trailing `/`.
     pub prefixes: Vec<String>,
-    /// Keys (and sub-folders, with their `/`) that no store path can name, as S3 spells them.
+    /// Keys that no store path can name, as S3 spells them.
     pub unreadable: Vec<String>,
+    /// Sub-folders (with their `/`) that no store path can name: nothing below them can be.
+    pub unreadable_folders: Vec<String>,
 }
 
 /// What S3 answers a ListObjectsV2 request with.
@@ -161,12 +163,18 @@ impl RawLister {
                 let folder = sub.strip_suffix('/').unwrap_or(&sub);
                 match exact_path(folder) {
                     Some(_) => listing.prefixes.push(folder.to_owned()),
-                    None => listing.unreadable.push(sub),
+                    None => listing.unreadable_folders.push(sub),
                 }
             }
-            match page.next_continuation_token {
-                Some(next) if page.is_truncated => token = Some(next),
-                _ => return Ok(listing),
+            match (page.is_truncated, page.next_continuation_token) {
+                (true, Some(next)) => token = Some(next),
+                (false, _) => return Ok(listing),
+                // Going on without the token would end the listing early, unnoticed.
+                (true, None) => {
+                    return Err(generic(format!(
+                        "listing {bucket_url}/{folder}: the store said the listing goes on but sent no continuation token"
+                    )));
+                }
             }
         }
     }

@@ -958,6 +958,13 @@ fn a_key_the_client_cannot_name_is_a_problem_and_the_listing_goes_on() {
         put(&format!("{dir}/{name}"), i);
     }
     put("/lead.json", keys.len());
+    // Not another service's folder (`.` is no service): named, not skipped.
+    put(
+        "AWSLogs/111122223333/./CloudTrail/us-east-1/2024/03/01/x.json",
+        keys.len() + 1,
+    );
+    // A hidden folder is left out of a listing, but not when it is the input given.
+    put("copies/.hidden/h.json", keys.len() + 2);
     // A zero-byte folder marker, as the S3 console's "Create folder" makes: not a file.
     let empty = tmp.path().join("empty");
     std::fs::write(&empty, "").unwrap();
@@ -986,19 +993,45 @@ fn a_key_the_client_cannot_name_is_a_problem_and_the_listing_goes_on() {
             "sub/../",
             "z.json/",
             "trail//",
+            "111122223333/./",
         ] {
             assert!(
                 problems.iter().any(|f| f.contains(named)),
                 "{run}: {named:?} not named: {s:#}"
             );
         }
-        assert_eq!(problems.len(), 6, "{run}: {s:#}");
-        assert!(
-            s["problems"][0]["reason"]
-                .as_str()
+        assert_eq!(problems.len(), 7, "{run}: {s:#}");
+        let reason_of = |named: &str| {
+            s["problems"]
+                .as_array()
                 .unwrap()
-                .contains("copy the object to a plain key"),
-            "{s:#}"
-        );
+                .iter()
+                .find(|p| p["file"].as_str().unwrap().ends_with(named))
+                .map(|p| p["reason"].as_str().unwrap().to_owned())
+                .unwrap()
+        };
+        assert!(reason_of("control.json").contains("copy the object to a plain key"));
+        assert!(reason_of("z.json/").contains("copy the object to a plain key"));
     }
+    // One object named with a trailing `/` is that object, never `z.json` beside it.
+    let one = format!("s3://trail/{dir}/z.json/");
+    let (code, s) = moto.convert(
+        &[&one, "--out", "s3://lake/one/"],
+        &tmp.path().join("one.json"),
+    );
+    assert_eq!(code, 1, "{s:#}");
+    assert_eq!(s["records"]["kept"], 0, "{s:#}");
+    assert!(
+        s["problems"][0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("z.json/"),
+        "{s:#}"
+    );
+    let (code, s) = moto.convert(
+        &["s3://trail/copies/.hidden/", "--out", "s3://lake/hidden/"],
+        &tmp.path().join("hidden.json"),
+    );
+    assert_eq!(code, 0, "{s:#}");
+    assert_eq!(s["records"]["kept"], 1, "{s:#}");
 }
