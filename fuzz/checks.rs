@@ -192,7 +192,6 @@ fn keep_everything() -> convert::Options {
         sources: convert::SourceFilter::All,
         layout: Layout::parse(&["account,region,date".into()]).expect("a layout"),
         max_file_bytes: LIMIT,
-        quiet: true,
         ..convert::Options::new(Vec::new(), Default::default())
     }
 }

@@ -21,6 +21,7 @@
 //! A local compaction holds the output lock ([`OutputLock`]), so it waits for a conversion
 //! writing into the output and the other way round.
 
+use crate::progress::Progress;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -86,7 +87,12 @@ const STAGING_PREFIX: &str = ".hsmtrail-compact-";
 const UNFINISHED: &str = ".tmp";
 
 /// Compacts the output at `location`: a directory, or `s3://bucket/prefix/`.
-pub fn run_at(location: &str, s3: &S3Options, opts: &Options) -> Result<Summary> {
+pub fn run_at(
+    location: &str,
+    s3: &S3Options,
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<Summary> {
     match S3Url::parse(location) {
         Some(url) => {
             let url = url?;
@@ -98,7 +104,7 @@ pub fn run_at(location: &str, s3: &S3Options, opts: &Options) -> Result<Summary>
                 local: staging.path(),
                 s3: Some((&url, &remote)),
             };
-            run(&dest, opts)
+            run(&dest, opts, progress)
         }
         None => {
             let dir = PathBuf::from(location);
@@ -111,22 +117,18 @@ pub fn run_at(location: &str, s3: &S3Options, opts: &Options) -> Result<Summary>
                     s3: None,
                 },
                 opts,
+                progress,
             )
         }
     }
 }
 
 /// Compacts every partition of the output.
-pub fn run(dest: &Destination, opts: &Options) -> Result<Summary> {
+pub fn run(dest: &Destination, opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let _lock = match dest.s3 {
         Some(_) => None,
         None => {
-            let lock = OutputLock::acquire(dest.local, || {
-                crate::say!(
-                    "hsmtrail: waiting for another run writing into {} to finish",
-                    dest.local.display()
-                )
-            })?;
+            let lock = OutputLock::acquire(dest.local, || progress.waiting(dest.local))?;
             // Under the lock nobody else is writing: what is left over was killed.
             remove_leftovers(dest.local)?;
             crate::output::lock::Owned::remove_stale(dest.local, crate::convert::SPILL_PREFIX)?;

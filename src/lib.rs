@@ -25,6 +25,7 @@ pub mod error;
 pub mod flatten;
 pub mod input;
 pub mod output;
+pub mod progress;
 pub mod rebuild;
 pub mod record;
 pub mod remote;

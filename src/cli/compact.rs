@@ -24,7 +24,7 @@ pub struct Args {
     #[command(flatten)]
     s3: super::s3::S3Args,
 
-    /// No summary on stderr.
+    /// No waiting notice or summary on stderr.
     #[arg(long, short)]
     quiet: bool,
 }
@@ -35,7 +35,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         target_bytes: args.target_size << 20,
         compression: args.compression,
     };
-    let summary = compact::run_at(&args.location, &s3, &opts)?;
+    let progress = super::progress::Bar::new(args.quiet);
+    let summary = compact::run_at(&args.location, &s3, &opts, &progress)?;
     if !args.quiet {
         crate::say!("{}", summary.to_text().trim_end());
     }

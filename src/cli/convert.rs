@@ -153,14 +153,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         max_file_bytes: args.max_file_bytes,
         memory_budget: args.memory_budget.saturating_mul(1 << 20),
         shard: args.shard,
-        quiet: args.quiet,
         publish,
         s3: args.s3.options(),
         incremental: args.incremental,
         write_ddl: args.write_ddl.then(|| args.athena_location.clone()),
         ..Options::new(args.inputs, out)
     };
-    let summary = convert::run(&opts)?;
+    let summary = convert::run(&opts, &super::progress::Bar::new(args.quiet))?;
     if let Some(path) = &args.summary_json {
         convert::write_summary_json(&summary, path)?;
     }

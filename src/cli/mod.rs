@@ -3,6 +3,7 @@
 
 mod compact;
 mod convert;
+mod progress;
 mod query;
 mod report;
 mod reports;

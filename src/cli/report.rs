@@ -67,7 +67,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         opts.until = scope.until;
         opts.accounts = scope.accounts.clone();
         opts.regions = scope.regions.clone();
-        let (rows, summary) = convert::run_in_memory(&opts)?;
+        let (rows, summary) = convert::run_in_memory(&opts, &super::progress::Bar::new(false))?;
         crate::say!(
             "hsmtrail: read {} files in memory: {} events kept, {} rejected",
             summary.files.total,

@@ -9,13 +9,13 @@ use anyhow::Result;
 use arrow::record_batch::RecordBatch;
 
 use super::SPILL_PREFIX;
-use super::notices::Notices;
 use super::pending::Flushed;
 use super::read::{FileResult, Outcome};
 use super::summary::{Problem, Severity, Summary};
 use crate::input;
 use crate::output;
 use crate::output::lock;
+use crate::progress::Progress;
 
 /// One partition's rows: held in memory, or spilled as sorted runs.
 #[derive(Default)]
@@ -83,12 +83,12 @@ impl Gathered {
 
     pub(super) fn problem(
         &mut self,
-        notices: &Notices,
+        progress: &dyn Progress,
         file: &str,
         reason: &str,
         severity: Severity,
     ) {
-        notices.warn(file, reason, severity);
+        progress.warn(file, reason, severity);
         self.summary.problems.push(Problem {
             file: file.to_owned(),
             reason: reason.to_owned(),
@@ -96,7 +96,7 @@ impl Gathered {
         });
     }
 
-    pub(super) fn absorb(&mut self, r: FileResult, notices: &Notices) {
+    pub(super) fn absorb(&mut self, r: FileResult, progress: &dyn Progress) {
         if !matches!(r.outcome, Outcome::Failed)
             && let Some(identity) = r.identity
         {
@@ -116,7 +116,7 @@ impl Gathered {
             Outcome::Failed => files.failed += 1,
         }
         if let Some((reason, severity)) = &r.problem {
-            self.problem(notices, &r.name, reason, *severity);
+            self.problem(progress, &r.name, reason, *severity);
         }
         let c = &mut self.summary.records;
         c.read += r.records.read;
@@ -127,16 +127,16 @@ impl Gathered {
             && let Err(e) = self.write_rejected(&r.rejected)
         {
             let reason = format!("cannot write rejected records: {e:#}");
-            self.problem(notices, &r.name, &reason, Severity::Error);
+            self.problem(progress, &r.name, &reason, Severity::Error);
         }
-        notices.bar.inc(r.stored_bytes);
         let files = &self.summary.files;
-        notices.bar.set_message(format!(
+        let status = format!(
             "{}/{} files, {} kept",
             files.converted + files.failed + files.skipped.values().sum::<u64>(),
             files.total,
             self.summary.records.kept
-        ));
+        );
+        progress.advance(r.stored_bytes, &status);
     }
 
     /// Takes in rows the workers have flattened.
@@ -182,14 +182,14 @@ impl Gathered {
     /// Rows being spilled still count against the budget until they are on disk; while a
     /// spill runs, another starts only once a quarter of the budget has gathered again, so
     /// memory stays near the budget without a flurry of tiny runs.
-    pub(super) fn take_spills(&mut self, notices: &Notices) -> Vec<SpillJob> {
+    pub(super) fn take_spills(&mut self, progress: &dyn Progress) -> Vec<SpillJob> {
         let mut jobs = Vec::new();
         while self.buffered + self.spilling > self.budget && self.buffered > 0 {
             if self.spilling > 0 && self.buffered < self.budget / 4 {
                 break;
             }
             if let Err(e) = self.ensure_spill_dir() {
-                self.spill_failed(notices, &e);
+                self.spill_failed(progress, &e);
                 break;
             }
             let Some((name, partition)) = self
@@ -225,7 +225,7 @@ impl Gathered {
 
     /// Records a spill's outcome: its run joins the partition, or on failure its rows go back
     /// into memory and the run stops spilling (rows are never lost to a full disk).
-    pub(super) fn spilled(&mut self, notices: &Notices, job: SpillJob, outcome: Result<()>) {
+    pub(super) fn spilled(&mut self, progress: &dyn Progress, job: SpillJob, outcome: Result<()>) {
         self.spilling -= job.bytes;
         let partition = self.partitions.entry(job.partition).or_default();
         match outcome {
@@ -234,12 +234,12 @@ impl Gathered {
                 partition.batches.extend(job.batches);
                 partition.bytes += job.bytes;
                 self.buffered += job.bytes;
-                self.spill_failed(notices, &e);
+                self.spill_failed(progress, &e);
             }
         }
     }
 
-    pub(super) fn spill_failed(&mut self, notices: &Notices, e: &anyhow::Error) {
+    pub(super) fn spill_failed(&mut self, progress: &dyn Progress, e: &anyhow::Error) {
         let reason = format!("cannot spill rows to disk, keeping them in memory: {e:#}");
         let dir = self
             .out
@@ -247,7 +247,7 @@ impl Gathered {
             .unwrap_or(Path::new("."))
             .display()
             .to_string();
-        self.problem(notices, &dir, &reason, Severity::Error);
+        self.problem(progress, &dir, &reason, Severity::Error);
         self.budget = usize::MAX;
     }
 

@@ -5,11 +5,10 @@
 //! One job a file: [`options`] what a run is asked to do, [`prefilter`] the source filter,
 //! [`read`] one input, [`accept`] one record, [`pending`] a worker's rows, [`gathered`] the run's
 //! rows and spills, [`write`] the partitions written at the end, [`summary`] the accounting and
-//! [`notices`] the progress shown; this file runs them in order.
+//! [`crate::progress`] what the user is told meanwhile; this file runs them in order.
 
 mod accept;
 mod gathered;
-mod notices;
 mod options;
 mod pending;
 mod prefilter;
@@ -38,10 +37,10 @@ use crate::input;
 use crate::output::destination::Destination;
 use crate::output::lock::{self, OutputLock};
 use crate::output::partition;
+use crate::progress::Progress;
 use crate::remote::{self, Remote};
 use crate::state;
 use gathered::Gathered;
-use notices::Notices;
 use read::{FileResult, convert_file};
 
 /// Runs a conversion. Errors are returned only for what stops the whole run (the output cannot
@@ -52,7 +51,7 @@ use read::{FileResult, convert_file};
 /// `--overwrite` the removal of older data, and last the `--incremental` record of the inputs
 /// converted. A rerun after a crash converts those inputs again, and the event IDs already in
 /// the output keep their records from being written twice.
-pub fn run(opts: &Options) -> Result<Summary> {
+pub fn run(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let started = Instant::now();
     if opts.out.is_file() {
         return Err(crate::error::UsageError(format!(
@@ -80,18 +79,13 @@ pub fn run(opts: &Options) -> Result<Summary> {
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating the output directory {}", opts.out.display()))?;
     lock::Owned::remove_stale(&opts.out, SPILL_PREFIX)?;
-    let (state, pool) = gather(opts, to_read, Some(&opts.out), remote.as_ref())?;
+    let (state, pool) = gather(opts, to_read, Some(&opts.out), remote.as_ref(), progress)?;
     // Another run writing into this output (locally) finishes first, so that the event IDs
     // it adds are read before this run writes.
     let _lock = match dest.s3 {
         Some(_) => None,
         None => Some(OutputLock::acquire(&opts.out, || {
-            if !opts.quiet {
-                crate::say!(
-                    "hsmtrail: waiting for another run writing into {} to finish",
-                    opts.out.display()
-                );
-            }
+            progress.waiting(&opts.out)
         })?),
     };
     if dest.s3.is_none() {
@@ -119,11 +113,14 @@ pub const SPILL_PREFIX: &str = ".hsmtrail-spill-";
 
 /// Converts without writing anything: the rows (sorted by event time and de-duplicated like
 /// the files `run` writes) and the summary. For a quick look at a few trail files.
-pub fn run_in_memory(opts: &Options) -> Result<(Vec<RecordBatch>, Summary)> {
+pub fn run_in_memory(
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<(Vec<RecordBatch>, Summary)> {
     let started = Instant::now();
     let remote = connect(opts)?;
     let to_read = find_inputs(opts, None, remote.as_ref(), &state::Converted::default())?;
-    let (state, pool) = gather(opts, to_read, None, remote.as_ref())?;
+    let (state, pool) = gather(opts, to_read, None, remote.as_ref(), progress)?;
     let (batches, mut summary) = pool.install(|| state.into_batches(opts))?;
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
     Ok((batches, summary))
@@ -200,13 +197,14 @@ fn gather(
     found: ToRead,
     out: Option<&Path>,
     remote: Option<&Remote>,
+    progress: &dyn Progress,
 ) -> Result<(Gathered, rayon::ThreadPool)> {
     let run_id = new_run_id();
     let ToRead {
         discovery,
         already_converted,
     } = found;
-    let notices = Notices::new(opts, &discovery.inputs);
+    progress.start(discovery.inputs.iter().map(input::Input::stored_size).sum());
     let state = Mutex::new(Gathered::new(out, &run_id, opts.memory_budget));
     {
         let mut s = state.lock().expect("no panics while locked");
@@ -214,7 +212,7 @@ fn gather(
         s.summary.files.already_converted = already_converted;
         s.summary.shard = opts.shard.map(|sh| sh.to_string());
         for (file, reason) in &discovery.problems {
-            s.problem(&notices, file, reason, Severity::Error);
+            s.problem(progress, file, reason, Severity::Error);
         }
         for (file, skip) in discovery.skipped {
             let (outcome, problem) = skip.outcome();
@@ -228,7 +226,7 @@ fn gather(
                     records: RecordCounts::default(),
                     rejected: Vec::new(),
                 },
-                &notices,
+                progress,
             );
         }
     }
@@ -241,15 +239,15 @@ fn gather(
         let jobs = {
             let mut s = state.lock().expect("no panics while locked");
             if let Some(result) = result {
-                s.absorb(result, &notices);
+                s.absorb(result, progress);
             }
             s.add_rows(rows);
-            s.take_spills(&notices)
+            s.take_spills(progress)
         };
         for job in jobs {
             let outcome = job.run();
             let mut s = state.lock().expect("no panics while locked");
-            s.spilled(&notices, job, outcome);
+            s.spilled(progress, job, outcome);
         }
     };
     pool.install(|| {
@@ -265,7 +263,7 @@ fn gather(
             })
             .for_each(|pending| hand_over(None, pending.finish()))
     });
-    notices.finish();
+    progress.finish();
     Ok((state.into_inner().expect("no panics while locked"), pool))
 }
 
@@ -285,4 +283,65 @@ pub fn new_run_id() -> String {
         chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
         h.finish() as u32
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything a run reports, as it reports it.
+    #[derive(Default)]
+    struct Recorder {
+        total: Mutex<u64>,
+        done: Mutex<u64>,
+        warned: Mutex<Vec<(String, Severity)>>,
+        finished: Mutex<bool>,
+    }
+
+    impl Progress for Recorder {
+        fn start(&self, total_bytes: u64) {
+            *self.total.lock().unwrap() = total_bytes;
+        }
+        fn advance(&self, bytes: u64, _status: &str) {
+            *self.done.lock().unwrap() += bytes;
+        }
+        fn warn(&self, file: &str, _reason: &str, severity: Severity) {
+            self.warned
+                .lock()
+                .unwrap()
+                .push((file.to_owned(), severity));
+        }
+        fn finish(&self) {
+            *self.finished.lock().unwrap() = true;
+        }
+    }
+
+    #[test]
+    fn a_run_reports_its_progress_and_problems_through_the_trait() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        std::fs::create_dir(&input).unwrap();
+        let good = r#"{"Records":[{"eventTime":"2024-01-01T00:00:00Z","eventID":"a","eventSource":"kms.amazonaws.com"}]}"#;
+        std::fs::write(input.join("good.json"), good).unwrap();
+        let bad = r#"{"Records":[{"eventTime""#;
+        std::fs::write(input.join("bad.json"), bad).unwrap();
+        let opts = Options {
+            sources: SourceFilter::All,
+            ..Options::new(
+                vec![input.to_str().unwrap().to_owned()],
+                dir.path().join("out"),
+            )
+        };
+        let recorder = Recorder::default();
+        let summary = run(&opts, &recorder).unwrap();
+        let total = (good.len() + bad.len()) as u64;
+        assert_eq!(*recorder.total.lock().unwrap(), total);
+        assert_eq!(*recorder.done.lock().unwrap(), total);
+        let warned = recorder.warned.lock().unwrap();
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert!(warned[0].0.ends_with("bad.json") && warned[0].1 == Severity::Error);
+        assert!(*recorder.finished.lock().unwrap());
+        assert_eq!(summary.problems.len(), 1);
+        assert_eq!(summary.records.kept, 1);
+    }
 }

@@ -41,8 +41,6 @@ pub struct Options {
     pub memory_budget: usize,
     /// Convert only this part of the inputs (for N machines sharing one archive).
     pub shard: Option<input::Shard>,
-    /// No progress bar and no warnings on stderr (the summary still lists problems).
-    pub quiet: bool,
     /// An S3 output: `out` is then a local staging folder whose finished files are uploaded
     /// here and removed.
     pub publish: Option<S3Url>,
@@ -89,7 +87,6 @@ impl Options {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             memory_budget: DEFAULT_MEMORY_BUDGET,
             shard: None,
-            quiet: false,
             publish: None,
             s3: S3Options::default(),
             incremental: false,
