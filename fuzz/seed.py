@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Builds the seed corpus, fuzz/corpus/<target>/, from the bundled fixtures and, when it is
-there, ../shared/realdata (real CloudTrail files from public projects, which are not copied
+there, ../shared/realdata or $HSMTRAIL_REALDATA (real CloudTrail files from public projects, which are not copied
 into the repository: the corpus is built, not committed).
 
     python3 fuzz/seed.py            # then: cargo +nightly fuzz run <target>
@@ -9,11 +9,14 @@ into the repository: the corpus is built, not committed).
 import gzip
 import hashlib
 import json
+import os
 import pathlib
 import sys
 
 FUZZ = pathlib.Path(__file__).resolve().parent
-ROOTS = [FUZZ.parent / "fixtures", FUZZ.parent.parent / "shared" / "realdata"]
+# The real-data folder where the tests look for it (HSMTRAIL_REALDATA, else beside the checkout).
+REALDATA = os.environ.get("HSMTRAIL_REALDATA") or FUZZ.parent.parent / "shared" / "realdata"
+ROOTS = [FUZZ.parent / "fixtures", pathlib.Path(REALDATA)]
 # libFuzzer mutates small inputs fastest; longer seeds are cut (a cut file is a useful seed
 # too: it is what a truncated download looks like).
 MAX_SEED = 16 << 10
