@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Builds the seed corpus, fuzz/corpus/<target>/, from the bundled fixtures and, when it is
-there, ../shared/realdata or $HSMTRAIL_REALDATA (real CloudTrail files from public projects, which are not copied
-into the repository: the corpus is built, not committed).
+there, the real data ($HSMTRAIL_REALDATA, else ../shared/realdata: real CloudTrail files from
+public projects, which are not copied into the repository: the corpus is built, not
+committed).
 
     python3 fuzz/seed.py            # then: cargo +nightly fuzz run <target>
 """
