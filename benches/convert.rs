@@ -4,6 +4,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hsmtrail::convert::{Options, PendingRows, SourceFilter, convert_text};
+use hsmtrail::filter::EventFilter;
 use hsmtrail::output;
 
 #[path = "support/archive.rs"]
@@ -35,7 +36,10 @@ fn parse_and_flatten(c: &mut Criterion) {
             ("all_sources", SourceFilter::All),
         ] {
             let opts = Options {
-                sources,
+                filter: EventFilter {
+                    sources,
+                    ..EventFilter::default()
+                },
                 ..Options::new(Vec::new(), "unused".into())
             };
             group.bench_function(label, |b| {
@@ -61,7 +65,10 @@ fn parse_and_flatten(c: &mut Criterion) {
 
 fn parquet_writing(c: &mut Criterion) {
     let opts = Options {
-        sources: SourceFilter::All,
+        filter: EventFilter {
+            sources: SourceFilter::All,
+            ..EventFilter::default()
+        },
         ..Options::new(Vec::new(), "unused".into())
     };
     let mut pending = PendingRows::default();

@@ -189,7 +189,10 @@ pub fn records(data: &[u8]) {
 /// Options that keep every record, so that every record reaches the flattener.
 fn keep_everything() -> convert::Options {
     convert::Options {
-        sources: convert::SourceFilter::All,
+        filter: hsmtrail::filter::EventFilter {
+            sources: convert::SourceFilter::All,
+            ..Default::default()
+        },
         layout: Layout::parse(&["account,region,date".into()]).expect("a layout"),
         max_file_bytes: LIMIT,
         ..convert::Options::new(Vec::new(), Default::default())

@@ -22,6 +22,7 @@ pub mod compact;
 pub mod convert;
 pub mod ddl;
 pub mod error;
+pub mod filter;
 pub mod flatten;
 pub mod input;
 pub mod output;

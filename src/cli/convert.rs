@@ -10,7 +10,6 @@ use crate::input::Shard;
 use crate::output::Compression;
 use crate::output::partition::Layout;
 use crate::remote::S3Url;
-use crate::time::Bound;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -39,21 +38,8 @@ pub struct Args {
     #[arg(long)]
     all_sources: bool,
 
-    /// Keep events at or after this time (2024-01-31 or 2024-01-31T12:00:00Z).
-    #[arg(long, value_parser = Bound::parse, value_name = "TIME")]
-    since: Option<Bound>,
-
-    /// Keep events at or before this time; a date includes that whole day.
-    #[arg(long, value_parser = Bound::parse, value_name = "TIME")]
-    until: Option<Bound>,
-
-    /// Keep events of this account (recipientAccountId; repeatable).
-    #[arg(long = "account", value_name = "ID")]
-    accounts: Vec<String>,
-
-    /// Keep events of this region (awsRegion; repeatable).
-    #[arg(long = "region", value_name = "REGION")]
-    regions: Vec<String>,
+    #[command(flatten)]
+    filter: super::filter::FilterArgs,
 
     /// Partition levels: any of account, region, date, month, or none.
     #[arg(long, value_name = "LEVELS", default_value = "date")]
@@ -116,11 +102,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
             "--athena-location must be s3://bucket/prefix/, not '{l}'"
         )));
     }
-    if let (Some(since), Some(until)) = (args.since, args.until)
-        && since.start > until.last_ms()
-    {
-        return Err(super::usage("--since is after --until"));
-    }
     let sources = if args.all_sources {
         SourceFilter::All
     } else if args.sources.is_empty() {
@@ -140,11 +121,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None => (PathBuf::from(&args.output), None, None),
     };
     let opts = Options {
-        sources,
-        since: args.since,
-        until: args.until,
-        accounts: args.accounts,
-        regions: args.regions,
+        filter: args.filter.filter(sources)?,
         jobs: args.jobs.map(usize::from),
         compression: args.compression,
         layout,

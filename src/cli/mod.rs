@@ -3,6 +3,7 @@
 
 mod compact;
 mod convert;
+mod filter;
 mod progress;
 mod query;
 mod report;

@@ -8,6 +8,7 @@ use anyhow::{Result, bail};
 
 use super::scope::{ScopeArgs, parse_params};
 use crate::convert::{self, Options};
+use crate::filter::EventFilter;
 use crate::report::catalogue;
 use crate::report::session::{Data, Engine};
 use crate::time;
@@ -59,14 +60,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let data = if args.input.is_empty() {
         Data::Parquet(args.scope.data.clone())
     } else {
-        let mut opts = Options::new(args.input.clone(), std::env::temp_dir());
-        if args.all_sources {
-            opts.sources = convert::SourceFilter::All;
-        }
-        opts.since = scope.since;
-        opts.until = scope.until;
-        opts.accounts = scope.accounts.clone();
-        opts.regions = scope.regions.clone();
+        let sources = if args.all_sources {
+            convert::SourceFilter::All
+        } else {
+            convert::SourceFilter::default()
+        };
+        let opts = Options {
+            filter: EventFilter {
+                sources,
+                ..scope.clone()
+            },
+            ..Options::new(args.input.clone(), std::env::temp_dir())
+        };
         let (rows, summary) = convert::run_in_memory(&opts, &super::progress::Bar::new(false))?;
         crate::say!(
             "hsmtrail: read {} files in memory: {} events kept, {} rejected",

@@ -6,10 +6,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
+use crate::convert::SourceFilter;
+use crate::filter::EventFilter;
 use crate::output::write_user_file;
 use crate::report::output::{self, Format};
-use crate::report::session::{Engine, Scope};
-use crate::time::{self, Bound};
+use crate::report::session::Engine;
+use crate::time;
 
 /// The converter's default output directory, which `report` and `query` read by default.
 pub const DEFAULT_DATA: &str = "hsmtrail-out";
@@ -20,21 +22,8 @@ pub struct ScopeArgs {
     #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA)]
     pub data: PathBuf,
 
-    /// Only events at or after this time (2024-01-31 or 2024-01-31T12:00:00Z).
-    #[arg(long, value_parser = Bound::parse, value_name = "TIME")]
-    pub since: Option<Bound>,
-
-    /// Only events at or before this time; a date includes that whole day.
-    #[arg(long, value_parser = Bound::parse, value_name = "TIME")]
-    pub until: Option<Bound>,
-
-    /// Only events of this account (repeatable).
-    #[arg(long = "account", value_name = "ID")]
-    pub accounts: Vec<String>,
-
-    /// Only events of this region (repeatable).
-    #[arg(long = "region", value_name = "REGION")]
-    pub regions: Vec<String>,
+    #[command(flatten)]
+    pub filter: super::filter::FilterArgs,
 
     /// Result format.
     #[arg(long, value_enum, default_value = "table")]
@@ -46,24 +35,10 @@ pub struct ScopeArgs {
 }
 
 impl ScopeArgs {
-    /// Which events the query sees; an empty window (`--since` after `--until`) is a usage
-    /// error rather than an empty answer.
-    pub fn scope(&self) -> Result<Scope> {
-        if let (Some(since), Some(until)) = (self.since, self.until)
-            && since.start > until.last_ms()
-        {
-            return Err(super::usage(format!(
-                "--since {} is after --until {}: no event can be in that window",
-                time::render_millis(since.start),
-                time::render_millis(until.last_ms())
-            )));
-        }
-        Ok(Scope {
-            since: self.since,
-            until: self.until,
-            accounts: self.accounts.clone(),
-            regions: self.regions.clone(),
-        })
+    /// Which events the query sees: every source in the data, within the window, accounts
+    /// and regions given.
+    pub fn scope(&self) -> Result<EventFilter> {
+        self.filter.filter(SourceFilter::All)
     }
 
     /// Runs `sql` and writes its results where and how the user asked. An answer with no rows
@@ -88,18 +63,17 @@ impl ScopeArgs {
                 rows
             }
         };
+        let window = self.scope()?;
         if rows == 0
-            && (self.since.is_some() || self.until.is_some())
+            && (window.since.is_some() || window.until.is_some())
             && let Some(span) = engine.span_if_window_empty()?
         {
-            let bound = |b: Option<Bound>, last: bool| match b {
-                Some(b) => time::render_millis(if last { b.last_ms() } else { b.start }),
-                None => "any time".to_owned(),
-            };
+            let at =
+                |ms: Option<i64>| ms.map_or_else(|| "any time".to_owned(), time::render_millis);
             crate::say!(
                 "hsmtrail: no events between {} and {}; {span}",
-                bound(self.since, false),
-                bound(self.until, true)
+                at(window.since_ms()),
+                at(window.until_ms())
             );
         }
         Ok(())

@@ -29,7 +29,8 @@ pub(super) fn accept<'a>(
         }
     };
     let event_source = record.get_str("eventSource").unwrap_or(None);
-    if !opts.sources.admits(event_source.as_deref()) {
+    let filter = &opts.filter;
+    if !filter.sources.admits(event_source.as_deref()) {
         return Verdict::Filter;
     }
     let raw_time = match record.get_str("eventTime") {
@@ -40,25 +41,15 @@ pub(super) fn accept<'a>(
     let Some(event_time) = time::parse_event_time(&raw_time) else {
         return Verdict::Reject(text.into(), format!("eventTime '{raw_time}' is not a time"));
     };
-    if opts.since.is_some_and(|b| event_time < b.start)
-        || opts.until.is_some_and(|b| event_time > b.last_ms())
-    {
+    if !filter.admits_time(event_time) {
         return Verdict::Filter;
     }
     let region = record.get_str("awsRegion").unwrap_or(None);
-    if !opts.regions.is_empty()
-        && !region
-            .as_deref()
-            .is_some_and(|r| opts.regions.iter().any(|x| x == r))
-    {
+    if !filter.admits_region(region.as_deref()) {
         return Verdict::Filter;
     }
     let account = account_of(&record);
-    if !opts.accounts.is_empty()
-        && !account
-            .as_deref()
-            .is_some_and(|a| opts.accounts.iter().any(|x| x == a))
-    {
+    if !filter.admits_account(account.as_deref()) {
         return Verdict::Filter;
     }
     if nesting_exceeds(text, MAX_NESTING) {

@@ -38,7 +38,7 @@ use crate::output::destination::Destination;
 use crate::output::lock::{self, OutputLock};
 use crate::output::partition;
 use crate::progress::Progress;
-use crate::remote::{self, Remote};
+use crate::remote::Remote;
 use crate::state;
 use gathered::Gathered;
 use read::{FileResult, convert_file};
@@ -102,7 +102,12 @@ pub fn run(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         crate::ddl::write_next_to_data(&dest, &opts.layout, athena_location.as_deref())?;
     }
     if opts.incremental {
-        state::record(&dest, &summary.run_id, &opts.filter(), &converted_inputs)?;
+        state::record(
+            &dest,
+            &summary.run_id,
+            &opts.incremental_filter(),
+            &converted_inputs,
+        )?;
     }
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
     Ok(summary)
@@ -151,12 +156,7 @@ fn find_inputs(
         exclude: out.filter(|_| opts.publish.is_none()),
         exclude_s3: opts.publish.as_ref(),
         remote,
-        prune: remote::prune_for(
-            &opts.accounts,
-            &opts.regions,
-            opts.since.map(|b| b.start),
-            opts.until.map(|b| b.last_ms()),
-        ),
+        prune: opts.filter.prune(),
     };
     let mut discovery = input::discover(&opts.inputs, &scope);
     // (An S3 input that cannot be listed is a failure of the run, not a usage error: the
@@ -182,7 +182,7 @@ fn find_inputs(
         discovery.inputs.retain(|i| shard.contains(i));
     }
     let found = discovery.inputs.len();
-    let filter = opts.filter();
+    let filter = opts.incremental_filter();
     discovery.inputs.retain(|i| !done.contains(i, &filter));
     Ok(ToRead {
         already_converted: (found - discovery.inputs.len()) as u64,
@@ -288,6 +288,7 @@ pub fn new_run_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::filter::EventFilter;
 
     /// Everything a run reports, as it reports it.
     #[derive(Default)]
@@ -326,7 +327,10 @@ mod tests {
         let bad = r#"{"Records":[{"eventTime""#;
         std::fs::write(input.join("bad.json"), bad).unwrap();
         let opts = Options {
-            sources: SourceFilter::All,
+            filter: EventFilter {
+                sources: SourceFilter::All,
+                ..EventFilter::default()
+            },
             ..Options::new(
                 vec![input.to_str().unwrap().to_owned()],
                 dir.path().join("out"),

@@ -4,12 +4,12 @@
 use std::path::PathBuf;
 
 use super::prefilter::SourceFilter;
+use crate::filter::EventFilter;
 use crate::input;
 use crate::output::Compression;
 use crate::output::partition::Layout;
 use crate::remote::{S3Options, S3Url};
 use crate::state;
-use crate::time::Bound;
 
 /// Default bound on one file's decompressed size: CloudTrail delivery files are at most tens of
 /// MB, so 2 GiB only stops bombs.
@@ -24,11 +24,8 @@ pub const DEFAULT_MEMORY_BUDGET: usize = 128 << 20;
 pub struct Options {
     pub inputs: Vec<String>,
     pub out: PathBuf,
-    pub sources: SourceFilter,
-    pub since: Option<Bound>,
-    pub until: Option<Bound>,
-    pub accounts: Vec<String>,
-    pub regions: Vec<String>,
+    /// The events kept.
+    pub filter: EventFilter,
     /// Worker threads; `None` uses every core.
     pub jobs: Option<usize>,
     pub compression: Compression,
@@ -56,16 +53,17 @@ pub struct Options {
 
 impl Options {
     /// The records this run keeps, as `--incremental` records it.
-    pub fn filter(&self) -> state::Filter {
+    pub fn incremental_filter(&self) -> state::Filter {
+        let f = &self.filter;
         state::Filter {
-            sources: match &self.sources {
+            sources: match &f.sources {
                 SourceFilter::All => None,
                 SourceFilter::Only(names) => Some(names.iter().cloned().collect()),
             },
-            since_ms: self.since.map(|b| b.start),
-            until_ms: self.until.map(|b| b.last_ms()),
-            accounts: self.accounts.iter().cloned().collect(),
-            regions: self.regions.iter().cloned().collect(),
+            since_ms: f.since_ms(),
+            until_ms: f.until_ms(),
+            accounts: f.accounts.iter().cloned().collect(),
+            regions: f.regions.iter().cloned().collect(),
         }
     }
 
@@ -74,11 +72,7 @@ impl Options {
         Options {
             inputs,
             out,
-            sources: SourceFilter::default(),
-            since: None,
-            until: None,
-            accounts: Vec::new(),
-            regions: Vec::new(),
+            filter: EventFilter::default(),
             jobs: None,
             compression: Compression::default(),
             layout: Layout::default(),

@@ -148,7 +148,7 @@ pub fn convert_text(
     pending: &mut PendingRows,
     hand_over: &mut dyn FnMut(Flushed),
 ) -> TextConversion {
-    let prefilter = opts.sources.prefilter();
+    let prefilter = opts.filter.sources.prefilter();
     let prefilter = prefilter.over(text);
     let mut records = RecordCounts::default();
     let mut rejected = Vec::new();

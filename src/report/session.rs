@@ -18,9 +18,10 @@ use datafusion::datasource::listing::{
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{Expr, SessionConfig, SessionContext, coalesce, col, lit};
 
+use crate::filter::EventFilter;
 use crate::output::partition::PartitionField;
 use crate::schema;
-use crate::time::{self, Bound};
+use crate::time;
 
 /// Where the events come from.
 pub enum Data {
@@ -28,15 +29,6 @@ pub enum Data {
     Parquet(PathBuf),
     /// Rows converted in memory (`report --input`).
     Rows(Vec<RecordBatch>),
-}
-
-/// Which events a query sees.
-#[derive(Debug, Clone, Default)]
-pub struct Scope {
-    pub since: Option<Bound>,
-    pub until: Option<Bound>,
-    pub accounts: Vec<String>,
-    pub regions: Vec<String>,
 }
 
 /// A DataFusion session with `events` registered.
@@ -51,7 +43,7 @@ const SOURCE_TABLE: &str = "events_unscoped";
 
 impl Engine {
     /// Opens a session over `data` with `scope` applied.
-    pub fn open(data: Data, scope: &Scope) -> Result<Engine> {
+    pub fn open(data: Data, scope: &EventFilter) -> Result<Engine> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .build()
             .context("starting the query runtime")?;
@@ -148,7 +140,7 @@ impl Engine {
         self.runtime.block_on(future)
     }
 
-    fn register_scoped_view(&self, scope: &Scope) -> Result<()> {
+    fn register_scoped_view(&self, scope: &EventFilter) -> Result<()> {
         let mut df = self.block_on(self.ctx.table(SOURCE_TABLE))?;
         for filter in self.scope_filters(scope) {
             df = df.filter(filter)?;
@@ -159,7 +151,7 @@ impl Engine {
 
     /// The scope as filters on file columns, plus the same bounds on the partition columns so
     /// that DataFusion prunes whole directories.
-    fn scope_filters(&self, scope: &Scope) -> Vec<Expr> {
+    fn scope_filters(&self, scope: &EventFilter) -> Vec<Expr> {
         let has = |p: PartitionField| self.partitions.contains(&p);
         let ts = |ms: i64| {
             lit(ScalarValue::TimestampMillisecond(
