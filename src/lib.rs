@@ -5,6 +5,8 @@
 //! borrowed record model, [`flatten`] turns records into columns of the one [`schema`], and
 //! [`output`] writes partitioned Parquet. [`convert`] runs that pipeline in parallel;
 //! [`remote`] reaches archives and output in S3, and [`state`] remembers converted inputs.
+//! [`filter`] says which events a command keeps; [`progress`] is how a run reports while it
+//! runs (the library prints nothing itself).
 
 /// Writes a line to stderr, as `eprintln!` does, but a closed stderr (`2>&1 | head -1`) is
 /// not worth dying for: `eprintln!` panics there.
