@@ -2,10 +2,11 @@
 //! (one rayon task per file), rows are gathered by partition, and each partition is written once
 //! at the end, sorted and de-duplicated. The [`Summary`] accounts for every file and record.
 //!
-//! One job a file: [`options`] what a run is asked to do, [`prefilter`] the source filter,
-//! [`read`] one input, [`accept`] one record, [`pending`] a worker's rows, [`gathered`] the run's
-//! rows and spills, [`write`] the partitions written at the end, [`summary`] the accounting and
-//! [`crate::progress`] what the user is told meanwhile; this file runs them in order.
+//! One job a file: `options.rs` what a run is asked to do, `prefilter.rs` the source filter,
+//! `read.rs` one input, `accept.rs` one record, `pending.rs` a worker's rows, `gathered.rs` the
+//! run's rows and spills, `write.rs` the partitions written at the end, `summary.rs` the
+//! accounting, and [`crate::progress`] what the user is told meanwhile; this file runs them in
+//! order.
 
 mod accept;
 mod gathered;

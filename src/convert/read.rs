@@ -138,7 +138,7 @@ pub struct TextConversion {
 
 /// Finds, filters and flattens the records of one decoded file into `pending`. `name` is what
 /// the `source_file` column and error messages call it. Rows go to `hand_over` whenever the
-/// worker holds [`MAX_PENDING_ROWS`], within the file too: a large file of small records
+/// worker holds `MAX_PENDING_ROWS`, within the file too: a large file of small records
 /// (a million tiny ones compress into a few hundred KB) never piles up in one worker, and
 /// `--memory-budget` sees its rows as they come.
 pub fn convert_text(

@@ -9,7 +9,7 @@
 //! `AWSLogs/[o-org/]<account>/CloudTrail/<region>/YYYY/MM/DD/`: folders of other accounts,
 //! regions and dates than asked for, and digest folders, are never listed, so converting one
 //! day of an organisation trail lists a few folders per account and region, not years of keys.
-//! Trail inputs are listed key by key by [`raw_list`], so that a key object_store cannot name
+//! Trail inputs are listed key by key by `raw_list.rs`, so that a key object_store cannot name
 //! is named rather than failing its listing page or standing in for another key.
 
 use std::collections::HashMap;
@@ -488,7 +488,7 @@ impl Remote {
 }
 
 /// Lists a folder level by level where the layout can prune, in one recursive listing where it
-/// cannot, key by key ([`raw_list`]) so that a key object_store cannot name costs only itself.
+/// cannot, key by key (`raw_list.rs`) so that a key object_store cannot name costs only itself.
 async fn walk(bucket: &Bucket, dir: String, prune: &Prune, found: &mut Listing) -> Result<()> {
     let mut pending = vec![dir];
     while let Some(dir) = pending.pop() {
