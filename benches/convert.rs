@@ -65,10 +65,7 @@ fn parse_and_flatten(c: &mut Criterion) {
 
 fn parquet_writing(c: &mut Criterion) {
     let opts = Options {
-        filter: EventFilter {
-            sources: SourceFilter::All,
-            ..EventFilter::default()
-        },
+        filter: EventFilter::every_source(),
         ..Options::new(Vec::new(), "unused".into())
     };
     let mut pending = PendingRows::default();

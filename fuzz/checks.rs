@@ -189,10 +189,7 @@ pub fn records(data: &[u8]) {
 /// Options that keep every record, so that every record reaches the flattener.
 fn keep_everything() -> convert::Options {
     convert::Options {
-        filter: hsmtrail::filter::EventFilter {
-            sources: convert::SourceFilter::All,
-            ..Default::default()
-        },
+        filter: hsmtrail::filter::EventFilter::every_source(),
         layout: Layout::parse(&["account,region,date".into()]).expect("a layout"),
         max_file_bytes: LIMIT,
         ..convert::Options::new(Vec::new(), Default::default())

@@ -22,6 +22,14 @@ pub struct EventFilter {
 }
 
 impl EventFilter {
+    /// Every event of every source (`--all-sources` with no other filter).
+    pub fn every_source() -> Self {
+        EventFilter {
+            sources: SourceFilter::All,
+            ..EventFilter::default()
+        }
+    }
+
     /// The first millisecond admitted.
     pub fn since_ms(&self) -> Option<i64> {
         self.since.map(|b| b.start)

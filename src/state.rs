@@ -20,6 +20,8 @@ use std::collections::{BTreeSet, HashMap};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::convert::SourceFilter;
+use crate::filter::EventFilter;
 use crate::input::{Identity, Input};
 use crate::output::destination::Destination;
 
@@ -39,6 +41,22 @@ pub struct Filter {
     pub accounts: BTreeSet<String>,
     /// Regions kept; empty for every region.
     pub regions: BTreeSet<String>,
+}
+
+impl From<&EventFilter> for Filter {
+    /// The records a run with this filter keeps, as `--incremental` records them.
+    fn from(f: &EventFilter) -> Self {
+        Filter {
+            sources: match &f.sources {
+                SourceFilter::All => None,
+                SourceFilter::Only(names) => Some(names.iter().cloned().collect()),
+            },
+            since_ms: f.since_ms(),
+            until_ms: f.until_ms(),
+            accounts: f.accounts.iter().cloned().collect(),
+            regions: f.regions.iter().cloned().collect(),
+        }
+    }
 }
 
 impl Filter {

@@ -106,7 +106,7 @@ pub fn run(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
         state::record(
             &dest,
             &summary.run_id,
-            &opts.incremental_filter(),
+            &state::Filter::from(&opts.filter),
             &converted_inputs,
         )?;
     }
@@ -183,7 +183,7 @@ fn find_inputs(
         discovery.inputs.retain(|i| shard.contains(i));
     }
     let found = discovery.inputs.len();
-    let filter = opts.incremental_filter();
+    let filter = state::Filter::from(&opts.filter);
     discovery.inputs.retain(|i| !done.contains(i, &filter));
     Ok(ToRead {
         already_converted: (found - discovery.inputs.len()) as u64,
@@ -328,10 +328,7 @@ mod tests {
         let bad = r#"{"Records":[{"eventTime""#;
         std::fs::write(input.join("bad.json"), bad).unwrap();
         let opts = Options {
-            filter: EventFilter {
-                sources: SourceFilter::All,
-                ..EventFilter::default()
-            },
+            filter: EventFilter::every_source(),
             ..Options::new(
                 vec![input.to_str().unwrap().to_owned()],
                 dir.path().join("out"),

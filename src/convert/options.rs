@@ -3,13 +3,11 @@
 
 use std::path::PathBuf;
 
-use super::prefilter::SourceFilter;
 use crate::filter::EventFilter;
 use crate::input;
 use crate::output::Compression;
 use crate::output::partition::Layout;
 use crate::remote::{S3Options, S3Url};
-use crate::state;
 
 /// Default bound on one file's decompressed size: CloudTrail delivery files are at most tens of
 /// MB, so 2 GiB only stops bombs.
@@ -52,21 +50,6 @@ pub struct Options {
 }
 
 impl Options {
-    /// The records this run keeps, as `--incremental` records it.
-    pub fn incremental_filter(&self) -> state::Filter {
-        let f = &self.filter;
-        state::Filter {
-            sources: match &f.sources {
-                SourceFilter::All => None,
-                SourceFilter::Only(names) => Some(names.iter().cloned().collect()),
-            },
-            since_ms: f.since_ms(),
-            until_ms: f.until_ms(),
-            accounts: f.accounts.iter().cloned().collect(),
-            regions: f.regions.iter().cloned().collect(),
-        }
-    }
-
     /// Options with the documented defaults for these inputs and output directory.
     pub fn new(inputs: Vec<String>, out: PathBuf) -> Self {
         Options {

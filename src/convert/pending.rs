@@ -82,7 +82,7 @@ impl Flushed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::convert::{Options, SourceFilter, convert_text};
+    use crate::convert::{Options, convert_text};
     use crate::filter::EventFilter;
 
     /// JSON Lines of `rows` records on the given days of January 2024, in turn; the first has
@@ -112,10 +112,7 @@ mod tests {
     #[test]
     fn a_workers_rows_reach_the_state_in_batches_not_a_file_at_a_time() {
         let opts = Options {
-            filter: EventFilter {
-                sources: SourceFilter::All,
-                ..EventFilter::default()
-            },
+            filter: EventFilter::every_source(),
             ..Options::new(Vec::new(), "unused".into())
         };
         let file = lines(100, 1) + "\n" + &lines(1, 1).replace("-01T", "-02T");
@@ -157,10 +154,7 @@ mod tests {
     #[test]
     fn a_worker_holding_many_partitions_hands_them_all_over() {
         let opts = Options {
-            filter: EventFilter {
-                sources: SourceFilter::All,
-                ..EventFilter::default()
-            },
+            filter: EventFilter::every_source(),
             ..Options::new(Vec::new(), "unused".into())
         };
         let mut pending = PendingRows::default();
@@ -188,10 +182,7 @@ mod tests {
     #[test]
     fn a_file_of_many_small_records_is_handed_over_as_it_is_read() {
         let opts = Options {
-            filter: EventFilter {
-                sources: SourceFilter::All,
-                ..EventFilter::default()
-            },
+            filter: EventFilter::every_source(),
             ..Options::new(Vec::new(), "unused".into())
         };
         let mut pending = PendingRows::default();

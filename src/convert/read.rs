@@ -14,11 +14,11 @@ use crate::remote::Remote;
 /// A record that could not be converted, as written to `_rejected/<run>.jsonl`.
 #[derive(Debug, Serialize)]
 pub(super) struct Rejected<'a> {
-    pub(super) file: &'a str,
+    file: &'a str,
     #[serde(flatten)]
-    pub(super) location: Location,
-    pub(super) reason: &'a str,
-    pub(super) raw: &'a str,
+    location: Location,
+    reason: &'a str,
+    raw: &'a str,
 }
 
 /// What reading one file produced.
