@@ -40,7 +40,7 @@ fn parse_and_flatten(c: &mut Criterion) {
                     sources,
                     ..EventFilter::default()
                 },
-                ..Options::new(Vec::new(), "unused".into())
+                ..Options::new(Vec::new(), std::path::PathBuf::from("unused"))
             };
             group.bench_function(label, |b| {
                 b.iter(|| {
@@ -66,7 +66,7 @@ fn parse_and_flatten(c: &mut Criterion) {
 fn parquet_writing(c: &mut Criterion) {
     let opts = Options {
         filter: EventFilter::every_source(),
-        ..Options::new(Vec::new(), "unused".into())
+        ..Options::new(Vec::new(), std::path::PathBuf::from("unused"))
     };
     let mut pending = PendingRows::default();
     let mut parts = Vec::new();

@@ -190,9 +190,15 @@ pub fn records(data: &[u8]) {
 fn keep_everything() -> convert::Options {
     convert::Options {
         filter: hsmtrail::filter::EventFilter::every_source(),
-        layout: Layout::parse(&["account,region,date".into()]).expect("a layout"),
-        max_file_bytes: LIMIT,
-        ..convert::Options::new(Vec::new(), Default::default())
+        write: convert::WriteSettings {
+            layout: Layout::parse(&["account,region,date".into()]).expect("a layout"),
+            ..Default::default()
+        },
+        limits: convert::Limits {
+            max_file_bytes: LIMIT,
+            ..Default::default()
+        },
+        ..convert::Options::new(Vec::new(), std::path::PathBuf::new())
     }
 }
 

@@ -24,17 +24,17 @@
 use crate::progress::Progress;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::output::destination::{DataFile, Destination};
+use crate::output::destination::{DataFile, Destination, OutputLocation};
 use crate::output::lock::OutputLock;
 use crate::output::merge::{self, Run};
 use crate::output::{self, Compression, writer::ParallelWriter};
-use crate::remote::{Remote, S3Options, S3Url};
+use crate::remote::{Remote, S3Options};
 use crate::schema;
 
 /// What compaction should do.
@@ -93,45 +93,32 @@ pub fn run_at(
     opts: &Options,
     progress: &dyn Progress,
 ) -> Result<Summary> {
-    match S3Url::parse(location) {
-        Some(url) => {
-            let url = url?;
-            let remote = Remote::new(s3.clone())?;
-            let staging = tempfile::Builder::new()
-                .prefix("hsmtrail-staging-")
-                .tempdir()?;
-            let dest = Destination {
-                local: staging.path(),
-                s3: Some((&url, &remote)),
-            };
-            run(&dest, opts, progress)
-        }
-        None => {
-            let dir = PathBuf::from(location);
-            if !dir.is_dir() {
-                bail!("{location} is not a directory");
-            }
-            run(
-                &Destination {
-                    local: &dir,
-                    s3: None,
-                },
-                opts,
-                progress,
-            )
-        }
+    let location = OutputLocation::parse(location)?;
+    if let OutputLocation::Folder(dir) = &location
+        && !dir.is_dir()
+    {
+        bail!("{} is not a directory", dir.display());
     }
+    let remote = location
+        .is_s3()
+        .then(|| Remote::new(s3.clone()).map(Arc::new))
+        .transpose()?;
+    run(
+        &Destination::open(&location, remote.as_ref())?,
+        opts,
+        progress,
+    )
 }
 
 /// Compacts every partition of the output.
 pub fn run(dest: &Destination, opts: &Options, progress: &dyn Progress) -> Result<Summary> {
-    let _lock = match dest.s3 {
-        Some(_) => None,
-        None => {
-            let lock = OutputLock::acquire(dest.local, || progress.waiting(dest.local))?;
+    let _lock = match dest.local_folder() {
+        None => None,
+        Some(dir) => {
+            let lock = OutputLock::acquire(dir, || progress.waiting(dir))?;
             // Under the lock nobody else is writing: what is left over was killed.
-            remove_leftovers(dest.local)?;
-            crate::output::lock::Owned::remove_stale(dest.local, crate::convert::SPILL_PREFIX)?;
+            remove_leftovers(dir)?;
+            crate::output::lock::Owned::remove_stale(dir, crate::convert::SPILL_PREFIX)?;
             Some(lock)
         }
     };
@@ -194,10 +181,9 @@ fn compact_partition(
         summary.files_after = files.len() as u64;
         return Ok(summary);
     }
-    let folder = dest.local.join(partition);
+    let folder = dest.work_dir().join(partition);
     // Exchanged whole only when the folder holds nothing but the files merged.
-    let exchange_folder =
-        dest.s3.is_none() && !partition.is_empty() && holds_only(&folder, &files)?;
+    let exchange_folder = !partition.is_empty() && holds_only(dest, &folder, &files)?;
     let staging_parent = match folder.parent() {
         Some(parent) if exchange_folder => parent.to_path_buf(),
         _ => folder.clone(),
@@ -209,22 +195,10 @@ fn compact_partition(
         .tempdir_in(&staging_parent)
         .with_context(|| format!("creating a staging folder in {}", staging_parent.display()))?;
     crate::output::lock::register(staging.path());
-    // Objects are fetched to local files first so that they are read as streams.
-    let mut runs: Vec<Run> = Vec::new();
-    for (i, file) in files.iter().enumerate() {
-        let path = match (file, dest.s3) {
-            (DataFile::Local(path), _) => path.clone(),
-            (DataFile::Object { bucket, key, .. }, Some((_, remote))) => {
-                let local = staging.path().join(format!(".download-{i}.parquet"));
-                std::fs::write(&local, remote.get(bucket, key)?)?;
-                local
-            }
-            (DataFile::Object { .. }, None) => {
-                bail!("{} is in S3 but the output is not", file.name())
-            }
-        };
-        runs.push(file_run(&path)?);
-    }
+    let runs = files
+        .iter()
+        .map(|file| dest.run_of(file))
+        .collect::<Result<Vec<Run>>>()?;
     let written = write_sized(staging.path(), run_id, runs, opts)?;
     summary.rows = written.rows;
     summary.duplicates = written.duplicates as u64;
@@ -250,7 +224,7 @@ fn compact_partition(
     for name in &written.files {
         let from = staging.path().join(format!("{name}{UNFINISHED}"));
         let relative = join(partition, name);
-        let local = dest.local.join(&relative);
+        let local = dest.work_dir().join(&relative);
         std::fs::create_dir_all(local.parent().expect("a partition folder"))?;
         std::fs::rename(&from, &local)?;
         output::sync_folder(local.parent().expect("a partition folder"))?;
@@ -258,7 +232,7 @@ fn compact_partition(
     }
     let old: Vec<DataFile> = files
         .into_iter()
-        .filter(|f| !new_names.contains(&f.name()))
+        .filter(|f| !new_names.contains(f.name()))
         .collect();
     dest.remove(&old)?;
     Ok(summary)
@@ -273,15 +247,13 @@ fn join(partition: &str, name: &str) -> String {
     }
 }
 
-/// Whether a local folder holds the data files `files` and nothing else.
-fn holds_only(folder: &Path, files: &[DataFile]) -> Result<bool> {
-    let expected: HashSet<PathBuf> = files
-        .iter()
-        .filter_map(|f| match f {
-            DataFile::Local(path) => Some(path.clone()),
-            DataFile::Object { .. } => None,
-        })
-        .collect();
+/// Whether the output is a local folder and its partition folder `folder` holds the data
+/// files `files` and nothing else.
+fn holds_only(dest: &Destination, folder: &Path, files: &[DataFile]) -> Result<bool> {
+    if dest.local_folder().is_none() {
+        return Ok(false);
+    }
+    let expected: HashSet<PathBuf> = files.iter().filter_map(|f| dest.local_path(f)).collect();
     for entry in
         std::fs::read_dir(folder).with_context(|| format!("reading {}", folder.display()))?
     {
@@ -290,22 +262,6 @@ fn holds_only(folder: &Path, files: &[DataFile]) -> Result<bool> {
         }
     }
     Ok(true)
-}
-
-/// A data file as a sorted run, read a batch at a time.
-fn file_run(path: &Path) -> Result<Run> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let reader =
-        ParquetRecordBatchReaderBuilder::try_new_with_options(file, output::reader_options())
-            .with_context(|| format!("reading {}", path.display()))?
-            .with_batch_size(merge::MERGE_BATCH_ROWS)
-            .build()?;
-    let name = path.display().to_string();
-    Ok(Box::new(reader.map(move |batch| {
-        let batch = batch.with_context(|| format!("reading {name}"))?;
-        // Files of older hsmtrail versions may lack newer columns; the one schema is written.
-        output::conform(batch).with_context(|| format!("{name} does not match the schema"))
-    })))
 }
 
 struct Written {

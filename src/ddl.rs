@@ -279,16 +279,8 @@ pub fn write_next_to_data(
     layout: &Layout,
     athena_location: Option<&str>,
 ) -> anyhow::Result<()> {
-    let here = match dest.s3 {
-        Some((url, _)) => url.to_string(),
-        None => dest
-            .local
-            .canonicalize()
-            .unwrap_or_else(|_| dest.local.to_path_buf())
-            .display()
-            .to_string(),
-    };
-    let athena = athena_location.or(dest.s3.map(|_| here.as_str()));
+    let here = dest.table_location();
+    let athena = athena_location.or(dest.s3_url().map(|_| here.as_str()));
     let target = |location: &str| Target {
         table: "events".into(),
         location: location.to_owned(),

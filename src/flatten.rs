@@ -552,17 +552,8 @@ impl<'p, 'a> Row<'p, 'a> {
         if self.extra.is_empty() {
             return Cell::Null;
         }
-        let mut out = String::from("{");
-        for (i, (key, raw)) in self.extra.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(&serde_json::to_string(key.as_ref()).expect("a string serialises"));
-            out.push(':');
-            out.push_str(raw.get());
-        }
-        out.push('}');
-        Cell::Text(Cow::Owned(out))
+        let fields = self.extra.iter().map(|(key, raw)| (key.as_ref(), *raw));
+        Cell::Text(Cow::Owned(crate::record::object_text(fields)))
     }
 
     fn mismatch_list(&self) -> Cell<'a> {

@@ -3,8 +3,10 @@
 //!
 //! Data flows one way: [`input`] finds and decodes files into records, [`record`] is the
 //! borrowed record model, [`flatten`] turns records into columns of the one [`schema`], and
-//! [`output`] writes partitioned Parquet. [`convert`] runs that pipeline in parallel;
-//! [`remote`] reaches archives and output in S3, and [`state`] remembers converted inputs.
+//! [`output`] writes partitioned Parquet, to a folder or S3 through one object store. [`convert`]
+//! runs that pipeline in parallel; [`remote`] reaches archives and output in S3 with the
+//! credentials the AWS CLI would use, [`runtime`] is the one async runtime their clients and the
+//! query engine share, and [`state`] remembers converted inputs.
 //! [`filter`] says which events a command keeps; [`progress`] is how a run reports while it
 //! runs (the library prints nothing itself).
 
@@ -34,6 +36,7 @@ pub mod record;
 pub mod remote;
 #[cfg(feature = "cli")]
 pub mod report;
+pub mod runtime;
 pub mod schema;
 pub mod state;
 pub mod time;

@@ -166,6 +166,21 @@ impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
     }
 }
 
+/// The JSON text of an object with these keys and raw values, in this order.
+pub fn object_text<'v>(fields: impl IntoIterator<Item = (&'v str, &'v RawValue)>) -> String {
+    let mut out = String::from("{");
+    for (i, (key, raw)) in fields.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(key).expect("a string serialises"));
+        out.push(':');
+        out.push_str(raw.get());
+    }
+    out.push('}');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -212,10 +212,7 @@ mod tests {
     #[test]
     fn records_read_back_and_older_records_cover_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let dest = Destination {
-            local: dir.path(),
-            s3: None,
-        };
+        let dest = Destination::folder(dir.path()).unwrap();
         let file = dir.path().join("a.json");
         std::fs::write(&file, "{}").unwrap();
         let input = Input::File {

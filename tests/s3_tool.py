@@ -8,6 +8,8 @@ independently of hsmtrail's own S3 client.
     s3_tool.py ENDPOINT keys BUCKET [PREFIX]                  # one key per line
     s3_tool.py ENDPOINT get-dir BUCKET PREFIX LOCAL_DIR      # mirror keys under PREFIX
     s3_tool.py ENDPOINT iam-keys                              # create a user allowed S3; print ID SECRET
+    s3_tool.py ENDPOINT iam-role                              # a user allowed only to assume a role
+                                                              # allowed S3; print ID SECRET ROLE_ARN
     s3_tool.py ENDPOINT uploads BUCKET                        # unfinished multipart uploads
 """
 import json
@@ -21,6 +23,18 @@ def client(endpoint, service="s3"):
     return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
                         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
                         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"))
+
+
+def allow(action):
+    return json.dumps({"Version": "2012-10-17",
+                       "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]})
+
+
+def user_allowed(iam, name, action):
+    """Creates a user allowed `action` on everything; returns its access key."""
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="only", PolicyDocument=allow(action))
+    return iam.create_access_key(UserName=name)["AccessKey"]
 
 
 def main():
@@ -52,13 +66,18 @@ def main():
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 s3.download_file(bucket, obj["Key"], path)
     elif command == "iam-keys":
-        iam = client(endpoint, "iam")
-        iam.create_user(UserName="reader")
-        iam.put_user_policy(UserName="reader", PolicyName="s3", PolicyDocument=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
-        key = iam.create_access_key(UserName="reader")["AccessKey"]
+        key = user_allowed(client(endpoint, "iam"), "reader", "s3:*")
         print(key["AccessKeyId"], key["SecretAccessKey"])
+    elif command == "iam-role":
+        iam = client(endpoint, "iam")
+        key = user_allowed(iam, "assumer", "sts:AssumeRole")
+        role = iam.create_role(RoleName="reader-role", AssumeRolePolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"},
+                           "Action": "sts:AssumeRole"}]}))["Role"]
+        iam.put_role_policy(RoleName="reader-role", PolicyName="s3",
+                            PolicyDocument=allow("s3:*"))
+        print(key["AccessKeyId"], key["SecretAccessKey"], role["Arn"])
     elif command == "uploads":
         for upload in s3.list_multipart_uploads(Bucket=args[0]).get("Uploads", []):
             print(upload["Key"])

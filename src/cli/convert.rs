@@ -5,11 +5,14 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::convert::{self, DEFAULT_MAX_FILE_BYTES, DEFAULT_MEMORY_BUDGET, Options, SourceFilter};
+use crate::convert::{
+    self, DEFAULT_MAX_FILE_BYTES, DEFAULT_MEMORY_BUDGET, Limits, Options, SourceFilter,
+    TableDefinitions, WriteSettings,
+};
 use crate::input::Shard;
 use crate::output::Compression;
+use crate::output::destination::OutputLocation;
 use crate::output::partition::Layout;
-use crate::remote::S3Url;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -109,32 +112,29 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         SourceFilter::Only(args.sources)
     };
-    let (out, publish, _staging) = match S3Url::parse(&args.output) {
-        Some(url) => {
-            let url = url.map_err(super::usage)?;
-            let staging = tempfile::Builder::new()
-                .prefix("hsmtrail-staging-")
-                .tempdir()?;
-            crate::output::lock::register(staging.path());
-            (staging.path().to_path_buf(), Some(url), Some(staging))
-        }
-        None => (PathBuf::from(&args.output), None, None),
-    };
     let opts = Options {
         filter: args.filter.filter(sources)?,
-        jobs: args.jobs.map(usize::from),
-        compression: args.compression,
-        layout,
-        overwrite: args.overwrite,
-        keep_duplicates: args.keep_duplicates,
-        max_file_bytes: args.max_file_bytes,
-        memory_budget: args.memory_budget.saturating_mul(1 << 20),
         shard: args.shard,
-        publish,
+        write: WriteSettings {
+            compression: args.compression,
+            layout,
+            overwrite: args.overwrite,
+            keep_duplicates: args.keep_duplicates,
+            incremental: args.incremental,
+            table_definitions: args.write_ddl.then(|| TableDefinitions {
+                athena_location: args.athena_location.clone(),
+            }),
+        },
+        limits: Limits {
+            jobs: args.jobs.map(usize::from),
+            max_file_bytes: args.max_file_bytes,
+            memory_budget: args.memory_budget.saturating_mul(1 << 20),
+        },
         s3: args.s3.options(),
-        incremental: args.incremental,
-        write_ddl: args.write_ddl.then(|| args.athena_location.clone()),
-        ..Options::new(args.inputs, out)
+        ..Options::new(
+            args.inputs,
+            OutputLocation::parse(&args.output).map_err(super::usage)?,
+        )
     };
     let summary = convert::run(&opts, &super::progress::Bar::new(args.quiet))?;
     if let Some(path) = &args.summary_json {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use super::scope::ScopeArgs;
-use crate::report::session::{Data, Engine};
+use crate::report::session::Engine;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,7 +34,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         (None, None) => unreachable!("clap requires one"),
     };
-    let engine = Engine::open(Data::Parquet(args.scope.data.clone()), &args.scope.scope()?)?;
+    let engine = Engine::open(args.scope.data()?, &args.scope.scope()?)?;
     args.scope.print(&engine, &sql)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -58,7 +58,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let data = if args.input.is_empty() {
-        Data::Parquet(args.scope.data.clone())
+        args.scope.data()?
     } else {
         let sources = if args.all_sources {
             convert::SourceFilter::All
@@ -70,6 +70,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 sources,
                 ..scope.clone()
             },
+            s3: args.scope.s3.options(),
             ..Options::new(args.input.clone(), std::env::temp_dir())
         };
         let (rows, summary) = convert::run_in_memory(&opts, &super::progress::Bar::new(false))?;

@@ -12,7 +12,7 @@ use crate::output::partition::Layout;
 use crate::schema;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Format {
+enum SchemaFormat {
     /// One line a column: name, type, description.
     Text,
     /// A Markdown table (the README's schema table).
@@ -33,7 +33,7 @@ enum Format {
 pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
-    format: Format,
+    format: SchemaFormat,
 
     /// Where the data is (athena, duckdb, spark): s3://bucket/prefix/ for Athena, a directory
     /// or URI otherwise.
@@ -51,18 +51,18 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let dialect = match args.format {
-        Format::Text => return print(schema::text_listing()),
-        Format::Markdown => return print(schema::markdown_table()),
-        Format::Json => {
+        SchemaFormat::Text => return print(schema::text_listing()),
+        SchemaFormat::Markdown => return print(schema::markdown_table()),
+        SchemaFormat::Json => {
             return print(format!(
                 "{}\n",
                 serde_json::to_string_pretty(&schema::json_listing())?
             ));
         }
-        Format::Arrow => return print(format!("{:#?}\n", schema::arrow_schema())),
-        Format::Athena => Dialect::Athena,
-        Format::Duckdb => Dialect::Duckdb,
-        Format::Spark => Dialect::Spark,
+        SchemaFormat::Arrow => return print(format!("{:#?}\n", schema::arrow_schema())),
+        SchemaFormat::Athena => Dialect::Athena,
+        SchemaFormat::Duckdb => Dialect::Duckdb,
+        SchemaFormat::Spark => Dialect::Spark,
     };
     let layout = Layout::parse(&args.partition_by).map_err(super::usage)?;
     let location = match (args.location, dialect) {

@@ -8,9 +8,10 @@ use anyhow::{Context, Result};
 
 use crate::convert::SourceFilter;
 use crate::filter::EventFilter;
+use crate::output::destination::OutputLocation;
 use crate::output::write_user_file;
-use crate::report::output::{self, Format};
-use crate::report::session::Engine;
+use crate::report::results::{self, ResultFormat};
+use crate::report::session::{Data, Engine};
 use crate::time;
 
 /// The converter's default output directory, which `report` and `query` read by default.
@@ -18,20 +19,23 @@ pub const DEFAULT_DATA: &str = "hsmtrail-out";
 
 #[derive(Debug, clap::Args)]
 pub struct ScopeArgs {
-    /// The converter's output: a directory tree or one Parquet file.
+    /// The converter's output: a folder, s3://bucket/prefix/, or one Parquet file.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA)]
-    pub data: PathBuf,
+    pub data: String,
 
     #[command(flatten)]
     pub filter: super::filter::FilterArgs,
 
     /// Result format.
     #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
+    pub format: ResultFormat,
 
     /// Write the results to this file (complete or not at all) instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub s3: super::s3::S3Args,
 }
 
 impl ScopeArgs {
@@ -41,6 +45,12 @@ impl ScopeArgs {
         self.filter.filter(SourceFilter::All)
     }
 
+    /// The converted output `--data` names.
+    pub fn data(&self) -> Result<Data> {
+        let location = OutputLocation::parse(&self.data).map_err(super::usage)?;
+        Ok(Data::Parquet(location, self.s3.options()))
+    }
+
     /// Runs `sql` and writes its results where and how the user asked. An answer with no rows
     /// because the window holds no events at all says so on stderr, with the data's span.
     pub fn print(&self, engine: &Engine, sql: &str) -> Result<()> {
@@ -48,7 +58,7 @@ impl ScopeArgs {
         let rows = match &self.output {
             None => {
                 let mut out = std::io::BufWriter::new(super::stdout());
-                let rows = engine.block_on(output::write(stream, self.format, &mut out))?;
+                let rows = engine.block_on(results::write(stream, self.format, &mut out))?;
                 out.flush()?;
                 rows
             }
@@ -56,7 +66,7 @@ impl ScopeArgs {
                 let mut rows = 0;
                 write_user_file(path, |file| {
                     let mut out = std::io::BufWriter::new(file);
-                    rows = engine.block_on(output::write(stream, self.format, &mut out))?;
+                    rows = engine.block_on(results::write(stream, self.format, &mut out))?;
                     out.flush()?;
                     Ok(())
                 })?;

@@ -58,7 +58,7 @@ pub(super) fn accept<'a>(
             format!("JSON nested deeper than {MAX_NESTING} levels"),
         );
     }
-    let partition = opts.layout.path(
+    let partition = opts.write.layout.path(
         account.as_deref(),
         region.as_deref(),
         &time::date_of(event_time),

@@ -17,7 +17,9 @@ mod read;
 mod summary;
 mod write;
 
-pub use options::{DEFAULT_MAX_FILE_BYTES, DEFAULT_MEMORY_BUDGET, Options};
+pub use options::{
+    DEFAULT_MAX_FILE_BYTES, DEFAULT_MEMORY_BUDGET, Limits, Options, TableDefinitions, WriteSettings,
+};
 pub use pending::{BATCH_ROWS, Flushed, PendingRows};
 pub use prefilter::SourceFilter;
 pub use read::{TextConversion, convert_text};
@@ -27,7 +29,7 @@ pub use summary::{
 };
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -35,7 +37,7 @@ use arrow::record_batch::RecordBatch;
 use rayon::prelude::*;
 
 use crate::input;
-use crate::output::destination::Destination;
+use crate::output::destination::{Destination, OutputLocation};
 use crate::output::lock::{self, OutputLock};
 use crate::output::partition;
 use crate::progress::Progress;
@@ -54,55 +56,56 @@ use read::{FileResult, convert_file};
 /// the output keep their records from being written twice.
 pub fn run(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let started = Instant::now();
-    if opts.out.is_file() {
+    if let OutputLocation::Folder(dir) = &opts.output
+        && dir.is_file()
+    {
         return Err(crate::error::UsageError(format!(
             "{} is a file: the output must be a folder (created if missing)",
-            opts.out.display()
+            dir.display()
         ))
         .into());
     }
     let remote = connect(opts)?;
-    let dest = Destination {
-        local: &opts.out,
-        s3: opts.publish.as_ref().zip(remote.as_ref()),
-    };
-    if let Some((url, remote)) = dest.s3 {
-        remote.probe(url)?;
-    }
+    let dest = Destination::open(&opts.output, remote.as_ref())?;
+    dest.probe()?;
     // Refused before any work; checked again under the lock, where it is recorded.
-    partition::claim_layout(&dest, &opts.layout, false)?;
-    let done = if opts.incremental {
+    partition::claim_layout(&dest, &opts.write.layout, false)?;
+    let done = if opts.write.incremental {
         state::Converted::load(&dest)?
     } else {
         state::Converted::default()
     };
-    let to_read = find_inputs(opts, Some(&opts.out), remote.as_ref(), &done)?;
-    std::fs::create_dir_all(&opts.out)
-        .with_context(|| format!("creating the output directory {}", opts.out.display()))?;
-    lock::Owned::remove_stale(&opts.out, SPILL_PREFIX)?;
-    let (state, pool) = gather(opts, to_read, Some(&opts.out), remote.as_ref(), progress)?;
-    // Another run writing into this output (locally) finishes first, so that the event IDs
-    // it adds are read before this run writes.
-    let _lock = match dest.s3 {
-        Some(_) => None,
-        None => Some(OutputLock::acquire(&opts.out, || {
-            progress.waiting(&opts.out)
-        })?),
+    let to_read = find_inputs(opts, remote.as_deref(), &done)?;
+    let work = dest.work_dir();
+    std::fs::create_dir_all(work)
+        .with_context(|| format!("creating the output directory {}", work.display()))?;
+    lock::Owned::remove_stale(work, SPILL_PREFIX)?;
+    let (state, pool) = gather(opts, to_read, Some(work), remote.as_deref(), progress)?;
+    // Another run writing into this output folder finishes first, so that the event IDs it
+    // adds are read before this run writes.
+    let _lock = match dest.local_folder() {
+        None => None,
+        Some(dir) => {
+            let lock = OutputLock::acquire(dir, || progress.waiting(dir))?;
+            // Under the lock no other run is writing: a compaction's staging folder or a
+            // conversion's temporary file still here was left by a killed run.
+            crate::compact::remove_leftovers(dir)?;
+            Some(lock)
+        }
     };
-    if dest.s3.is_none() {
-        // Under the lock no other run is writing: a compaction's staging folder or a
-        // conversion's temporary file still here was left by a killed run.
-        crate::compact::remove_leftovers(&opts.out)?;
-    }
     if state.has_output() {
-        partition::claim_layout(&dest, &opts.layout, true)?;
+        partition::claim_layout(&dest, &opts.write.layout, true)?;
     }
     let converted_inputs = state.converted_inputs.clone();
     let mut summary = pool.install(|| state.write_parquet(opts, &dest))?;
-    if let Some(athena_location) = &opts.write_ddl {
-        crate::ddl::write_next_to_data(&dest, &opts.layout, athena_location.as_deref())?;
+    if let Some(definitions) = &opts.write.table_definitions {
+        crate::ddl::write_next_to_data(
+            &dest,
+            &opts.write.layout,
+            definitions.athena_location.as_deref(),
+        )?;
     }
-    if opts.incremental {
+    if opts.write.incremental {
         state::record(
             &dest,
             &summary.run_id,
@@ -125,17 +128,19 @@ pub fn run_in_memory(
 ) -> Result<(Vec<RecordBatch>, Summary)> {
     let started = Instant::now();
     let remote = connect(opts)?;
-    let to_read = find_inputs(opts, None, remote.as_ref(), &state::Converted::default())?;
-    let (state, pool) = gather(opts, to_read, None, remote.as_ref(), progress)?;
+    let to_read = find_inputs(opts, remote.as_deref(), &state::Converted::default())?;
+    let (state, pool) = gather(opts, to_read, None, remote.as_deref(), progress)?;
     let (batches, mut summary) = pool.install(|| state.into_batches(opts))?;
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
     Ok((batches, summary))
 }
 
 /// An S3 client when an input or the output is in S3.
-fn connect(opts: &Options) -> Result<Option<Remote>> {
-    let needed = opts.publish.is_some() || opts.inputs.iter().any(|i| i.starts_with("s3://"));
-    needed.then(|| Remote::new(opts.s3.clone())).transpose()
+fn connect(opts: &Options) -> Result<Option<Arc<Remote>>> {
+    let needed = opts.output.is_s3() || opts.inputs.iter().any(|i| i.starts_with("s3://"));
+    needed
+        .then(|| Remote::new(opts.s3.clone()).map(Arc::new))
+        .transpose()
 }
 
 /// The inputs to read: the command line's, found and listed, less other shards' and those an
@@ -147,15 +152,16 @@ struct ToRead {
 
 /// Finds the inputs. Nothing to convert at all because every input named nothing is a usage
 /// error (before anything is created); some missing among others are problems of the run.
-fn find_inputs(
-    opts: &Options,
-    out: Option<&Path>,
-    remote: Option<&Remote>,
-    done: &state::Converted,
-) -> Result<ToRead> {
-    let scope = input::Scope {
-        exclude: out.filter(|_| opts.publish.is_none()),
-        exclude_s3: opts.publish.as_ref(),
+fn find_inputs(opts: &Options, remote: Option<&Remote>, done: &state::Converted) -> Result<ToRead> {
+    let scope = input::Search {
+        exclude: match &opts.output {
+            OutputLocation::Folder(dir) => Some(dir),
+            OutputLocation::S3(_) => None,
+        },
+        exclude_s3: match &opts.output {
+            OutputLocation::S3(url) => Some(url),
+            OutputLocation::Folder(_) => None,
+        },
         remote,
         prune: opts.filter.prune(),
     };
@@ -206,7 +212,7 @@ fn gather(
         already_converted,
     } = found;
     progress.start(discovery.inputs.iter().map(input::Input::stored_size).sum());
-    let state = Mutex::new(Gathered::new(out, &run_id, opts.memory_budget));
+    let state = Mutex::new(Gathered::new(out, &run_id, opts.limits.memory_budget));
     {
         let mut s = state.lock().expect("no panics while locked");
         s.summary.files.total = (discovery.inputs.len() + discovery.skipped.len()) as u64;
@@ -232,7 +238,7 @@ fn gather(
         }
     }
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.jobs.unwrap_or(0))
+        .num_threads(opts.limits.jobs.unwrap_or(0))
         .build()
         .context("starting the worker threads")?;
     // Spills are sorted and written by the worker that took them, outside the state's lock.

@@ -100,6 +100,14 @@ mod tests {
             .join("\n")
     }
 
+    /// Options keeping every event; the output is never written.
+    fn every_source() -> Options {
+        Options {
+            filter: EventFilter::every_source(),
+            ..Options::new(Vec::new(), std::path::PathBuf::from("unused"))
+        }
+    }
+
     fn row_counts(parts: &[(String, RecordBatch)]) -> Vec<(&str, usize)> {
         let mut counts: Vec<_> = parts
             .iter()
@@ -111,10 +119,7 @@ mod tests {
 
     #[test]
     fn a_workers_rows_reach_the_state_in_batches_not_a_file_at_a_time() {
-        let opts = Options {
-            filter: EventFilter::every_source(),
-            ..Options::new(Vec::new(), "unused".into())
-        };
+        let opts = every_source();
         let file = lines(100, 1) + "\n" + &lines(1, 1).replace("-01T", "-02T");
         let mut pending = PendingRows::default();
         let mut handed = Vec::new();
@@ -153,10 +158,7 @@ mod tests {
 
     #[test]
     fn a_worker_holding_many_partitions_hands_them_all_over() {
-        let opts = Options {
-            filter: EventFilter::every_source(),
-            ..Options::new(Vec::new(), "unused".into())
-        };
+        let opts = every_source();
         let mut pending = PendingRows::default();
         let mut handed = Vec::new();
         convert_text(
@@ -181,10 +183,7 @@ mod tests {
 
     #[test]
     fn a_file_of_many_small_records_is_handed_over_as_it_is_read() {
-        let opts = Options {
-            filter: EventFilter::every_source(),
-            ..Options::new(Vec::new(), "unused".into())
-        };
+        let opts = every_source();
         let mut pending = PendingRows::default();
         let mut most_held = 0;
         let mut handed_rows = 0;

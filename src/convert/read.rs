@@ -34,7 +34,7 @@ pub(super) struct FileResult {
 }
 
 pub(super) enum Outcome {
-    Converted(container::Format),
+    Converted(container::Wrapping),
     Skipped(Skip),
     Failed,
 }
@@ -48,7 +48,7 @@ pub(super) fn convert_file(
 ) -> FileResult {
     let name = input.name();
     let mut result = FileResult {
-        identity: opts.incremental.then(|| input.identity()).flatten(),
+        identity: opts.write.incremental.then(|| input.identity()).flatten(),
         stored_bytes: input.stored_size(),
         name,
         outcome: Outcome::Failed,
@@ -63,10 +63,10 @@ pub(super) fn convert_file(
     // Not fetched at all when its listed size already shows it cannot fit: compressed JSON is
     // never smaller decompressed than a fraction of this size.
     if let Input::Object { size, .. } = input
-        && *size > opts.max_file_bytes
+        && *size > opts.limits.max_file_bytes
     {
         let limit = decode::DecodeError::TooLarge {
-            limit: opts.max_file_bytes,
+            limit: opts.limits.max_file_bytes,
         };
         result.problem = Some((
             format!("the object's listed size, {size} bytes, already exceeds the limit: {limit}"),
@@ -81,7 +81,7 @@ pub(super) fn convert_file(
             return result;
         }
     };
-    let mut decoded = decode::decode(reader, opts.max_file_bytes);
+    let mut decoded = decode::decode(reader, opts.limits.max_file_bytes);
     let converted = convert_text(&decoded.text, &result.name, opts, pending, hand_over);
     let content = converted.content;
     result.records = converted.records;

@@ -34,11 +34,11 @@ impl Gathered {
     /// Writes every partition, then the rejected records, then (with `--overwrite`) removes the
     /// data of earlier runs: new data is complete on disk before anything old goes.
     pub(super) fn write_parquet(mut self, opts: &Options, dest: &Destination) -> Result<Summary> {
-        let props = output::writer_properties(opts.compression);
+        let props = output::writer_properties(opts.write.compression);
         let file_name = format!("part-{}.parquet", self.run_id);
         let partitions = self.take_partitions();
-        let dedup_against_output = !(opts.overwrite || opts.keep_duplicates);
-        if opts.overwrite {
+        let dedup_against_output = !(opts.write.overwrite || opts.write.keep_duplicates);
+        if opts.write.overwrite {
             // Every file --overwrite will remove must be the output's own: a file of another
             // tool in a partition folder stops the run before anything is written or removed.
             for file in dest.all_data_files()? {
@@ -76,10 +76,10 @@ impl Gathered {
                     EventIds::default()
                 };
                 let file = output::write_partition(
-                    &opts.out.join(&dir),
+                    &dest.work_dir().join(&dir),
                     &file_name,
                     runs,
-                    opts.keep_duplicates,
+                    opts.write.keep_duplicates,
                     seen,
                     &props,
                 )?;
@@ -108,15 +108,15 @@ impl Gathered {
             dest.publish(&relative)?;
             self.summary.output.rejected_file = Some(dest.name_of(&relative));
         }
-        if opts.overwrite {
+        if opts.write.overwrite {
             let older: Vec<_> = dest
                 .all_data_files()?
                 .into_iter()
-                .filter(|f| !kept.contains(&f.name()))
+                .filter(|f| !kept.contains(f.name()))
                 .collect();
             dest.remove(&older)?;
-            if dest.s3.is_none() {
-                output::remove_empty_partitions(&opts.out)?;
+            if let Some(dir) = dest.local_folder() {
+                output::remove_empty_partitions(dir)?;
             }
             self.summary.output.replaced_files = older.len() as u64;
             // The data earlier --incremental runs recorded is gone: so are their records, or
@@ -136,7 +136,7 @@ impl Gathered {
                 let run = output::sorted_run(partition.batches)?;
                 let existing = EventIds::default();
                 let dropped =
-                    output::merge::merge(vec![run], opts.keep_duplicates, existing, |b| {
+                    output::merge::merge(vec![run], opts.write.keep_duplicates, existing, |b| {
                         batches.push(b);
                         Ok(())
                     })?;

@@ -52,7 +52,7 @@ pub enum Item<'a> {
 /// The wrapper a file's records came in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Format {
+pub enum Wrapping {
     /// `{"Records":[...]}`, the S3 delivery format.
     Records,
     /// One JSON value a line.
@@ -69,16 +69,16 @@ pub enum Format {
     CloudwatchLogs,
 }
 
-impl Format {
+impl Wrapping {
     pub fn name(self) -> &'static str {
         match self {
-            Format::Records => "records",
-            Format::JsonLines => "json-lines",
-            Format::Array => "array",
-            Format::Record => "record",
-            Format::Lookup => "lookup",
-            Format::EventBridge => "eventbridge",
-            Format::CloudwatchLogs => "cloudwatch-logs",
+            Wrapping::Records => "records",
+            Wrapping::JsonLines => "json-lines",
+            Wrapping::Array => "array",
+            Wrapping::Record => "record",
+            Wrapping::Lookup => "lookup",
+            Wrapping::EventBridge => "eventbridge",
+            Wrapping::CloudwatchLogs => "cloudwatch-logs",
         }
     }
 }
@@ -87,7 +87,7 @@ impl Format {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Content {
     /// CloudTrail records in this wrapper.
-    Trail(Format),
+    Trail(Wrapping),
     /// A CloudTrail digest file: no records, skipped.
     Digest,
     /// Nothing but white space.
@@ -138,7 +138,7 @@ pub fn read_items(
                 unicode_escape: element.unicode_escape,
             });
         }
-        return walker.finish(ValueKind::Trail(Format::Records));
+        return walker.finish(ValueKind::Trail(Wrapping::Records));
     }
     let mut de = serde_json::Deserializer::from_str(trimmed);
     let first = TopSeed {
@@ -154,13 +154,13 @@ pub fn read_items(
     }
     // More than one top-level value: JSON Lines (or concatenated JSON).
     walker.read_more_values(trimmed, text, offset)?;
-    walker.finish(ValueKind::Trail(Format::JsonLines))
+    walker.finish(ValueKind::Trail(Wrapping::JsonLines))
 }
 
 /// What one top-level value was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ValueKind {
-    Trail(Format),
+    Trail(Wrapping),
     Digest,
     Unrecognised,
 }
@@ -237,15 +237,15 @@ impl<'s> Walker<'s> {
     /// Classifies one value already split into its top-level keys, streaming what it holds.
     fn object(&mut self, obj: &RawRecord<'_>, raw: Option<&str>) -> ValueKind {
         if let Some(records) = obj.get("Records") {
-            return self.array_of(records, Format::Records, |w, item| {
+            return self.array_of(records, Wrapping::Records, |w, item| {
                 w.emit_record_text(item.get())
             });
         }
         if let Some(events) = obj.get("Events") {
-            return self.array_of(events, Format::Lookup, |w, item| w.lookup_item(item));
+            return self.array_of(events, Wrapping::Lookup, |w, item| w.lookup_item(item));
         }
         if let Some(log_events) = obj.get("logEvents") {
-            return self.array_of(log_events, Format::CloudwatchLogs, |w, item| {
+            return self.array_of(log_events, Wrapping::CloudwatchLogs, |w, item| {
                 w.log_event(item)
             });
         }
@@ -260,11 +260,11 @@ impl<'s> Walker<'s> {
         }
         if let (Some(_), Some(detail)) = (obj.get("detail-type"), obj.get("detail")) {
             self.emit_record_text(detail.get());
-            return ValueKind::Trail(Format::EventBridge);
+            return ValueKind::Trail(Wrapping::EventBridge);
         }
         if let Some(inner) = obj.get("CloudTrailEvent") {
             self.emit_embedded(inner, "CloudTrailEvent");
-            return ValueKind::Trail(Format::Lookup);
+            return ValueKind::Trail(Wrapping::Lookup);
         }
         const RECORD_KEYS: [&str; 6] = [
             "eventTime",
@@ -283,7 +283,7 @@ impl<'s> Walker<'s> {
                     self.emit_record_text(&text);
                 }
             }
-            return ValueKind::Trail(Format::Record);
+            return ValueKind::Trail(Wrapping::Record);
         }
         let keys: Vec<&str> = obj.fields.iter().map(|(k, _)| k.as_ref()).take(8).collect();
         let text = raw
@@ -299,7 +299,7 @@ impl<'s> Walker<'s> {
     fn array_of(
         &mut self,
         raw: &RawValue,
-        format: Format,
+        format: Wrapping,
         mut each: impl FnMut(&mut Self, &RawValue),
     ) -> ValueKind {
         match serde_json::from_str::<Vec<&RawValue>>(raw.get()) {
@@ -320,27 +320,29 @@ impl<'s> Walker<'s> {
     }
 
     fn lookup_item(&mut self, item: &RawValue) {
-        match RawRecord::parse(item.get())
-            .ok()
-            .and_then(|o| o.get("CloudTrailEvent"))
-        {
-            Some(inner) => self.emit_embedded(inner, "CloudTrailEvent"),
-            None => self.emit(Item::Invalid {
-                raw: item.get(),
-                reason: "lookup-events item without a CloudTrailEvent string".into(),
-            }),
-        }
+        self.embedded_in(
+            item,
+            ("CloudTrailEvent", "CloudTrailEvent"),
+            "lookup-events item without a CloudTrailEvent string",
+        );
     }
 
     fn log_event(&mut self, item: &RawValue) {
-        match RawRecord::parse(item.get())
-            .ok()
-            .and_then(|o| o.get("message"))
-        {
-            Some(inner) => self.emit_embedded(inner, "logEvents message"),
+        self.embedded_in(
+            item,
+            ("message", "logEvents message"),
+            "CloudWatch Logs event without a message string",
+        );
+    }
+
+    /// The record held as a JSON string in the field `field` (named `what` in messages) of
+    /// the object `item`.
+    fn embedded_in(&mut self, item: &RawValue, (field, what): (&str, &str), missing: &str) {
+        match RawRecord::parse(item.get()).ok().and_then(|o| o.get(field)) {
+            Some(inner) => self.emit_embedded(inner, what),
             None => self.emit(Item::Invalid {
                 raw: item.get(),
-                reason: "CloudWatch Logs event without a message string".into(),
+                reason: missing.into(),
             }),
         }
     }
@@ -354,7 +356,7 @@ impl<'s> Walker<'s> {
                     raw,
                     reason: "not a JSON object".into(),
                 });
-                ValueKind::Trail(Format::Array)
+                ValueKind::Trail(Wrapping::Array)
             }
         }
     }
@@ -454,7 +456,7 @@ impl<'s> Walker<'s> {
         Ok(match kind {
             ValueKind::Digest if self.records == 0 => Content::Digest,
             ValueKind::Trail(format) => Content::Trail(format),
-            _ => Content::Trail(Format::JsonLines),
+            _ => Content::Trail(Wrapping::JsonLines),
         })
     }
 }
@@ -474,17 +476,7 @@ fn strip_position(message: &str) -> String {
 /// Text of an object whose keys were captured one by one (used only for the rare bare record or
 /// envelope at the top of a file).
 fn rebuild_object(obj: &RawRecord<'_>) -> String {
-    let mut out = String::from("{");
-    for (i, (k, v)) in obj.fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&serde_json::to_string(k.as_ref()).expect("a string serialises"));
-        out.push(':');
-        out.push_str(v.get());
-    }
-    out.push('}');
-    out
+    crate::record::object_text(obj.fields.iter().map(|(k, v)| (k.as_ref(), *v)))
 }
 
 /// The first top-level value: objects are split key by key, and the big arrays (`Records`,
@@ -512,9 +504,9 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_> {
         let mut streamed = None;
         while let Some(CowStr(key)) = map.next_key::<CowStr<'de>>()? {
             let format = match key.as_ref() {
-                "Records" => Some(Format::Records),
-                "Events" => Some(Format::Lookup),
-                "logEvents" => Some(Format::CloudwatchLogs),
+                "Records" => Some(Wrapping::Records),
+                "Events" => Some(Wrapping::Lookup),
+                "logEvents" => Some(Wrapping::CloudwatchLogs),
                 _ => None,
             };
             match format {
@@ -538,14 +530,14 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_> {
         while let Some(raw) = seq.next_element::<&'de RawValue>()? {
             self.walker.value(raw.get());
         }
-        Ok(ValueKind::Trail(Format::Array))
+        Ok(ValueKind::Trail(Wrapping::Array))
     }
 }
 
 /// Streams the elements of a wrapper's array to the walker as they are parsed.
 struct StreamSeed<'w, 's> {
     walker: &'w mut Walker<'s>,
-    format: Format,
+    format: Wrapping,
 }
 
 impl<'de> DeserializeSeed<'de> for StreamSeed<'_, '_> {
@@ -565,8 +557,8 @@ impl<'de> Visitor<'de> for StreamSeed<'_, '_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(raw) = seq.next_element::<&'de RawValue>()? {
             match self.format {
-                Format::Lookup => self.walker.lookup_item(raw),
-                Format::CloudwatchLogs => self.walker.log_event(raw),
+                Wrapping::Lookup => self.walker.lookup_item(raw),
+                Wrapping::CloudwatchLogs => self.walker.log_event(raw),
                 _ => self.walker.emit_record_text(raw.get()),
             }
         }
@@ -618,7 +610,7 @@ mod tests {
     #[test]
     fn delivery_file() {
         let (r, items) = collect(r#"{"Records":[{"eventTime":"t"},{"eventTime":"u"}]}"#);
-        assert_eq!(r, Ok(Content::Trail(Format::Records)));
+        assert_eq!(r, Ok(Content::Trail(Wrapping::Records)));
         assert_eq!(
             items,
             [r#"R0:{"eventTime":"t"}"#, r#"R1:{"eventTime":"u"}"#]
@@ -642,7 +634,7 @@ mod tests {
     fn json_lines_of_records_and_wrappers() {
         let text = "{\"eventTime\":\"a\"}\n\n{\"detail-type\":\"AWS API Call via CloudTrail\",\"detail\":{\"eventTime\":\"b\"}}\nnot json\n{\"EventId\":\"x\",\"CloudTrailEvent\":\"{\\\"eventTime\\\":\\\"c\\\"}\"}\n";
         let (r, items) = collect(text);
-        assert_eq!(r, Ok(Content::Trail(Format::JsonLines)));
+        assert_eq!(r, Ok(Content::Trail(Wrapping::JsonLines)));
         assert_eq!(items.len(), 4);
         assert_eq!(items[0], r#"R0:{"eventTime":"a"}"#);
         assert_eq!(items[1], r#"R1:{"eventTime":"b"}"#);
@@ -654,15 +646,15 @@ mod tests {
     fn lookup_and_cloudwatch_and_array() {
         let (r, items) =
             collect(r#"{"Events":[{"CloudTrailEvent":"{\"eventName\":\"X\"}"}],"NextToken":"n"}"#);
-        assert_eq!(r, Ok(Content::Trail(Format::Lookup)));
+        assert_eq!(r, Ok(Content::Trail(Wrapping::Lookup)));
         assert_eq!(items, [r#"R0:{"eventName":"X"}"#]);
         let (r, items) = collect(
             r#"{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1","message":"{\"eventName\":\"Y\"}"}]}"#,
         );
-        assert_eq!(r, Ok(Content::Trail(Format::CloudwatchLogs)));
+        assert_eq!(r, Ok(Content::Trail(Wrapping::CloudwatchLogs)));
         assert_eq!(items, [r#"R0:{"eventName":"Y"}"#]);
         let (r, items) = collect(r#"[{"eventName":"Z"}, 5]"#);
-        assert_eq!(r, Ok(Content::Trail(Format::Array)));
+        assert_eq!(r, Ok(Content::Trail(Wrapping::Array)));
         assert_eq!(items[0], r#"R0:{"eventName":"Z"}"#);
         assert!(items[1].starts_with("Irecord index 1:not a JSON object"));
     }
@@ -692,7 +684,7 @@ mod tests {
     #[test]
     fn bare_record_is_delivered_whole() {
         let (r, items) = collect(r#"{"eventVersion":"1.08","eventTime":"t","x":{"y":1}}"#);
-        assert_eq!(r, Ok(Content::Trail(Format::Record)));
+        assert_eq!(r, Ok(Content::Trail(Wrapping::Record)));
         assert_eq!(
             items,
             [r#"R0:{"eventVersion":"1.08","eventTime":"t","x":{"y":1}}"#]
@@ -704,11 +696,11 @@ mod tests {
         // Balanced but invalid: the fast split hands it on, and the record alone is refused
         // later; the records after it are not lost.
         let (r, items) = collect(r#"{"Records":[{"a":1},{"b":tru},{"c":3}]}"#);
-        assert_eq!(r, Ok(Content::Trail(Format::Records)));
+        assert_eq!(r, Ok(Content::Trail(Wrapping::Records)));
         assert_eq!(items, [r#"R0:{"a":1}"#, r#"R1:{"b":tru}"#, r#"R2:{"c":3}"#]);
         // A string in the array is not a record: the careful parse names it.
         let (r, items) = collect(r#"{"Records":[{"a":1},"x"]}"#);
-        assert_eq!(r, Ok(Content::Trail(Format::Records)));
+        assert_eq!(r, Ok(Content::Trail(Wrapping::Records)));
         assert_eq!(items, [r#"R0:{"a":1}"#, r#"R1:"x""#]);
     }
 
@@ -722,7 +714,7 @@ mod tests {
             "]".repeat(100_000)
         );
         let (r, items) = collect(&text);
-        assert_eq!(r, Ok(Content::Trail(Format::Records)));
+        assert_eq!(r, Ok(Content::Trail(Wrapping::Records)));
         assert_eq!(items.len(), 1);
     }
 }

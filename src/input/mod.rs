@@ -222,7 +222,7 @@ pub fn other_service<'a>(parts: &[&'a str]) -> Option<&'a str> {
 
 /// Where to look beyond the local file system, and what to leave out.
 #[derive(Default)]
-pub struct Scope<'a> {
+pub struct Search<'a> {
     /// The output directory, never read as input.
     pub exclude: Option<&'a Path>,
     /// The output location in S3, never read as input.
@@ -236,7 +236,7 @@ pub struct Scope<'a> {
 /// Expands files, directories, glob patterns, `s3://` prefixes and `-` into the inputs to read,
 /// sorted by path so that runs are deterministic. Directories are walked recursively; hidden
 /// entries (names starting with `.`) and everything under the output location are left out.
-pub fn discover(given: &[String], scope: &Scope) -> Discovery {
+pub fn discover(given: &[String], scope: &Search) -> Discovery {
     let exclude = scope.exclude.and_then(|p| p.canonicalize().ok());
     let mut found = Found::default();
     let mut problems = Vec::new();
@@ -302,7 +302,7 @@ const UNREADABLE_FOLDER: &str = "a folder the S3 client cannot name (an empty, '
 
 /// The objects under an `s3://` prefix, without hidden keys and without the output's own
 /// objects; and those of other services' logs, left out.
-fn list_objects(url: &S3Url, scope: &Scope) -> anyhow::Result<Discovery> {
+fn list_objects(url: &S3Url, scope: &Search) -> anyhow::Result<Discovery> {
     let remote = scope
         .remote
         .ok_or_else(|| anyhow::anyhow!("no S3 client configured"))?;
@@ -655,9 +655,9 @@ mod tests {
             root.display().to_string(),
         ];
         let out = root.join("out");
-        let scope = Scope {
+        let scope = Search {
             exclude: Some(&out),
-            ..Scope::default()
+            ..Search::default()
         };
         let d = discover(&args, &scope);
         let names: Vec<_> = d
@@ -670,7 +670,7 @@ mod tests {
         let named = root.join("a/1.json").display().to_string();
         let both = discover(
             &[root.join("a").display().to_string(), named.clone(), named],
-            &Scope::default(),
+            &Search::default(),
         );
         assert_eq!(both.inputs.len(), 2);
         assert!(

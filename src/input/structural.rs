@@ -195,6 +195,10 @@ struct Masks {
     close: u64,
 }
 
+/// One classifier per instruction set (SSE2, AVX2, AVX-512, scalar), picked at run time. They
+/// are deliberate near-copies (`duplicates` pairs them): the intrinsics differ in width and
+/// type, and a generic version would cost the inlining this loop lives on. The tests hold every
+/// variant the machine has to the scalar one.
 impl Masks {
     #[cfg(target_arch = "x86_64")]
     fn of(block: &[u8; 64]) -> Masks {

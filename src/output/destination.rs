@@ -1,180 +1,495 @@
-//! Where finished files end up: the output directory itself, or an S3 prefix.
+//! Where the output lives: a folder, or an S3 prefix, both reached through one object_store
+//! [`ObjectStore`] (the local file system or S3) and the output's prefix in it. Listing
+//! partitions, reading event IDs, reading data files and deleting them take one code path for
+//! both; only what truly differs is told apart here:
 //!
-//! Files are always written locally first (atomically, under a hidden temporary name); for an
-//! S3 output the local directory is a staging folder and each finished file is uploaded with a
-//! multipart upload, which S3 makes visible only once complete, then removed locally. So at most
-//! one finished file per worker waits on local disk, and readers of the bucket never see a
-//! partial object.
+//! - Files are written locally first, atomically under a hidden temporary name
+//!   ([`Destination::work_dir`]). For a folder that is the output itself and a written file is
+//!   already in place; for S3 it is a staging folder, and [`Destination::publish`] uploads
+//!   each finished file (a multipart upload for data files, one PUT for small metadata files:
+//!   S3 shows either only once complete) and removes it locally. So at most one finished file
+//!   per worker waits on local disk, and readers of the bucket never see a partial object.
+//! - A folder has what a bucket has not: a lock, leftovers of killed runs, and folder swaps
+//!   (`renameat2`) for compaction, all reached through [`Destination::local_folder`].
 //!
-//! Event IDs already in an S3 partition are read from whole downloaded files (a partition file
-//! is bounded by `hsmtrail compact`'s target size); ranged reads of the one column would cost
-//! less transfer.
+//! Data files are read with ranged reads, so reading a partition's event IDs fetches the
+//! footer and the `event_id` column chunk, not the whole file.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use arrow::array::{Array, AsArray};
+use arrow::record_batch::RecordBatch;
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt, TryStreamExt};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
+use parquet::arrow::arrow_reader::ArrowReaderMetadata;
+use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
-use crate::output::merge::{EventIds, dedup_key};
-use crate::output::{
-    conform, is_partition_folder, is_skipped_name, reader_options, write_atomically,
-};
+use crate::filter::EventFilter;
+use crate::output::merge::{self, EventIds, dedup_key};
+use crate::output::partition::folder_may_hold;
+use crate::output::{conform, is_partition_folder, is_skipped_name, reader_options};
 use crate::remote::{Remote, S3Url};
 use crate::schema;
 
-/// The output of a run.
-#[derive(Clone, Copy)]
-pub struct Destination<'a> {
-    /// Where files are written: the output directory, or the staging folder of an S3 output.
-    pub local: &'a Path,
-    /// The S3 output and its client.
-    pub s3: Option<(&'a S3Url, &'a Remote)>,
+/// Where a command writes: a folder, or `s3://bucket/prefix/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputLocation {
+    Folder(PathBuf),
+    S3(S3Url),
 }
 
-impl Destination<'_> {
+impl OutputLocation {
+    /// `s3://bucket/prefix` or a folder path.
+    pub fn parse(text: &str) -> Result<OutputLocation> {
+        match S3Url::parse(text) {
+            Some(url) => Ok(OutputLocation::S3(url?)),
+            None => Ok(OutputLocation::Folder(PathBuf::from(text))),
+        }
+    }
+
+    pub fn is_s3(&self) -> bool {
+        matches!(self, OutputLocation::S3(_))
+    }
+}
+
+impl From<PathBuf> for OutputLocation {
+    fn from(path: PathBuf) -> Self {
+        OutputLocation::Folder(path)
+    }
+}
+
+impl From<&Path> for OutputLocation {
+    fn from(path: &Path) -> Self {
+        OutputLocation::Folder(path.to_path_buf())
+    }
+}
+
+/// The output of a run.
+pub struct Destination {
+    store: Arc<dyn ObjectStore>,
+    /// The output's prefix in the store, as a raw path (no leading `/`; empty for a bucket's
+    /// top).
+    root: String,
+    /// Where files are written before they are published: the output folder as given, or
+    /// the staging folder of an S3 output.
+    work: PathBuf,
+    /// How the output is named to the user: the folder as given, or its `s3://` URL.
+    display: String,
+    place: Place,
+}
+
+/// What differs between a folder and a bucket.
+enum Place {
+    Folder,
+    Bucket {
+        url: S3Url,
+        remote: Arc<Remote>,
+        /// Removed with the destination (and by the interrupt handler, where registered);
+        /// `None` for an output opened only to be read.
+        _staging: Option<tempfile::TempDir>,
+    },
+}
+
+/// How a finished file goes to S3.
+enum Upload {
+    /// One PUT (a small file).
+    Whole,
+    /// A multipart upload (a data file, which may be large).
+    Multipart,
+}
+
+/// Folders listed at once when every data file of an S3 output is listed.
+const LISTINGS_IN_FLIGHT: usize = 8;
+
+impl Destination {
+    /// The output at `location`. An S3 output needs the client `remote`; its staging folder
+    /// is created in the system's temporary folder.
+    pub fn open(location: &OutputLocation, remote: Option<&Arc<Remote>>) -> Result<Destination> {
+        match location {
+            OutputLocation::Folder(dir) => Destination::folder(dir),
+            OutputLocation::S3(url) => {
+                let remote = remote.expect("an S3 output comes with its client");
+                let staging = tempfile::Builder::new()
+                    .prefix("hsmtrail-staging-")
+                    .tempdir()
+                    .context("creating a local staging folder for the S3 output")?;
+                crate::output::lock::register(staging.path());
+                let mut dest = Destination::bucket(url, remote)?;
+                dest.work = staging.path().to_path_buf();
+                if let Place::Bucket { _staging, .. } = &mut dest.place {
+                    *_staging = Some(staging);
+                }
+                Ok(dest)
+            }
+        }
+    }
+
+    /// The output at `location`, to be read only (no staging folder: nothing can be
+    /// published).
+    pub fn for_reading(
+        location: &OutputLocation,
+        remote: Option<&Arc<Remote>>,
+    ) -> Result<Destination> {
+        match location {
+            OutputLocation::Folder(dir) => Destination::folder(dir),
+            OutputLocation::S3(url) => {
+                Destination::bucket(url, remote.expect("an S3 output comes with its client"))
+            }
+        }
+    }
+
+    fn bucket(url: &S3Url, remote: &Arc<Remote>) -> Result<Destination> {
+        Ok(Destination {
+            store: remote.store(&url.bucket)?,
+            root: url.prefix.trim_end_matches('/').to_owned(),
+            work: PathBuf::new(),
+            display: url.to_string(),
+            place: Place::Bucket {
+                url: url.clone(),
+                remote: remote.clone(),
+                _staging: None,
+            },
+        })
+    }
+
+    /// The output folder `dir` (which need not exist yet).
+    pub fn folder(dir: &Path) -> Result<Destination> {
+        let absolute = resolved(dir)?;
+        let root = StorePath::from_absolute_path(&absolute)
+            .with_context(|| format!("{}: the output folder cannot be named", dir.display()))?;
+        Ok(Destination {
+            store: Arc::new(LocalFileSystem::new()),
+            root: root.as_ref().to_owned(),
+            work: dir.to_path_buf(),
+            display: dir.display().to_string(),
+            place: Place::Folder,
+        })
+    }
+
     /// How the output is named in messages and the summary.
     pub fn display(&self) -> String {
-        match self.s3 {
-            Some((url, _)) => url.to_string(),
-            None => self.local.display().to_string(),
+        self.display.clone()
+    }
+
+    /// Where table definitions should point: the folder's absolute path, or the S3 URL.
+    pub fn table_location(&self) -> String {
+        match &self.place {
+            Place::Folder => format!("/{}", self.root),
+            Place::Bucket { url, .. } => url.to_string(),
         }
+    }
+
+    /// The output's address for a query engine: `/abs/path/` or `s3://bucket/prefix/`.
+    pub fn table_url(&self) -> String {
+        match &self.place {
+            Place::Folder => format!("/{}/", self.root),
+            Place::Bucket { url, .. } if self.root.is_empty() => format!("s3://{}/", url.bucket),
+            Place::Bucket { url, .. } => format!("s3://{}/{}/", url.bucket, self.root),
+        }
+    }
+
+    /// The store and the output's prefix in it.
+    pub fn store(&self) -> (Arc<dyn ObjectStore>, StorePath) {
+        let root = StorePath::parse(&self.root).expect("the root was parsed when opened");
+        (self.store.clone(), root)
+    }
+
+    /// The S3 output, if that is what this is.
+    pub fn s3_url(&self) -> Option<&S3Url> {
+        match &self.place {
+            Place::Folder => None,
+            Place::Bucket { url, .. } => Some(url),
+        }
+    }
+
+    /// The output folder, when the output is a local folder: for what only a folder has (the
+    /// output lock, leftovers of killed runs, folder swaps).
+    pub fn local_folder(&self) -> Option<&Path> {
+        match self.place {
+            Place::Folder => Some(&self.work),
+            Place::Bucket { .. } => None,
+        }
+    }
+
+    /// Where files are written before [`Destination::publish`]: the output folder itself, or
+    /// the local staging folder of an S3 output.
+    pub fn work_dir(&self) -> &Path {
+        &self.work
     }
 
     /// The final name of a file at `relative` (a `/`-separated path under the output).
     pub fn name_of(&self, relative: &str) -> String {
-        match self.s3 {
-            Some((url, _)) => url.url_of(&url.key(relative)),
-            None => self.local.join(relative).display().to_string(),
+        match &self.place {
+            Place::Folder => self.work.join(relative).display().to_string(),
+            Place::Bucket { url, .. } => url.url_of(&url.key(relative)),
         }
     }
 
-    /// Moves a finished local file at `relative` to its place: already there for a local
-    /// output; uploaded and then removed locally for S3.
+    /// The store's path of `relative`, exactly as spelled (object_store's `Path::from` would
+    /// percent-encode the `%` of Hive's escapes, and so name another file).
+    fn location(&self, relative: &str) -> Result<StorePath> {
+        let raw = match (self.root.as_str(), relative.trim_matches('/')) {
+            (root, "") => root.to_owned(),
+            ("", relative) => relative.to_owned(),
+            (root, relative) => format!("{root}/{relative}"),
+        };
+        StorePath::parse(&raw)
+            .map_err(|e| anyhow!("{}: cannot be named ({e})", self.name_of(relative)))
+    }
+
+    /// `location`'s path under the output.
+    fn relative(&self, location: &StorePath) -> String {
+        let full = location.as_ref();
+        full.strip_prefix(self.root.as_str())
+            .unwrap_or(full)
+            .trim_start_matches('/')
+            .to_owned()
+    }
+
+    /// An object_store failure as a message naming what failed and, for S3, what to check.
+    fn failed(&self, error: object_store::Error, relative: &str) -> anyhow::Error {
+        let name = self.name_of(relative);
+        match self.place {
+            Place::Folder => anyhow!(error).context(name),
+            Place::Bucket { .. } => crate::remote::explain(error, &name),
+        }
+    }
+
+    /// Checks that the output can be listed (for S3: the bucket exists and the credentials
+    /// are good), so that a run fails before its work rather than after.
+    pub fn probe(&self) -> Result<()> {
+        self.list_folder("").map(|_| ())
+    }
+
+    /// Moves a finished local file at `relative` to its place: already there for a folder;
+    /// uploaded with a multipart upload (sent in parts, visible only once complete, aborted on
+    /// failure) and then removed locally for S3.
     pub fn publish(&self, relative: &str) -> Result<()> {
-        let Some((url, remote)) = self.s3 else {
+        self.send(relative, Upload::Multipart)
+    }
+
+    /// Writes a small file (state, table definitions) in one step: written atomically into
+    /// the work folder, then, for S3, stored with one PUT.
+    pub fn write_small(&self, relative: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.work.join(relative);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        crate::output::write_atomically(&path, |f| Ok(std::io::Write::write_all(f, bytes)?))?;
+        self.send(relative, Upload::Whole)
+    }
+
+    fn send(&self, relative: &str, how: Upload) -> Result<()> {
+        let Place::Bucket { url, remote, .. } = &self.place else {
             return Ok(());
         };
-        let local = self.local.join(relative);
-        remote.upload(&local, &url.bucket, &url.key(relative))?;
+        let local = self.work.join(relative);
+        match how {
+            Upload::Whole => {
+                let bytes = std::fs::read(&local)
+                    .with_context(|| format!("reading {}", local.display()))?;
+                let location = self.location(relative)?;
+                crate::runtime::block_on(self.store.put(&location, PutPayload::from(bytes)))
+                    .map_err(|e| self.failed(e, relative))?;
+            }
+            Upload::Multipart => remote.upload(&local, &url.bucket, &url.key(relative))?,
+        }
         std::fs::remove_file(&local)
             .with_context(|| format!("removing the uploaded {}", local.display()))?;
         Ok(())
     }
 
-    /// Writes a small file (state, table definitions) in one step: renamed into place
-    /// locally, one PUT for S3.
-    pub fn write_small(&self, relative: &str, bytes: &[u8]) -> Result<()> {
-        match self.s3 {
-            Some((url, remote)) => remote.put(&url.bucket, &url.key(relative), bytes.to_vec()),
-            None => {
-                let path = self.local.join(relative);
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)
-                        .with_context(|| format!("creating {}", dir.display()))?;
-                }
-                write_atomically(&path, |f| Ok(std::io::Write::write_all(f, bytes)?))?;
-                Ok(())
-            }
-        }
-    }
-
     /// The content of the small file at `relative`, or `None` when there is none.
     pub fn read_small(&self, relative: &str) -> Result<Option<Vec<u8>>> {
-        match self.s3 {
-            Some((url, remote)) => Ok(remote
-                .get_if_exists(&url.bucket, &url.key(relative))?
-                .map(|b| b.to_vec())),
-            None => {
-                let path = self.local.join(relative);
-                match std::fs::read(&path) {
-                    Ok(bytes) => Ok(Some(bytes)),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-                }
-            }
+        let location = self.location(relative)?;
+        let read =
+            crate::runtime::block_on(async { self.store.get(&location).await?.bytes().await });
+        match read {
+            Ok(bytes) => Ok(Some(bytes.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.failed(e, relative)),
         }
     }
 
-    /// The contents of the files directly in the folder `relative`, by name.
-    pub fn read_folder(&self, relative: &str) -> Result<Vec<(String, Vec<u8>)>> {
-        match self.s3 {
-            Some((url, remote)) => {
-                let prefix = format!("{}/", url.key(relative));
-                let mut files = Vec::new();
-                for meta in remote.list_all(&url.bucket, &prefix)? {
-                    let key = meta.location.to_string();
-                    let bytes = remote.get(&url.bucket, &key)?;
-                    files.push((key, bytes.to_vec()));
-                }
-                Ok(files)
-            }
-            None => {
-                let mut files = Vec::new();
-                for path in files_in(&self.local.join(relative))? {
-                    if !path.file_name().is_some_and(is_skipped_name) {
-                        let bytes = std::fs::read(&path)
-                            .with_context(|| format!("reading {}", path.display()))?;
-                        files.push((path.display().to_string(), bytes));
-                    }
-                }
-                Ok(files)
-            }
+    /// The files directly in the folder `relative` (none when there is no such folder).
+    fn list_folder(&self, relative: &str) -> Result<Vec<ObjectMeta>> {
+        let location = self.location(relative)?;
+        let prefix = (!location.as_ref().is_empty()).then_some(&location);
+        match crate::runtime::block_on(self.store.list_with_delimiter(prefix)) {
+            Ok(listed) => Ok(listed.objects),
+            Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(self.failed(e, relative)),
         }
+    }
+
+    /// The contents of the files directly in the folder `relative` (but hidden and metadata
+    /// ones), by name.
+    pub fn read_folder(&self, relative: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut files = Vec::new();
+        for meta in self.list_folder(relative)? {
+            let file_name = meta.location.filename().unwrap_or_default();
+            if is_skipped_name(std::ffi::OsStr::new(file_name)) {
+                continue;
+            }
+            let relative = self.relative(&meta.location);
+            let bytes = crate::runtime::block_on(async {
+                self.store.get(&meta.location).await?.bytes().await
+            })
+            .map_err(|e| self.failed(e, &relative))?;
+            files.push((self.name_of(&relative), bytes.to_vec()));
+        }
+        Ok(files)
     }
 
     /// Removes the files directly in the folder `relative` (none there is no error).
     pub fn remove_folder_files(&self, relative: &str) -> Result<()> {
-        match self.s3 {
-            Some((url, remote)) => {
-                let prefix = format!("{}/", url.key(relative));
-                let keys: Vec<String> = remote
-                    .list_all(&url.bucket, &prefix)?
-                    .into_iter()
-                    .map(|m| m.location.to_string())
-                    .collect();
-                remote.delete(&url.bucket, &keys)
+        let locations = self
+            .list_folder(relative)?
+            .into_iter()
+            .map(|meta| meta.location);
+        self.delete(locations.collect())
+    }
+
+    /// Deletes objects (a missing one is not an error); S3 takes them in bulk requests.
+    fn delete(&self, locations: Vec<StorePath>) -> Result<()> {
+        let results: Vec<object_store::Result<StorePath>> = crate::runtime::block_on(
+            self.store
+                .delete_stream(futures::stream::iter(locations.into_iter().map(Ok)).boxed())
+                .collect(),
+        );
+        for result in results {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.failed(e, "")),
             }
-            None => {
-                for path in files_in(&self.local.join(relative))? {
-                    std::fs::remove_file(&path)
-                        .with_context(|| format!("removing {}", path.display()))?;
-                }
-                Ok(())
-            }
+        }
+        Ok(())
+    }
+
+    fn data_file(&self, meta: ObjectMeta) -> DataFile {
+        DataFile {
+            name: self.name_of(&self.relative(&meta.location)),
+            location: meta.location,
+            size: meta.size,
         }
     }
 
-    /// The data files (Parquet, not hidden, not metadata) directly in a partition folder, as
-    /// (final name, size).
+    /// The data files (Parquet, not hidden, not metadata) directly in a partition folder.
     pub fn data_files(&self, partition: &str) -> Result<Vec<DataFile>> {
-        let mut files: Vec<DataFile> = match self.s3 {
-            Some((url, remote)) => {
-                let prefix = format!("{}/", url.key(partition));
-                remote
-                    .list_all(&url.bucket, &prefix)?
-                    .into_iter()
-                    .map(|m| (m.location.to_string(), m.size))
-                    .filter(|(key, _)| key[prefix.len()..].split('/').count() == 1)
-                    .filter(|(key, _)| is_data_name(key.rsplit('/').next().unwrap_or("")))
-                    .map(|(key, size)| DataFile::Object {
-                        key,
-                        size,
-                        bucket: url.bucket.clone(),
-                    })
-                    .collect()
-            }
-            None => files_in(&self.local.join(partition))?
-                .into_iter()
-                .filter(|p| is_data_name(p.file_name().and_then(|n| n.to_str()).unwrap_or("")))
-                .map(DataFile::Local)
-                .collect(),
-        };
-        files.sort_by_key(DataFile::name);
+        let mut files: Vec<DataFile> = self
+            .list_folder(partition)?
+            .into_iter()
+            .filter(|m| is_data_name(m.location.filename().unwrap_or_default()))
+            .map(|m| self.data_file(m))
+            .collect();
+        files.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(files)
+    }
+
+    /// Every data file of the output, under any partition. Only partition folders are
+    /// listed: a folder of the user's in the output (or the input the output was placed in)
+    /// is none of ours.
+    pub fn all_data_files(&self) -> Result<Vec<DataFile>> {
+        let root = self.location("")?;
+        let top = (!root.as_ref().is_empty()).then_some(&root);
+        let listed = match crate::runtime::block_on(self.store.list_with_delimiter(top)) {
+            Ok(listed) => listed,
+            Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(self.failed(e, "")),
+        };
+        let mut found = listed.objects;
+        let partitions = listed
+            .common_prefixes
+            .into_iter()
+            .filter(|p| p.filename().is_some_and(is_partition_folder));
+        let below: Vec<Vec<ObjectMeta>> = crate::runtime::block_on(
+            futures::stream::iter(partitions)
+                .map(|p| {
+                    let store = self.store.clone();
+                    async move { store.list(Some(&p)).try_collect::<Vec<_>>().await }
+                })
+                .buffer_unordered(LISTINGS_IN_FLIGHT)
+                .try_collect(),
+        )
+        .map_err(|e| self.failed(e, ""))?;
+        found.extend(below.into_iter().flatten());
+        let mut files: Vec<DataFile> = found
+            .into_iter()
+            .filter(|m| {
+                let relative = self.relative(&m.location);
+                is_data_path(&relative.split('/').collect::<Vec<_>>())
+            })
+            .map(|m| self.data_file(m))
+            .collect();
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(files)
+    }
+
+    /// The first data file of the output in name order, found folder by folder without
+    /// listing the rest: in a partition folder `filter` admits if there is one (so that a
+    /// report on one day touches no other), else in any; `None` when there is none.
+    pub fn first_data_file(&self, filter: &EventFilter) -> Result<Option<DataFile>> {
+        match self.first_data_file_where(|name| folder_may_hold(name, filter))? {
+            Some(file) => Ok(Some(file)),
+            None => self.first_data_file_where(|_| true),
+        }
+    }
+
+    fn first_data_file_where(&self, admits: impl Fn(&str) -> bool) -> Result<Option<DataFile>> {
+        let mut pending = vec![String::new()];
+        while let Some(folder) = pending.pop() {
+            let location = self.location(&folder)?;
+            let prefix = (!location.as_ref().is_empty()).then_some(&location);
+            let listed = match crate::runtime::block_on(self.store.list_with_delimiter(prefix)) {
+                Ok(listed) => listed,
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(self.failed(e, &folder)),
+            };
+            let first = listed
+                .objects
+                .into_iter()
+                .filter(|m| is_data_name(m.location.filename().unwrap_or_default()))
+                .min_by(|a, b| a.location.cmp(&b.location));
+            if let Some(first) = first {
+                return Ok(Some(self.data_file(first)));
+            }
+            let mut children: Vec<String> = listed
+                .common_prefixes
+                .iter()
+                .filter(|p| {
+                    p.filename()
+                        .is_some_and(|name| is_partition_folder(name) && admits(name))
+                })
+                .map(|p| self.relative(p))
+                .collect();
+            // Popped in name order.
+            children.sort_by(|a, b| b.cmp(a));
+            pending.extend(children);
+        }
+        Ok(None)
+    }
+
+    /// The partition folder (relative, `/`-separated) of a data file.
+    pub fn partition_of(&self, file: &DataFile) -> String {
+        let relative = self.relative(&file.location);
+        relative
+            .rsplit_once('/')
+            .map(|(dir, _)| dir.to_owned())
+            .unwrap_or_default()
+    }
+
+    /// The local path of a data file of a folder output.
+    pub fn local_path(&self, file: &DataFile) -> Option<PathBuf> {
+        self.local_folder()
+            .map(|dir| dir.join(self.relative(&file.location)))
     }
 
     /// The [`dedup_key`]s of the rows already written in a partition folder: from the
@@ -197,7 +512,7 @@ impl Destination<'_> {
             if without_id {
                 for batch in self.read_columns(&file, &[])? {
                     let batch = conform(batch)
-                        .with_context(|| format!("{} does not match the schema", file.name()))?;
+                        .with_context(|| format!("{} does not match the schema", file.name))?;
                     let column = batch
                         .column(schema::index_of("event_id"))
                         .as_string::<i32>();
@@ -212,243 +527,192 @@ impl Destination<'_> {
         Ok(ids)
     }
 
-    /// Checks, from their footers alone, that every data file in a partition folder can be
-    /// read for its event IDs, so that a run refuses a foreign or damaged file before it writes
-    /// anything rather than after some partitions.
-    ///
-    /// A local file's `event_id` and `event_time` columns are also read through, so that a file
-    /// damaged past its footer is refused before anything is written too. (Objects are not:
-    /// that would fetch each twice.)
+    /// Checks that every data file in a partition folder can be read for its event IDs (its
+    /// footer, then its `event_id` and `event_time` columns read through), so that a run
+    /// refuses a foreign or damaged file before it writes anything rather than after some
+    /// partitions.
     pub fn check_data_files(&self, partition: &str) -> Result<()> {
         for file in self.data_files(partition)? {
             self.check_footer(&file)?;
-            if let DataFile::Local(_) = file {
-                self.read_columns(&file, &["event_id", "event_time"])?;
-            }
+            self.read_columns(&file, &["event_id", "event_time"])?;
         }
         Ok(())
     }
 
-    /// Checks from its footer alone that a data file is hsmtrail's (see [`check_key_columns`]).
+    /// Checks from its footer alone (one ranged read) that a data file is hsmtrail's (see
+    /// [`check_key_columns`]).
     pub fn check_footer(&self, file: &DataFile) -> Result<()> {
-        let schema = self
-            .footer_schema(file)
-            .with_context(|| format!("{}: not a readable Parquet file", file.name()))?;
-        check_key_columns(&schema, file)
-    }
-
-    /// The Arrow schema of a data file, from its footer (a ranged read for an object).
-    fn footer_schema(&self, file: &DataFile) -> Result<arrow::datatypes::SchemaRef> {
-        let metadata = match file {
-            DataFile::Local(path) => ParquetMetaDataReader::new().parse_and_finish(
-                &std::fs::File::open(path)
-                    .with_context(|| format!("opening {}", path.display()))?,
-            )?,
-            DataFile::Object { bucket, key, size } => {
-                let (_, remote) = self.s3.expect("objects come from an S3 output");
-                let tail_at = size.checked_sub(8).context("too short for Parquet")?;
-                let tail = remote.get_range(bucket, key, tail_at..*size)?;
-                let length = FooterTail::try_from(tail.as_ref())?.metadata_length() as u64;
-                let start = tail_at
-                    .checked_sub(length)
-                    .context("footer longer than the file")?;
-                ParquetMetaDataReader::decode_metadata(&remote.get_range(
-                    bucket,
-                    key,
-                    start..tail_at,
-                )?)?
-            }
-        };
+        let mut reader = self.reader(file);
         // From the Parquet schema alone: the embedded Arrow schema is not decoded (a damaged
         // one panics in arrow-ipc).
-        let file_metadata = metadata.file_metadata();
-        Ok(Arc::new(parquet::arrow::parquet_to_arrow_schema(
-            file_metadata.schema_descr(),
-            None,
-        )?))
+        let metadata = crate::runtime::block_on(ArrowReaderMetadata::load_async(
+            &mut reader,
+            reader_options(),
+        ))
+        .with_context(|| format!("{}: not a readable Parquet file", file.name))?;
+        check_key_columns(metadata.schema(), file)
     }
 
-    /// Reads some columns (all when `columns` is empty) of a data file.
-    pub fn read_columns(
-        &self,
-        file: &DataFile,
-        columns: &[&str],
-    ) -> Result<Vec<arrow::record_batch::RecordBatch>> {
-        let projection = |schema: &parquet::schema::types::SchemaDescriptor| {
-            if columns.is_empty() {
+    fn reader(&self, file: &DataFile) -> RangedReader {
+        RangedReader {
+            store: self.store.clone(),
+            location: file.location.clone(),
+            size: file.size,
+        }
+    }
+
+    /// Reads some columns (all when `columns` is empty) of a data file, fetching only their
+    /// column chunks.
+    pub fn read_columns(&self, file: &DataFile, columns: &[&str]) -> Result<Vec<RecordBatch>> {
+        let read = async {
+            let builder = ParquetRecordBatchStreamBuilder::new_with_options(
+                self.reader(file),
+                reader_options(),
+            )
+            .await?;
+            let mask = if columns.is_empty() {
                 ProjectionMask::all()
             } else {
-                ProjectionMask::columns(schema, columns.iter().copied())
-            }
+                ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied())
+            };
+            builder
+                .with_projection(mask)
+                .build()?
+                .try_collect::<Vec<_>>()
+                .await
         };
-        let read = || -> Result<Vec<_>> {
-            match file {
-                DataFile::Local(path) => {
-                    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(
-                        std::fs::File::open(path)?,
-                        reader_options(),
-                    )?;
-                    let mask = projection(builder.parquet_schema());
-                    Ok(builder
-                        .with_projection(mask)
-                        .build()?
-                        .collect::<Result<_, _>>()?)
-                }
-                DataFile::Object { bucket, key, .. } => {
-                    // Fetched whole: partition files are bounded by compaction's target size.
-                    let (_, remote) = self.s3.expect("objects come from an S3 output");
-                    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(
-                        remote.get(bucket, key)?,
-                        reader_options(),
-                    )?;
-                    let mask = projection(builder.parquet_schema());
-                    Ok(builder
-                        .with_projection(mask)
-                        .build()?
-                        .collect::<Result<_, _>>()?)
-                }
-            }
-        };
-        read().with_context(|| format!("reading {}", file.name()))
+        crate::runtime::block_on(read).with_context(|| format!("reading {}", file.name))
     }
 
-    /// Removes data files; a missing one is not an error. Objects go in bulk deletes.
+    /// A data file as a sorted run of batches of the one schema, read a row group at a time.
+    pub fn run_of(&self, file: &DataFile) -> Result<merge::Run> {
+        let name = file.name.clone();
+        let stream = crate::runtime::block_on(ParquetRecordBatchStreamBuilder::new_with_options(
+            self.reader(file),
+            reader_options(),
+        ))
+        .and_then(|b| b.with_batch_size(merge::MERGE_BATCH_ROWS).build())
+        .with_context(|| format!("reading {name}"))?;
+        let mut stream = Some(stream);
+        Ok(Box::new(std::iter::from_fn(move || {
+            let next = crate::runtime::block_on(stream.as_mut()?.next());
+            if next.is_none() {
+                stream = None;
+            }
+            Some(
+                next?
+                    .with_context(|| format!("reading {name}"))
+                    .and_then(|batch| {
+                        // Files of older hsmtrail versions may lack newer columns.
+                        conform(batch).with_context(|| format!("{name} does not match the schema"))
+                    }),
+            )
+        })))
+    }
+
+    /// Removes data files; a missing one is not an error.
     pub fn remove(&self, files: &[DataFile]) -> Result<()> {
-        let mut objects: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
-        for file in files {
-            match file {
-                DataFile::Local(path) => match std::fs::remove_file(path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        return Err(e).with_context(|| format!("removing {}", path.display()));
-                    }
-                },
-                DataFile::Object { bucket, key, .. } => {
-                    objects.entry(bucket).or_default().push(key.clone());
-                }
-            }
-        }
-        for (bucket, keys) in objects {
-            let (_, remote) = self.s3.expect("objects come from an S3 output");
-            remote.delete(bucket, &keys)?;
-        }
-        Ok(())
-    }
-
-    /// Every data file of the output, under any partition.
-    pub fn all_data_files(&self) -> Result<Vec<DataFile>> {
-        let mut files = Vec::new();
-        match self.s3 {
-            Some((url, remote)) => {
-                let prefix = url.prefix.trim_end_matches('/');
-                for meta in remote.list_all(&url.bucket, prefix)? {
-                    let key = meta.location.to_string();
-                    let relative = key[prefix.len()..].trim_start_matches('/');
-                    let parts: Vec<&str> = relative.split('/').collect();
-                    if is_data_path(&parts) {
-                        files.push(DataFile::Object {
-                            bucket: url.bucket.clone(),
-                            key,
-                            size: meta.size,
-                        });
-                    }
-                }
-            }
-            None => {
-                if !self.local.exists() {
-                    return Ok(files);
-                }
-                // Only partition folders are walked: a folder of the user's in the output (or
-                // the input the output was placed in) is none of ours.
-                let ours = |e: &walkdir::DirEntry| {
-                    e.depth() == 0
-                        || !e.file_type().is_dir()
-                        || e.file_name().to_str().is_some_and(is_partition_folder)
-                };
-                for entry in walkdir::WalkDir::new(self.local)
-                    .into_iter()
-                    .filter_entry(ours)
-                {
-                    let entry = entry?;
-                    let name = entry.file_name().to_str().unwrap_or("");
-                    if entry.file_type().is_file() && is_data_name(name) {
-                        files.push(DataFile::Local(entry.into_path()));
-                    }
-                }
-            }
-        }
-        files.sort_by_key(DataFile::name);
-        Ok(files)
-    }
-
-    /// The partition folder (relative, `/`-separated) of a data file.
-    pub fn partition_of(&self, file: &DataFile) -> String {
-        let name = match (file, self.s3) {
-            (DataFile::Object { key, .. }, Some((url, _))) => key
-                [url.prefix.trim_end_matches('/').len()..]
-                .trim_start_matches('/')
-                .to_owned(),
-            (DataFile::Local(path), _) => path
-                .strip_prefix(self.local)
-                .unwrap_or(path)
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-                .join("/"),
-            (DataFile::Object { key, .. }, None) => key.clone(),
-        };
-        name.rsplit_once('/')
-            .map(|(dir, _)| dir.to_owned())
-            .unwrap_or_default()
+        self.delete(files.iter().map(|f| f.location.clone()).collect())
     }
 }
 
 /// A data file of the output.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DataFile {
-    Local(PathBuf),
-    Object {
-        bucket: String,
-        key: String,
-        size: u64,
-    },
+pub struct DataFile {
+    location: StorePath,
+    size: u64,
+    /// Its final name: the local path, or the `s3://` URL.
+    name: String,
 }
 
 impl DataFile {
-    /// Size in bytes (0 when a local file cannot be read).
     pub fn size(&self) -> u64 {
-        match self {
-            DataFile::Local(path) => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
-            DataFile::Object { size, .. } => *size,
-        }
+        self.size
     }
 
-    pub fn name(&self) -> String {
-        match self {
-            DataFile::Local(path) => path.display().to_string(),
-            DataFile::Object { bucket, key, .. } => format!("s3://{bucket}/{key}"),
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A data file read through the store by ranges: the footer (its size known from the
+/// listing, so the first read is the footer itself), then the column chunks asked for.
+struct RangedReader {
+    store: Arc<dyn ObjectStore>,
+    location: StorePath,
+    size: u64,
+}
+
+impl AsyncFileReader for RangedReader {
+    fn get_bytes(
+        &mut self,
+        range: std::ops::Range<u64>,
+    ) -> BoxFuture<'_, parquet::errors::Result<bytes::Bytes>> {
+        async move {
+            self.store
+                .get_range(&self.location, range)
+                .await
+                .map_err(|e| ParquetError::External(Box::new(e)))
+        }
+        .boxed()
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<std::ops::Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<bytes::Bytes>>> {
+        async move {
+            self.store
+                .get_ranges(&self.location, &ranges)
+                .await
+                .map_err(|e| ParquetError::External(Box::new(e)))
+        }
+        .boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a parquet::arrow::arrow_reader::ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            let size = self.size;
+            let metadata = ParquetMetaDataReader::new()
+                .with_arrow_reader_options(options)
+                .load_and_finish(self, size)
+                .await?;
+            Ok(Arc::new(metadata))
+        }
+        .boxed()
+    }
+}
+
+/// `dir` as an absolute path with symbolic links resolved as far as it exists (it may not
+/// exist yet): the store's path of a folder must not hold `.` or `..`.
+fn resolved(dir: &Path) -> Result<PathBuf> {
+    let absolute = std::path::absolute(dir)
+        .with_context(|| format!("{}: cannot make the path absolute", dir.display()))?;
+    let mut missing = Vec::new();
+    let mut existing = absolute.as_path();
+    loop {
+        if let Ok(found) = existing.canonicalize() {
+            return Ok(missing
+                .iter()
+                .rev()
+                .fold(found, |path, part| path.join(part)));
+        }
+        match (existing.file_name(), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                missing.push(name.to_owned());
+                existing = parent;
+            }
+            _ => anyhow::bail!(
+                "{}: cannot resolve the output folder (a `..` below a missing folder?)",
+                dir.display()
+            ),
         }
     }
 }
 
-/// The regular files directly in a folder; none when the folder does not exist.
-fn files_in(dir: &Path) -> Result<Vec<PathBuf>> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(Vec::new());
-    };
-    let mut files = Vec::new();
-    for entry in entries {
-        let path = entry?.path();
-        if path.is_file() {
-            files.push(path);
-        }
-    }
-    Ok(files)
-}
-
-/// The `event_id` field of a data file's schema, which must be a string column: anything else
-/// is not hsmtrail's output, and reading it would go wrong.
 /// Checks the columns de-duplication and merging rely on: a string `event_id` and a
 /// millisecond `event_time`. Anything else is not hsmtrail's output, and reading it as such
 /// would go wrong.
@@ -470,11 +734,11 @@ pub fn check_key_columns(schema: &arrow::datatypes::Schema, file: &DataFile) -> 
     ] {
         let field = schema
             .field_with_name(column)
-            .map_err(|_| anyhow::anyhow!("{}: has no {column} column; {advice}", file.name()))?;
+            .map_err(|_| anyhow!("{}: has no {column} column; {advice}", file.name))?;
         if !fits(field.data_type()) {
             anyhow::bail!(
                 "{}: its {column} column is {}, not {wanted}; {advice}",
-                file.name(),
+                file.name,
                 field.data_type()
             );
         }
@@ -484,13 +748,13 @@ pub fn check_key_columns(schema: &arrow::datatypes::Schema, file: &DataFile) -> 
 
 /// The `event_id` column of a batch read with that one column, checked.
 fn event_ids_of<'b>(
-    batch: &'b arrow::record_batch::RecordBatch,
+    batch: &'b RecordBatch,
     file: &DataFile,
 ) -> Result<&'b arrow::array::StringArray> {
     let column = batch.column_by_name("event_id");
     match column.map(|c| c.data_type()) {
         Some(arrow::datatypes::DataType::Utf8) => Ok(batch.column(0).as_string::<i32>()),
-        _ => anyhow::bail!("{}: has no string event_id column", file.name()),
+        _ => anyhow::bail!("{}: has no string event_id column", file.name),
     }
 }
 

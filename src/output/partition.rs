@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::error::UsageError;
+use crate::filter::EventFilter;
 use crate::output::destination::Destination;
 
 /// One level of partitioning a user can ask for.
@@ -87,6 +88,53 @@ impl PartitionField {
                 ));
             }
         }))
+    }
+}
+
+/// Whether the partition folder `name` (`event_date=2024-03-01`, `account=1234...`) can hold
+/// events `filter` keeps: false only when its value lies outside the filter's days, months,
+/// accounts or regions. A name it cannot judge (not a partition folder, a value that is
+/// escaped or shortened, a date of a year beyond 9999) may hold anything, so that pruning by
+/// folder names never loses a row the filter on the columns would keep.
+pub fn folder_may_hold(name: &str, filter: &EventFilter) -> bool {
+    let Some((field, value)) = PartitionField::of_folder_name(name).zip(name.split_once('='))
+    else {
+        return true;
+    };
+    let value = value.1;
+    // Values spelled in folder names as they are (no escaping, not shortened).
+    let plain = |wanted: &[String]| wanted.iter().all(|v| escape_bounded(v) == *v);
+    let within = |width: usize| {
+        let shaped = |v: &str| {
+            v.len() == width
+                && v.bytes().enumerate().all(|(i, b)| {
+                    if i == 4 || i == 7 {
+                        b == b'-'
+                    } else {
+                        b.is_ascii_digit()
+                    }
+                })
+        };
+        let bound = |ms: Option<i64>| ms.map(|ms| crate::time::date_of(ms)[..width].to_owned());
+        let (first, last) = (bound(filter.since_ms()), bound(filter.until_ms()));
+        !shaped(value)
+            || first.as_deref().is_some_and(|f| !shaped(f))
+            || last.as_deref().is_some_and(|l| !shaped(l))
+            || first.is_none_or(|f| value >= f.as_str()) && last.is_none_or(|l| value <= l.as_str())
+    };
+    match field {
+        PartitionField::Account => {
+            filter.accounts.is_empty()
+                || !plain(&filter.accounts)
+                || filter.accounts.iter().any(|a| a == value)
+        }
+        PartitionField::Region => {
+            filter.regions.is_empty()
+                || !plain(&filter.regions)
+                || filter.regions.iter().any(|r| r == value)
+        }
+        PartitionField::Date => within(10),
+        PartitionField::Month => within(7),
     }
 }
 
@@ -345,6 +393,43 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn folders_outside_the_filter_are_pruned_and_folders_it_cannot_judge_are_not() {
+        let filter = EventFilter {
+            since: Some(crate::time::Bound::parse("2024-03-01").unwrap()),
+            until: Some(crate::time::Bound::parse("2024-03-02").unwrap()),
+            accounts: vec!["111122223333".into()],
+            regions: vec!["eu-west-1".into()],
+            ..EventFilter::default()
+        };
+        for (name, kept) in [
+            ("event_date=2024-02-29", false),
+            ("event_date=2024-03-01", true),
+            ("event_date=2024-03-02", true),
+            ("event_date=2024-03-03", false),
+            ("event_date=__HIVE_DEFAULT_PARTITION__", true),
+            ("event_month=2024-02", false),
+            ("event_month=2024-03", true),
+            ("event_month=2024-04", false),
+            ("account=111122223333", true),
+            ("account=444455556666", false),
+            ("region=eu-west-1", true),
+            ("region=us-east-1", false),
+            ("somebody=else", true),
+            ("plain-folder", true),
+        ] {
+            assert_eq!(folder_may_hold(name, &filter), kept, "{name}");
+        }
+        // A value a folder name cannot spell as it is prunes nothing of its level.
+        let odd = EventFilter {
+            accounts: vec!["a/b".into()],
+            ..EventFilter::default()
+        };
+        assert!(folder_may_hold("account=444455556666", &odd));
+        let open = EventFilter::default();
+        assert!(folder_may_hold("event_date=1999-01-01", &open));
+    }
 
     #[test]
     fn layouts() {

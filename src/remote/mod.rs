@@ -1,9 +1,7 @@
 //! Archives and output in S3 (or an S3-compatible store) through the object_store crate.
 //!
-//! Credentials and region come from the standard places: `AWS_*` environment variables, web
-//! identity and container credentials, the instance metadata service, and (when no key is in
-//! the environment) the shared files `~/.aws/credentials` and `~/.aws/config` for
-//! `AWS_PROFILE`. `--endpoint-url` and `--path-style` reach S3-compatible stores.
+//! Credentials and region are resolved as the AWS CLI resolves them, by the AWS SDK
+//! (`credentials.rs`). `--endpoint-url` and `--path-style` reach S3-compatible stores.
 //!
 //! Listing follows the CloudTrail layout
 //! `AWSLogs/[o-org/]<account>/CloudTrail/<region>/YYYY/MM/DD/`: folders of other accounts,
@@ -19,12 +17,12 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result, anyhow};
 use bytes::Bytes;
 use chrono::NaiveDate;
-use futures::{StreamExt, TryStreamExt};
 use object_store::ClientConfigKey;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as StorePath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 
+mod credentials;
 mod raw_list;
 use raw_list::RawLister;
 
@@ -219,8 +217,9 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A connection to S3: the async runtime object_store needs, and one client per bucket.
 pub struct Remote {
-    runtime: tokio::runtime::Runtime,
     options: S3Options,
+    /// The region and credentials the AWS SDK resolved.
+    sdk: credentials::Resolved,
     buckets: Mutex<HashMap<String, Bucket>>,
 }
 
@@ -253,21 +252,12 @@ impl std::fmt::Debug for Remote {
 
 impl Remote {
     pub fn new(options: S3Options) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .context("starting the S3 client runtime")?;
+        let sdk = crate::runtime::block_on(credentials::resolve());
         Ok(Remote {
-            runtime,
             options,
+            sdk,
             buckets: Mutex::new(HashMap::new()),
         })
-    }
-
-    /// Runs a future to completion from synchronous code (any thread but the runtime's own).
-    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
-        self.runtime.block_on(future)
     }
 
     /// The client for a bucket.
@@ -280,8 +270,15 @@ impl Remote {
         if let Some(found) = buckets.get(bucket) {
             return Ok(found.clone());
         }
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-        builder = with_shared_config(builder);
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_credentials(self.sdk.credentials.clone());
+        if builder
+            .get_config_value(&AmazonS3ConfigKey::Region)
+            .is_none()
+        {
+            builder = builder.with_region(&self.sdk.region);
+        }
         let http = self
             .options
             .endpoint_url
@@ -311,7 +308,7 @@ impl Remote {
             );
         let region = builder
             .get_config_value(&AmazonS3ConfigKey::Region)
-            .unwrap_or_else(|| "us-east-1".to_owned());
+            .unwrap_or_else(|| self.sdk.region.clone());
         let configuring = || format!("configuring the S3 client for bucket {bucket}");
         let s3 = Arc::new(builder.build().with_context(configuring)?);
         let client = object_store::ClientOptions::new()
@@ -337,71 +334,24 @@ impl Remote {
         let prefix = url.prefix.strip_suffix('/').unwrap_or(&url.prefix);
         // (`a.json/` names a folder, or an object object_store cannot fetch: listed.)
         if looks_like_a_file(&url.prefix) {
-            let meta = self
-                .block_on(bucket.store.head(&location(prefix)?))
+            let meta = crate::runtime::block_on(bucket.store.head(&location(prefix)?))
                 .map_err(|e| explain(e, &url.to_string()))?;
             found.objects.push(meta);
             return Ok(found);
         }
-        self.block_on(walk(&bucket, prefix.to_owned(), prune, &mut found))?;
+        crate::runtime::block_on(walk(&bucket, prefix.to_owned(), prune, &mut found))?;
         found.objects.sort_by(|a, b| a.location.cmp(&b.location));
         found.unreadable.sort();
         found.unreadable_folders.sort();
         Ok(found)
     }
 
-    /// Checks that a location can be listed (the bucket exists, the credentials are good), so
-    /// that a run fails before its work rather than after.
-    pub fn probe(&self, url: &S3Url) -> Result<()> {
-        let store = self.store(&url.bucket)?;
-        let prefix = url.prefix.trim_end_matches('/');
-        let location = (!prefix.is_empty()).then(|| location(prefix)).transpose()?;
-        self.block_on(store.list_with_delimiter(location.as_ref()))
-            .map_err(|e| explain(e, &url.to_string()))?;
-        Ok(())
-    }
-
-    /// Every object under a prefix, recursively, with no pruning.
-    pub fn list_all(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectMeta>> {
-        let store = self.store(bucket)?;
-        let prefix = location(prefix)?;
-        self.block_on(store.list(Some(&prefix)).try_collect::<Vec<_>>())
-            .map_err(|e| explain(e, &format!("s3://{bucket}/{prefix}")))
-    }
-
     /// The whole content of an object.
     pub fn get(&self, bucket: &str, key: &str) -> Result<Bytes> {
         let store = self.store(bucket)?;
         let location = location(key)?;
-        self.block_on(async { store.get(&location).await?.bytes().await })
+        crate::runtime::block_on(async { store.get(&location).await?.bytes().await })
             .map_err(|e| explain(e, &format!("s3://{bucket}/{key}")))
-    }
-
-    /// Some bytes of an object.
-    pub fn get_range(&self, bucket: &str, key: &str, range: std::ops::Range<u64>) -> Result<Bytes> {
-        let store = self.store(bucket)?;
-        let location = location(key)?;
-        self.block_on(store.get_range(&location, range))
-            .map_err(|e| explain(e, &format!("s3://{bucket}/{key}")))
-    }
-
-    /// The content of an object, or `None` when there is no such object.
-    pub fn get_if_exists(&self, bucket: &str, key: &str) -> Result<Option<Bytes>> {
-        let store = self.store(bucket)?;
-        let location = location(key)?;
-        match self.block_on(async { store.get(&location).await?.bytes().await }) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(explain(e, &format!("s3://{bucket}/{key}"))),
-        }
-    }
-
-    /// Stores a small object in one request (S3 makes it visible only once complete).
-    pub fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) -> Result<()> {
-        let store = self.store(bucket)?;
-        self.block_on(store.put(&location(key)?, PutPayload::from(bytes)))
-            .map_err(|e| explain(e, &format!("s3://{bucket}/{key}")))?;
-        Ok(())
     }
 
     /// Uploads a local file as a multipart upload, which S3 makes visible only when the
@@ -416,7 +366,7 @@ impl Remote {
         let url = format!("s3://{bucket}/{key}");
         let mut file = std::fs::File::open(local)
             .with_context(|| format!("opening {} to upload", local.display()))?;
-        self.block_on(async {
+        crate::runtime::block_on(async {
             let mut upload = store.put_multipart(&location).await?;
             let sent = async {
                 let mut in_flight = Vec::new();
@@ -457,33 +407,6 @@ impl Remote {
             }
         })
         .map_err(|e| explain(e, &url))
-    }
-
-    /// Deletes objects (a missing one is not an error), in bulk requests of up to 1,000 keys,
-    /// so that a set of objects goes away in as few steps as S3 allows.
-    pub fn delete(&self, bucket: &str, keys: &[String]) -> Result<()> {
-        let store = self.store(bucket)?;
-        let locations: Vec<object_store::Result<StorePath>> = keys
-            .iter()
-            .map(|k| {
-                location(k).map_err(|e| object_store::Error::Generic {
-                    store: "S3",
-                    source: e.into(),
-                })
-            })
-            .collect();
-        let results: Vec<object_store::Result<StorePath>> = self.block_on(
-            store
-                .delete_stream(futures::stream::iter(locations).boxed())
-                .collect(),
-        );
-        for result in results {
-            match result {
-                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(explain(e, &format!("s3://{bucket}/"))),
-            }
-        }
-        Ok(())
     }
 }
 
@@ -543,6 +466,9 @@ pub fn explain(error: object_store::Error, what: &str) -> anyhow::Error {
         error,
         Error::PermissionDenied { .. } | Error::Unauthenticated { .. }
     );
+    if credentials::is_no_credentials(&error) {
+        return anyhow!("{what}: {text}");
+    }
     let hint = if code("NoSuchBucket") {
         "the bucket does not exist (check the name, the region and --endpoint-url)"
     } else if code("InvalidAccessKeyId") || code("SignatureDoesNotMatch") || code("ExpiredToken") {
@@ -555,59 +481,6 @@ pub fn explain(error: object_store::Error, what: &str) -> anyhow::Error {
         "S3 request failed (after the retries of --s3-retries)"
     };
     anyhow!("{what}: {hint}: {text}")
-}
-
-/// Adds credentials and region from the shared AWS files when the environment has none.
-fn with_shared_config(mut builder: AmazonS3Builder) -> AmazonS3Builder {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let Some(home) = env("HOME") else {
-        return builder;
-    };
-    let profile = env("AWS_PROFILE").unwrap_or_else(|| "default".to_owned());
-    if env("AWS_ACCESS_KEY_ID").is_none() {
-        let file = env("AWS_SHARED_CREDENTIALS_FILE").unwrap_or(format!("{home}/.aws/credentials"));
-        let section = ini_section(&file, &profile);
-        if let (Some(id), Some(secret)) = (
-            section.get("aws_access_key_id"),
-            section.get("aws_secret_access_key"),
-        ) {
-            builder = builder
-                .with_access_key_id(id)
-                .with_secret_access_key(secret);
-            if let Some(token) = section.get("aws_session_token") {
-                builder = builder.with_token(token);
-            }
-        }
-    }
-    if env("AWS_REGION").is_none() && env("AWS_DEFAULT_REGION").is_none() {
-        let file = env("AWS_CONFIG_FILE").unwrap_or(format!("{home}/.aws/config"));
-        let name = if profile == "default" {
-            profile.clone()
-        } else {
-            format!("profile {profile}")
-        };
-        if let Some(region) = ini_section(&file, &name).get("region") {
-            builder = builder.with_region(region);
-        }
-    }
-    builder
-}
-
-/// The `key = value` pairs of one `[section]` of an INI file; empty when it cannot be read.
-fn ini_section(path: &str, section: &str) -> HashMap<String, String> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return HashMap::new();
-    };
-    let mut inside = false;
-    let mut pairs = HashMap::new();
-    for line in text.lines().map(str::trim) {
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            inside = name.trim() == section;
-        } else if inside && let Some((k, v)) = line.split_once('=') {
-            pairs.insert(k.trim().to_owned(), v.trim().to_owned());
-        }
-    }
-    pairs
 }
 
 #[cfg(test)]
@@ -692,20 +565,5 @@ mod tests {
         assert!(refused.contains("credentials were refused"), "{refused}");
         let other = explain(generic("<Code>InternalError</Code>"), "s3://b/403/").to_string();
         assert!(other.contains("S3 request failed"), "{other}");
-    }
-
-    #[test]
-    fn shared_files_sections() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("credentials");
-        std::fs::write(
-            &path,
-            "[default]\naws_access_key_id = A\n[profile x]\nregion=eu-west-1\n",
-        )
-        .unwrap();
-        let path = path.to_str().unwrap();
-        assert_eq!(ini_section(path, "default")["aws_access_key_id"], "A");
-        assert_eq!(ini_section(path, "profile x")["region"], "eu-west-1");
-        assert!(ini_section(path, "nope").is_empty());
     }
 }

@@ -1,8 +1,9 @@
 //! Answering audit questions with SQL: the embedded DataFusion [`session`], the bundled
-//! [`catalogue`] of reports in `queries/`, and the result [`output`] formats.
+//! [`catalogue`] of reports in `queries/`, and the result [`results`] formats.
 
 pub mod catalogue;
-pub mod output;
+mod pruned_store;
+pub mod results;
 pub mod session;
 
 /// The names among `candidates` closest to a misspelt `name`, best first (at most three), for

@@ -1,9 +1,11 @@
 //! The embedded DataFusion engine: one session whose table `events` is the converter's output
-//! (a listing table over the Parquet, Hive partition columns typed) or rows converted in memory,
-//! with the `--since`/`--until`/`--account`/`--region` scope applied as a view so that a time
-//! filter skips whole partitions.
+//! (a listing table over the Parquet in a folder or in S3, Hive partition columns typed) or rows
+//! converted in memory, with the `--since`/`--until`/`--account`/`--region` scope applied as a
+//! view. The output is read through the same store `convert` wrote it with, wrapped so that
+//! listing it skips the partition folders the scope rules out (`pruned_store.rs`): a one-day
+//! report lists and reads one day.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -18,15 +20,19 @@ use datafusion::datasource::listing::{
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{Expr, SessionConfig, SessionContext, coalesce, col, lit};
 
+use super::pruned_store::PrunedStore;
 use crate::filter::EventFilter;
+use crate::output::destination::{Destination, OutputLocation};
 use crate::output::partition::PartitionField;
+use crate::remote::{Remote, S3Options};
 use crate::schema;
 use crate::time;
 
 /// Where the events come from.
 pub enum Data {
-    /// The converter's output: a directory tree, or one Parquet file.
-    Parquet(PathBuf),
+    /// The converter's output: a folder or `s3://bucket/prefix/` (reached with these S3
+    /// options), or one local Parquet file.
+    Parquet(OutputLocation, S3Options),
     /// Rows converted in memory (`report --input`).
     Rows(Vec<RecordBatch>),
 }
@@ -34,41 +40,39 @@ pub enum Data {
 /// A DataFusion session with `events` registered.
 pub struct Engine {
     ctx: SessionContext,
-    runtime: tokio::runtime::Runtime,
     partitions: Vec<PartitionField>,
 }
 
-/// The name of the unscoped table behind the `events` view.
+/// The name of the whole data, unscoped (for the span of the data).
 const SOURCE_TABLE: &str = "events_unscoped";
+
+/// The name of the data as listed for the scope, behind the `events` view: partition folders
+/// the scope rules out are not even listed.
+const PRUNED_TABLE: &str = "events_listed";
 
 impl Engine {
     /// Opens a session over `data` with `scope` applied.
     pub fn open(data: Data, scope: &EventFilter) -> Result<Engine> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .build()
-            .context("starting the query runtime")?;
         let config = SessionConfig::new()
             .with_information_schema(true)
             .set_str("datafusion.execution.time_zone", "UTC");
         let mut ctx = SessionContext::new_with_config(config);
         datafusion_functions_json::register_all(&mut ctx)?;
         let partitions = match data {
-            Data::Parquet(path) => {
-                let (table, partitions) = listing_table(&path)?;
-                ctx.register_table(SOURCE_TABLE, table)?;
-                partitions
+            Data::Parquet(location, s3) => {
+                let tables = listing_tables(&ctx, &location, &s3, scope)?;
+                ctx.register_table(SOURCE_TABLE, tables.whole)?;
+                ctx.register_table(PRUNED_TABLE, tables.pruned)?;
+                tables.partitions
             }
             Data::Rows(batches) => {
-                let table = MemTable::try_new(schema::arrow_schema(), vec![batches])?;
-                ctx.register_table(SOURCE_TABLE, Arc::new(table))?;
+                let table = Arc::new(MemTable::try_new(schema::arrow_schema(), vec![batches])?);
+                ctx.register_table(SOURCE_TABLE, table.clone())?;
+                ctx.register_table(PRUNED_TABLE, table)?;
                 Vec::new()
             }
         };
-        let engine = Engine {
-            ctx,
-            runtime,
-            partitions,
-        };
+        let engine = Engine { ctx, partitions };
         engine.register_scoped_view(scope)?;
         Ok(engine)
     }
@@ -85,8 +89,7 @@ impl Engine {
     /// do (compaction rewrites files from their Parquet schema), not as a crash.
     pub fn stream(&self, sql: &str) -> Result<SendableRecordBatchStream> {
         let planned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.runtime
-                .block_on(async { self.ctx.sql(sql).await?.execute_stream().await })
+            crate::runtime::block_on(async { self.ctx.sql(sql).await?.execute_stream().await })
         }));
         match planned {
             Ok(stream) => stream.map_err(query_error),
@@ -116,9 +119,7 @@ impl Engine {
 
     /// The first row of a query's answer, each value as text (empty for null).
     fn scalar_rows(&self, sql: &str) -> Result<Vec<String>> {
-        let batches = self
-            .runtime
-            .block_on(async { self.ctx.sql(sql).await?.collect().await })
+        let batches = crate::runtime::block_on(async { self.ctx.sql(sql).await?.collect().await })
             .map_err(query_error)?;
         let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
             return Ok(Vec::new());
@@ -137,11 +138,11 @@ impl Engine {
 
     /// Runs a blocking consumer of a stream on the session's runtime.
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
-        self.runtime.block_on(future)
+        crate::runtime::block_on(future)
     }
 
     fn register_scoped_view(&self, scope: &EventFilter) -> Result<()> {
-        let mut df = self.block_on(self.ctx.table(SOURCE_TABLE))?;
+        let mut df = self.block_on(self.ctx.table(PRUNED_TABLE))?;
         for filter in self.scope_filters(scope) {
             df = df.filter(filter)?;
         }
@@ -307,16 +308,78 @@ pub fn query_error(e: datafusion::error::DataFusionError) -> anyhow::Error {
     anyhow::anyhow!("the query failed: {message}")
 }
 
-/// A listing table over the Parquet under `path`, with the partition columns its directory
-/// names show.
-fn listing_table(path: &Path) -> Result<(Arc<ListingTable>, Vec<PartitionField>)> {
-    let (first, partitions) = first_parquet(path)?;
-    let url = if path.is_dir() {
-        let dir = path.canonicalize()?;
-        ListingTableUrl::parse(format!("{}/", dir.display()))?
-    } else {
-        ListingTableUrl::parse(first.canonicalize()?.display().to_string())?
+/// The converted output as tables: whole, and as listed for a scope.
+struct Tables {
+    whole: Arc<ListingTable>,
+    pruned: Arc<ListingTable>,
+    partitions: Vec<PartitionField>,
+}
+
+/// Where the whole data is registered: its own scheme, so that the store behind it is the
+/// output's store unwrapped while the pruned one has the output's own URL.
+const WHOLE_SCHEME: &str = "hsmtrail-whole";
+
+/// Listing tables over the output at `location`, with the partition columns its folder names
+/// show, read through the output's store: whole, and with listings pruned to `scope`.
+fn listing_tables(
+    ctx: &SessionContext,
+    location: &OutputLocation,
+    s3: &S3Options,
+    scope: &EventFilter,
+) -> Result<Tables> {
+    if let OutputLocation::Folder(path) = location
+        && !path.is_dir()
+    {
+        check_single_file(path)?;
+        let url = ListingTableUrl::parse(path.canonicalize()?.display().to_string())?;
+        let table = table(url, &[])?;
+        return Ok(Tables {
+            whole: table.clone(),
+            pruned: table,
+            partitions: Vec::new(),
+        });
+    }
+    let remote = location
+        .is_s3()
+        .then(|| Remote::new(s3.clone()).map(Arc::new))
+        .transpose()?;
+    let dest = Destination::for_reading(location, remote.as_ref())?;
+    let Some(first) = dest.first_data_file(scope)? else {
+        if let OutputLocation::Folder(path) = location
+            && holds_trail_files(path)
+        {
+            return Err(trail_files(path));
+        }
+        bail!("no Parquet files under {}: {HOW}", dest.display());
     };
+    dest.check_footer(&first)?;
+    let mut partitions = Vec::new();
+    for level in dest
+        .partition_of(&first)
+        .split('/')
+        .filter(|l| !l.is_empty())
+    {
+        partitions.extend(PartitionField::of_folder_name(level));
+    }
+    let (store, root) = dest.store();
+    let pruned_url = ListingTableUrl::parse(dest.table_url())?;
+    let whole_url = match root.as_ref() {
+        "" => format!("{WHOLE_SCHEME}://data/"),
+        root => format!("{WHOLE_SCHEME}://data/{root}/"),
+    };
+    let whole_url = ListingTableUrl::parse(whole_url)?;
+    ctx.register_object_store(whole_url.object_store().as_ref(), store.clone());
+    let pruned_store = PrunedStore::new(store, root, scope.clone());
+    ctx.register_object_store(pruned_url.object_store().as_ref(), Arc::new(pruned_store));
+    Ok(Tables {
+        whole: table(whole_url, &partitions)?,
+        pruned: table(pruned_url, &partitions)?,
+        partitions,
+    })
+}
+
+/// The listing table at `url`, partition columns typed.
+fn table(url: ListingTableUrl, partitions: &[PartitionField]) -> Result<Arc<ListingTable>> {
     let columns = partitions
         .iter()
         .map(|p| {
@@ -333,76 +396,47 @@ fn listing_table(path: &Path) -> Result<(Arc<ListingTable>, Vec<PartitionField>)
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
         .with_schema(schema::arrow_schema());
-    Ok((Arc::new(ListingTable::try_new(config)?), partitions))
+    Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
-/// The first Parquet file under `path` and the partition columns its directory names show.
-/// Anything else (no data, trail files, a file that is not hsmtrail's Parquet) is an error
-/// that says what `--data` wants.
-fn first_parquet(path: &Path) -> Result<(PathBuf, Vec<PartitionField>)> {
-    let how = "--data takes the folder `hsmtrail convert TRAIL... --output DIR` wrote";
-    let trail_files = |what: &str| {
-        anyhow::anyhow!(
-            "{what} holds trail files, not converted Parquet: use --input {} to report on trail \
-             files directly, or convert them with `hsmtrail convert {} --output DIR` and give \
-             --data DIR",
-            path.display(),
-            path.display()
-        )
-    };
+/// What `--data` wants, for the messages that say it was given something else.
+const HOW: &str = "--data takes the folder (or s3://bucket/prefix/) `hsmtrail convert TRAIL... --output DIR` wrote";
+
+fn trail_files(path: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} holds trail files, not converted Parquet: use --input {} to report on trail files \
+         directly, or convert them with `hsmtrail convert {} --output DIR` and give --data DIR",
+        path.display(),
+        path.display(),
+        path.display()
+    )
+}
+
+/// Checks that `--data` naming something other than a folder names one hsmtrail Parquet
+/// file; anything else is an error that says what `--data` wants.
+fn check_single_file(path: &Path) -> Result<()> {
     if !path.exists() {
-        bail!("no data at {}: {how}", path.display());
+        bail!("no data at {}: {HOW}", path.display());
     }
-    if path.is_file() {
-        return match first_bytes(path).map(|bytes| sniff(&bytes)) {
-            Ok(Sniffed::Parquet) => {
-                check_hsmtrail_parquet(path)?;
-                Ok((path.to_path_buf(), Vec::new()))
-            }
-            Ok(Sniffed::Trail) => Err(trail_files(&path.display().to_string())),
-            Ok(Sniffed::Other) => bail!("{} is not Parquet: {how}", path.display()),
-            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-        };
+    match first_bytes(path).map(|bytes| sniff(&bytes)) {
+        Ok(Sniffed::Parquet) => check_hsmtrail_parquet(path),
+        Ok(Sniffed::Trail) => Err(trail_files(path)),
+        Ok(Sniffed::Other) => bail!("{} is not Parquet: {HOW}", path.display()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
-    let data_files = || {
-        walkdir::WalkDir::new(path)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|e| e.depth() == 0 || !crate::output::is_skipped_name(e.file_name()))
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_file())
-    };
-    let Some(first) = data_files()
-        .find(|e| e.path().extension().is_some_and(|x| x == "parquet"))
-        .map(|e| e.into_path())
-    else {
-        let trail = data_files().any(|e| {
+}
+
+/// Whether a folder without Parquet holds trail files (not hidden ones).
+fn holds_trail_files(path: &Path) -> bool {
+    walkdir::WalkDir::new(path)
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !crate::output::is_skipped_name(e.file_name()))
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .any(|e| {
             let name = e.file_name().to_string_lossy();
             [".json", ".json.gz", ".jsonl", ".jsonl.gz"]
                 .iter()
                 .any(|x| name.ends_with(x))
-        });
-        if trail {
-            return Err(trail_files(&path.display().to_string()));
-        }
-        bail!("no Parquet files under {}: {how}", path.display());
-    };
-    check_hsmtrail_parquet(&first)?;
-    let relative = first
-        .parent()
-        .unwrap_or(path)
-        .strip_prefix(path)
-        .unwrap_or(Path::new(""));
-    let mut partitions = Vec::new();
-    for component in relative.components() {
-        let name = component.as_os_str().to_string_lossy();
-        let field = PartitionField::of_folder_name(&name).with_context(|| {
-            format!(
-                "{} is not an hsmtrail partition directory (expected account=, region=, event_date= or event_month=)",
-                first.display()
-            )
-        })?;
-        partitions.push(field);
-    }
-    Ok((first, partitions))
+        })
 }

@@ -446,6 +446,131 @@ fn credentials_come_from_the_environment_and_refusals_are_explained() {
     );
 }
 
+/// `hsmtrail ARGS` against the S3 endpoint with no credentials in the environment: only the
+/// AWS configuration files under `home` and the profile named.
+fn hsmtrail_with_profile(endpoint: &str, args: &[&str], home: &Path, profile: &str) -> Command {
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("hsmtrail"));
+    command
+        .args(args)
+        .args(["--endpoint-url", endpoint, "--path-style"])
+        .env("HOME", home)
+        .env("AWS_CONFIG_FILE", home.join(".aws/config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join(".aws/credentials"))
+        .env("AWS_PROFILE", profile)
+        // The role is assumed through the loopback server's STS.
+        .env("AWS_ENDPOINT_URL_STS", endpoint)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for name in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ] {
+        command.env_remove(name);
+    }
+    command
+}
+
+#[test]
+fn credentials_come_from_role_assuming_and_credential_process_profiles() {
+    // Authentication on after the eight requests that create the users and the role.
+    let moto = Moto::start(&[("INITIAL_NO_AUTH_ACTION_COUNT", "8")]);
+    let writer = moto.tool(&["iam-keys"]);
+    let (writer_id, writer_secret) = writer.trim().split_once(' ').unwrap();
+    let role = moto.tool(&["iam-role"]);
+    let [assumer_id, assumer_secret, role_arn]: [&str; 3] = role
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap();
+    moto.tool_as((writer_id, writer_secret), &["mb", "trail"]);
+    moto.tool_as(
+        (writer_id, writer_secret),
+        &["put-dir", "trail", "", &fixture("archive")],
+    );
+
+    let home = tempfile::tempdir().unwrap();
+    let aws = home.path().join(".aws");
+    std::fs::create_dir(&aws).unwrap();
+    // The process prints the writer's keys, and leaves a mark to show it ran.
+    let mark = home.path().join("process-ran");
+    let process = home.path().join("credentials.py");
+    std::fs::write(
+        &process,
+        format!(
+            "import json, pathlib\npathlib.Path({mark:?}).touch()\nprint(json.dumps({{'Version': 1, 'AccessKeyId': '{writer_id}', 'SecretAccessKey': '{writer_secret}'}}))\n",
+            mark = mark.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        aws.join("config"),
+        format!(
+            "[profile via-role]\nrole_arn = {role_arn}\nsource_profile = assumer\nregion = us-east-1\n\n\
+             [profile assumer]\nregion = us-east-1\n\n\
+             [profile via-process]\ncredential_process = python3 {}\nregion = us-east-1\n",
+            process.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        aws.join("credentials"),
+        format!(
+            "[assumer]\naws_access_key_id = {assumer_id}\naws_secret_access_key = {assumer_secret}\n"
+        ),
+    )
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let convert = |profile: &str| {
+        let out = tmp.path().join(profile);
+        let run = hsmtrail_with_profile(
+            &moto.endpoint,
+            &["convert", "s3://trail/", "--out", out.to_str().unwrap()],
+            home.path(),
+            profile,
+        )
+        .output()
+        .unwrap();
+        (run, out)
+    };
+
+    // The assumer alone may not read the bucket: the role's credentials did.
+    let (alone, _) = convert("assumer");
+    assert_eq!(alone.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&alone.stderr);
+    assert!(stderr.contains("access denied"), "{stderr}");
+
+    let expected = local_table(&[&fixture("archive")], &tmp.path().join("local"));
+    for profile in ["via-role", "via-process"] {
+        let (run, out) = convert(profile);
+        assert!(
+            run.status.success(),
+            "{profile}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert_eq!(
+            Table::read(&out).event_ids(),
+            expected.event_ids(),
+            "{profile}"
+        );
+    }
+    assert!(mark.exists(), "the credential process was not run");
+
+    // No credentials anywhere: the message says what to do.
+    let (none, _) = convert("no-such-profile");
+    assert_ne!(none.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&none.stderr);
+    assert!(
+        stderr.contains("no AWS credentials") && stderr.contains("AWS_PROFILE"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_missing_bucket_is_named_with_what_to_check() {
     let moto = Moto::start(&[]);
@@ -723,6 +848,97 @@ impl Drop for Proxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+#[test]
+fn reports_and_queries_run_on_s3_output_and_a_one_day_report_lists_and_reads_one_day() {
+    let moto = Moto::with_archive();
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, _) = moto.convert(
+        &["s3://trail/", "--out", "s3://lake/ct/"],
+        &tmp.path().join("summary.json"),
+    );
+    assert_eq!(code, 0);
+    // The same files, fetched with boto3: queried in place and locally, the answers agree.
+    let local = tmp.path().join("fetched");
+    s3_table(&moto, "lake", "ct/", &local);
+    let run = |data: &str, args: &[&str], endpoint: &str| {
+        let mut all = args.to_vec();
+        all.extend(["--data", data, "--format", "csv"]);
+        let out = hsmtrail_at(endpoint, &all, ("testing", "testing"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?} on {data}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let local = local.to_str().unwrap();
+    let every_row = [
+        "query",
+        "SELECT * FROM events ORDER BY event_id, event_time",
+    ];
+    let in_s3 = run("s3://lake/ct/", &every_row, &moto.endpoint);
+    assert_eq!(in_s3, run(local, &every_row, &moto.endpoint));
+    assert!(in_s3.lines().count() > 10, "{in_s3}");
+    for report in ["changes", "backup-deletions", "cluster-lifecycle"] {
+        assert_eq!(
+            run("s3://lake/ct/", &["report", report], &moto.endpoint),
+            run(local, &["report", report], &moto.endpoint),
+            "{report}"
+        );
+    }
+
+    // One day, through a proxy that logs every request.
+    let days: std::collections::BTreeSet<String> = moto
+        .keys("lake", "ct/")
+        .iter()
+        .filter_map(|k| k.split('/').find(|p| p.starts_with("event_date=")))
+        .map(str::to_owned)
+        .collect();
+    assert!(days.len() >= 3, "{days:?}");
+    let day = days.iter().nth(1).unwrap();
+    let date = day.trim_start_matches("event_date=");
+    let log = tmp.path().join("requests.log");
+    let proxy = Proxy::start(&moto, &[], &log);
+    let window = [
+        "query",
+        "SELECT event_id FROM events ORDER BY event_id",
+        "--since",
+        date,
+        "--until",
+        date,
+    ];
+    let one_day = run("s3://lake/ct/", &window, &proxy.endpoint);
+    assert_eq!(one_day, run(local, &window, &moto.endpoint));
+    assert!(one_day.lines().count() > 1, "{one_day}");
+    let requests: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            percent_encoding::percent_decode_str(l)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    for other in days.iter().filter(|d| *d != day) {
+        let touched: Vec<&String> = requests
+            .iter()
+            .filter(|r| r.contains(other.as_str()))
+            .collect();
+        assert!(
+            touched.is_empty(),
+            "{other} was listed or read: {touched:?}"
+        );
+    }
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with("GET") && r.contains(day.as_str()) && r.contains(".parquet")),
+        "{day} was not read: {requests:?}"
+    );
 }
 
 #[test]

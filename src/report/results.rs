@@ -20,7 +20,7 @@ use super::session::query_error;
 
 /// Result formats offered on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Format {
+pub enum ResultFormat {
     /// An aligned table, with a row count.
     #[default]
     Table,
@@ -35,13 +35,13 @@ pub enum Format {
 /// Consumes the stream into `out` in `format`; returns the number of rows.
 pub async fn write(
     mut stream: SendableRecordBatchStream,
-    format: Format,
+    format: ResultFormat,
     out: &mut dyn Write,
 ) -> Result<u64> {
     let schema = stream.schema();
     let mut rows = 0u64;
     match format {
-        Format::Table => {
+        ResultFormat::Table => {
             let mut batches = Vec::new();
             while let Some(batch) = stream.next().await {
                 let batch = batch.map_err(query_error)?;
@@ -54,7 +54,7 @@ pub async fn write(
             writeln!(out, "{}", pretty_format_batches(&batches)?)?;
             writeln!(out, "({rows} row{})", if rows == 1 { "" } else { "s" })?;
         }
-        Format::Csv => {
+        ResultFormat::Csv => {
             let mut writer = csv::WriterBuilder::new().with_header(true).build(&mut *out);
             let mut wrote_any = false;
             while let Some(batch) = stream.next().await {
@@ -67,7 +67,7 @@ pub async fn write(
                 writer.write(&nested_as_text(&RecordBatch::new_empty(schema))?)?;
             }
         }
-        Format::Json => {
+        ResultFormat::Json => {
             let mut writer: LineDelimitedWriter<_> = WriterBuilder::new()
                 .with_explicit_nulls(true)
                 .build(&mut *out);
@@ -78,7 +78,7 @@ pub async fn write(
             }
             writer.finish()?;
         }
-        Format::Markdown => {
+        ResultFormat::Markdown => {
             let names: Vec<String> = schema.fields().iter().map(|f| cell(f.name())).collect();
             writeln!(out, "| {} |", names.join(" | "))?;
             writeln!(out, "|{}", "---|".repeat(names.len()))?;
