@@ -686,31 +686,35 @@ impl AsyncFileReader for RangedReader {
     }
 }
 
-/// `dir` as an absolute path with symbolic links resolved as far as it exists (it may not
-/// exist yet): the store's path of a folder must not hold `.` or `..`.
+/// `dir` as an absolute path without `.`, `..` or symbolic links, which the store's paths
+/// cannot hold. The folder may not exist yet: its existing part is resolved by the file system
+/// (a `..` after a symbolic link goes where the system goes), the rest as written.
 fn resolved(dir: &Path) -> Result<PathBuf> {
+    use std::path::Component;
     let absolute = std::path::absolute(dir)
         .with_context(|| format!("{}: cannot make the path absolute", dir.display()))?;
-    let mut missing = Vec::new();
-    let mut existing = absolute.as_path();
-    loop {
-        if let Ok(found) = existing.canonicalize() {
-            return Ok(missing
-                .iter()
-                .rev()
-                .fold(found, |path, part| path.join(part)));
+    let mut resolved = PathBuf::from("/");
+    let mut exists = true;
+    for part in absolute.components() {
+        match part {
+            Component::RootDir | Component::Prefix(_) | Component::CurDir => continue,
+            _ if exists => match resolved.join(part).canonicalize() {
+                Ok(real) => {
+                    resolved = real;
+                    continue;
+                }
+                Err(_) => exists = false,
+            },
+            _ => {}
         }
-        match (existing.file_name(), existing.parent()) {
-            (Some(name), Some(parent)) => {
-                missing.push(name.to_owned());
-                existing = parent;
+        match part {
+            Component::ParentDir => {
+                resolved.pop();
             }
-            _ => anyhow::bail!(
-                "{}: cannot resolve the output folder (a `..` below a missing folder?)",
-                dir.display()
-            ),
+            other => resolved.push(other),
         }
     }
+    Ok(resolved)
 }
 
 /// Checks the columns de-duplication and merging rely on: a string `event_id` and a
@@ -771,4 +775,30 @@ fn is_data_path(parts: &[&str]) -> bool {
 
 fn is_data_name(name: &str) -> bool {
     name.ends_with(".parquet") && !name.starts_with('.') && !name.starts_with('_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_that_does_not_exist_yet_resolves_as_the_system_would_create_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(base.join("real")).unwrap();
+        std::os::unix::fs::symlink(base.join("real"), base.join("link")).unwrap();
+        for (given, expected) in [
+            ("missing/deeper/../out", "missing/out"),
+            ("./real/./out", "real/out"),
+            ("link/out", "real/out"),
+            ("link/../out", "out"),
+            ("link/missing/../out", "real/out"),
+        ] {
+            assert_eq!(
+                resolved(&base.join(given)).unwrap(),
+                base.join(expected),
+                "{given}"
+            );
+        }
+    }
 }
