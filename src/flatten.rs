@@ -372,7 +372,11 @@ impl<'p, 'a> Row<'p, 'a> {
                 },
             },
             Kind::Timestamp => match raw_str(raw) {
-                Ok(Some(s)) => time::parse_event_time(&s).map_or(Cell::Null, Cell::Timestamp),
+                Ok(Some(s)) => time::parse_api_time(&s).map_or(Cell::Null, Cell::Timestamp),
+                // A number: seconds since the epoch, as JSON-protocol APIs send times.
+                _ if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => {
+                    time::parse_api_time(text).map_or(Cell::Null, Cell::Timestamp)
+                }
                 _ => Cell::Null,
             },
             Kind::TextList => string_list(raw).map_or(Cell::Null, Cell::TextList),
@@ -711,23 +715,88 @@ mod tests {
             .as_boolean();
         assert!(never.is_valid(0) && never.value(0));
         assert_eq!(text(&b, "response_hsm_id"), None);
+        // Every typed response column looked into the string and found no object.
+        let response_columns: Vec<&str> = schema::COLUMNS
+            .iter()
+            .filter(|c| c.group == schema::Group::Response)
+            .map(|c| c.name)
+            .collect();
+        assert!(response_columns.len() > 30);
+        assert_eq!(list(&b, "type_mismatches").unwrap(), response_columns);
+    }
+
+    #[test]
+    fn migration_and_compliance_fields_are_typed() {
+        let b = flatten(
+            r#"{"eventTime":"2025-03-01T12:00:00Z","eventSource":"cloudhsm.amazonaws.com","eventName":"ModifyCluster","responseElements":{"cluster":{"clusterId":"cluster-1","hsmType":"hsm2m.medium","hsmTypeRollbackExpiration":1741435200,"mode":"FIPS","networkType":"DUALSTACK","backupRetentionPolicy":{"type":"DAYS","value":"7"},"vpcId":"vpc-1","securityGroup":"sg-1","state":"MODIFY_IN_PROGRESS","stateMessage":"migrating"}}}"#,
+        );
+        for (column, value) in [
+            ("response_cluster_hsm_type", "hsm2m.medium"),
+            ("response_cluster_mode", "FIPS"),
+            ("response_cluster_network_type", "DUALSTACK"),
+            ("response_cluster_backup_retention_type", "DAYS"),
+            ("response_cluster_backup_retention_value", "7"),
+            ("response_cluster_vpc_id", "vpc-1"),
+            ("response_cluster_security_group", "sg-1"),
+            ("response_cluster_state_message", "migrating"),
+        ] {
+            assert_eq!(text(&b, column).as_deref(), Some(value), "{column}");
+        }
+        let deadline = b
+            .column(schema::index_of(
+                "response_cluster_hsm_type_rollback_expiration",
+            ))
+            .as_primitive::<TimestampMillisecondType>();
+        assert_eq!(deadline.value(0), 1_741_435_200_000);
+        assert_eq!(list(&b, "type_mismatches"), None);
+
+        let b = flatten(
+            r#"{"eventTime":"2025-03-01T12:00:00Z","eventSource":"cloudhsm.amazonaws.com","eventName":"CopyBackupToRegion","responseElements":{"destinationBackup":{"createTimestamp":"Mar 1, 2025, 12:00:00 PM","sourceRegion":"eu-west-1","sourceBackup":"backup-1","sourceCluster":"cluster-1"}}}"#,
+        );
         assert_eq!(
-            list(&b, "type_mismatches").unwrap(),
-            [
-                "response_cluster_id",
-                "response_cluster_state",
-                "response_hsm_id",
-                "response_hsm_state",
-                "response_hsm_eni_id",
-                "response_hsm_eni_ip",
-                "response_hsm_subnet_id",
-                "response_hsm_availability_zone",
-                "response_backup_id",
-                "response_backup_state",
-                "response_backup_arn",
-                "response_state",
-                "response_state_message"
-            ]
+            text(&b, "response_backup_source_region").as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            text(&b, "response_backup_source_backup").as_deref(),
+            Some("backup-1")
+        );
+        assert_eq!(
+            text(&b, "response_backup_source_cluster").as_deref(),
+            Some("cluster-1")
+        );
+
+        let b = flatten(
+            r#"{"eventTime":"2025-03-01T12:00:00Z","eventSource":"cloudhsm.amazonaws.com","eventName":"DeleteBackup","responseElements":{"backup":{"backupId":"backup-2","hsmType":"hsm1.medium","mode":"NON_FIPS","neverExpires":false,"deleteTimestamp":"Mar 8, 2025 12:00:00 PM","copyTimestamp":"2025-02-01T00:00:00Z"},"hsm":{"hsmType":"hsm1.medium","eniIpV6":"2001:db8::1"}}}"#,
+        );
+        assert_eq!(
+            text(&b, "response_backup_hsm_type").as_deref(),
+            Some("hsm1.medium")
+        );
+        assert_eq!(
+            text(&b, "response_backup_mode").as_deref(),
+            Some("NON_FIPS")
+        );
+        assert_eq!(
+            text(&b, "response_hsm_eni_ipv6").as_deref(),
+            Some("2001:db8::1")
+        );
+        let never = b
+            .column(schema::index_of("response_backup_never_expires"))
+            .as_boolean();
+        assert!(never.is_valid(0) && !never.value(0));
+        let times = |column| {
+            b.column(schema::index_of(column))
+                .as_primitive::<TimestampMillisecondType>()
+                .value(0)
+        };
+        assert_eq!(
+            times("response_backup_delete_timestamp"),
+            time::parse_event_time("2025-03-08T12:00:00Z").unwrap()
+        );
+        assert_eq!(
+            times("response_backup_copy_timestamp"),
+            time::parse_event_time("2025-02-01T00:00:00Z").unwrap()
         );
     }
 

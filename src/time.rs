@@ -14,6 +14,25 @@ pub fn parse_event_time(text: &str) -> Option<i64> {
         .map(|t| t.and_utc().timestamp_millis())
 }
 
+/// Milliseconds since the epoch from a time in an API response as CloudTrail records it. The
+/// form is not documented for every service (UNCONFIRMED for CloudHSM's timestamps, see the
+/// README), so every form seen in CloudTrail is taken: RFC 3339, a JSON number of seconds
+/// since the epoch (with fractions, as the JSON protocol sends it), and the Java form
+/// `Mar 1, 2024, 1:02:03 PM` (with or without the comma after the year).
+pub fn parse_api_time(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<f64>() {
+        let ms = (seconds * 1000.0).round();
+        return (ms.is_finite() && ms.abs() < 1e17).then_some(ms as i64);
+    }
+    parse_event_time(text).or_else(|| {
+        ["%b %d, %Y, %I:%M:%S %p", "%b %d, %Y %I:%M:%S %p"]
+            .iter()
+            .find_map(|form| NaiveDateTime::parse_from_str(text, form).ok())
+            .map(|t| t.and_utc().timestamp_millis())
+    })
+}
+
 /// CloudTrail's own form of a time: `2024-01-02T03:04:05Z`, or with `.678` when it has
 /// milliseconds. A record whose eventTime renders back to the same text needs nothing else to
 /// be rebuilt exactly.
@@ -151,6 +170,33 @@ impl Bound {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_times_in_every_form_cloudtrail_writes() {
+        let noon = parse_event_time("2025-03-01T12:00:00Z").unwrap();
+        for form in [
+            "2025-03-01T12:00:00Z",
+            "2025-03-01T12:00:00.000Z",
+            "1740830400",
+            "1740830400.0",
+            "1.7408304E9",
+            "Mar 1, 2025, 12:00:00 PM",
+            "Mar 1, 2025 12:00:00 PM",
+        ] {
+            assert_eq!(parse_api_time(form), Some(noon), "{form}");
+        }
+        assert_eq!(parse_api_time("1740830400.25"), Some(noon + 250));
+        for bad in [
+            "",
+            "soon",
+            "NaN",
+            "inf",
+            "1e300",
+            "Feb 30, 2025, 1:00:00 AM",
+        ] {
+            assert_eq!(parse_api_time(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn round_trips_cloudtrail_times() {
