@@ -318,6 +318,14 @@ impl<'p, 'a> Row<'p, 'a> {
                 }
                 self.tag_keys().map_or(Cell::Null, Cell::TextList)
             }
+            Source::Derived(Derived::SourceBackupAccount) => {
+                if !self.rec.is_cloudhsm() {
+                    return Cell::Null;
+                }
+                self.text_at(&["requestParameters", "sourceBackupId"])
+                    .and_then(|arn| arn_account(&arn).map(|a| Cell::Text(Cow::Owned(a.to_owned()))))
+                    .unwrap_or(Cell::Null)
+            }
             Source::Derived(_) => unreachable!("handled by Flattener::push"),
         }
     }
@@ -588,6 +596,16 @@ fn id_from_arn(arn: &str, prefix: &str) -> Option<String> {
 }
 
 /// One row per (eventTime, eventID) pair, for tests of what comes after flattening.
+/// The account field of an ARN (`arn:partition:service:region:account:resource`); `None`
+/// for anything else, or an ARN without one.
+fn arn_account(arn: &str) -> Option<&str> {
+    let mut fields = arn.splitn(6, ':');
+    (fields.next() == Some("arn") && fields.clone().count() == 5)
+        .then(|| fields.nth(3))
+        .flatten()
+        .filter(|account| !account.is_empty())
+}
+
 #[cfg(test)]
 pub(crate) fn batch_of_events(events: &[(&str, Option<&str>)]) -> RecordBatch {
     let mut f = Flattener::new();
@@ -749,6 +767,27 @@ mod tests {
             .as_primitive::<TimestampMillisecondType>();
         assert_eq!(deadline.value(0), 1_741_435_200_000);
         assert_eq!(list(&b, "type_mismatches"), None);
+
+        let restore = |source: &str| {
+            flatten(&format!(
+                r#"{{"eventTime":"2025-03-01T12:00:00Z","eventSource":"cloudhsm.amazonaws.com","eventName":"CreateCluster","requestParameters":{{"sourceBackupId":"{source}"}}}}"#
+            ))
+        };
+        let b = restore("arn:aws:cloudhsm:eu-west-1:444455556666:backup/backup-1");
+        assert_eq!(
+            text(&b, "request_source_backup_account").as_deref(),
+            Some("444455556666")
+        );
+        for source in [
+            "backup-1",
+            "arn:aws:cloudhsm:eu-west-1::backup/backup-1",
+            "arn:x",
+        ] {
+            assert_eq!(
+                text(&restore(source), "request_source_backup_account"),
+                None
+            );
+        }
 
         let b = flatten(
             r#"{"eventTime":"2025-03-01T12:00:00Z","eventSource":"cloudhsm.amazonaws.com","eventName":"CopyBackupToRegion","responseElements":{"destinationBackup":{"createTimestamp":"Mar 1, 2025, 12:00:00 PM","sourceRegion":"eu-west-1","sourceBackup":"backup-1","sourceCluster":"cluster-1"}}}"#,

@@ -103,6 +103,8 @@ pub enum Derived {
     SourceFile,
     /// Names of typed columns left null because the value had an unexpected JSON type.
     TypeMismatches,
+    /// The account in the ARN of the backup a new cluster is restored from.
+    SourceBackupAccount,
 }
 
 /// The kinds of CloudHSM resource that get a derived ID column.
@@ -616,6 +618,13 @@ pub static COLUMNS: &[Column] = &[
         Request,
         hsm(&[&["requestParameters", "sourceBackupId"]]),
         "Backup a new cluster is restored from (CreateCluster)",
+    ),
+    col(
+        "request_source_backup_account",
+        Text,
+        Request,
+        Source::Derived(Derived::SourceBackupAccount),
+        "Account owning the backup a new cluster is restored from, when sourceBackupId is an ARN (CreateCluster; another account than the caller's is a cross-account restore)",
     ),
     col(
         "request_destination_region",

@@ -55,6 +55,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `events` (
   `request_ip_address` string,
   `request_hsm_type` string,
   `request_source_backup_id` string,
+  `request_source_backup_account` string,
   `request_destination_region` string,
   `request_subnet_ids` array<string>,
   `request_resource_id` string,
