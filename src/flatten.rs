@@ -318,6 +318,19 @@ impl<'p, 'a> Row<'p, 'a> {
                 }
                 self.tag_keys().map_or(Cell::Null, Cell::TextList)
             }
+            Source::Derived(Derived::Certificate(key, part)) => {
+                if !self.rec.is_cloudhsm() {
+                    return Cell::Null;
+                }
+                let value = self
+                    .text_at(&["requestParameters", key])
+                    .and_then(|pem| crate::cert::part(&pem, part));
+                match value {
+                    Some(crate::cert::Value::Text(text)) => Cell::Text(Cow::Owned(text)),
+                    Some(crate::cert::Value::Millis(ms)) => Cell::Timestamp(ms),
+                    None => Cell::Null,
+                }
+            }
             Source::Derived(Derived::SourceBackupAccount) => {
                 if !self.rec.is_cloudhsm() {
                     return Cell::Null;
@@ -788,6 +801,25 @@ mod tests {
                 None
             );
         }
+
+        let pem = include_str!("../fixtures/certs/example-root-ca.pem");
+        let initialize = serde_json::json!({
+            "eventTime": "2025-03-01T12:00:00Z",
+            "eventSource": "cloudhsm.amazonaws.com",
+            "eventName": "InitializeCluster",
+            "requestParameters": {"clusterId": "cluster-1", "signedCert": "HIDDEN_DUE_TO_SECURITY_REASONS", "trustAnchor": pem},
+        });
+        let b = flatten(&initialize.to_string());
+        assert_eq!(
+            text(&b, "request_trust_anchor_sha256").as_deref(),
+            Some("48c57edc9eff8a1bd966052de221215303ff8e68ef377e77de4426981da3df58")
+        );
+        assert_eq!(
+            text(&b, "request_trust_anchor_subject").as_deref(),
+            Some("CN=Example Root CA,O=Example Corp,C=US")
+        );
+        assert_eq!(text(&b, "request_signed_cert_sha256"), None);
+        assert_eq!(list(&b, "type_mismatches"), None);
 
         let b = flatten(
             r#"{"eventTime":"2025-03-01T12:00:00Z","eventSource":"cloudhsm.amazonaws.com","eventName":"CopyBackupToRegion","responseElements":{"destinationBackup":{"createTimestamp":"Mar 1, 2025, 12:00:00 PM","sourceRegion":"eu-west-1","sourceBackup":"backup-1","sourceCluster":"cluster-1"}}}"#,

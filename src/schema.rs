@@ -105,6 +105,8 @@ pub enum Derived {
     TypeMismatches,
     /// The account in the ARN of the backup a new cluster is restored from.
     SourceBackupAccount,
+    /// A part of the PEM certificate in this request parameter (InitializeCluster).
+    Certificate(&'static str, crate::cert::Part),
 }
 
 /// The kinds of CloudHSM resource that get a derived ID column.
@@ -625,6 +627,106 @@ pub static COLUMNS: &[Column] = &[
         Request,
         Source::Derived(Derived::SourceBackupAccount),
         "Account owning the backup a new cluster is restored from, when sourceBackupId is an ARN (CreateCluster; another account than the caller's is a cross-account restore)",
+    ),
+    col(
+        "request_signed_cert_sha256",
+        Text,
+        Request,
+        Source::Derived(Derived::Certificate(
+            "signedCert",
+            crate::cert::Part::Sha256,
+        )),
+        "SHA-256 fingerprint (hex, of the DER) of the cluster certificate signed by the customer's issuing CA (InitializeCluster)",
+    ),
+    col(
+        "request_signed_cert_subject",
+        Text,
+        Request,
+        Source::Derived(Derived::Certificate(
+            "signedCert",
+            crate::cert::Part::Subject,
+        )),
+        "Subject (RFC 4514 form) of the cluster certificate signed by the customer's issuing CA",
+    ),
+    col(
+        "request_signed_cert_issuer",
+        Text,
+        Request,
+        Source::Derived(Derived::Certificate(
+            "signedCert",
+            crate::cert::Part::Issuer,
+        )),
+        "Issuer (RFC 4514 form) of the cluster certificate signed by the customer's issuing CA",
+    ),
+    col(
+        "request_signed_cert_not_before",
+        Timestamp,
+        Request,
+        Source::Derived(Derived::Certificate(
+            "signedCert",
+            crate::cert::Part::NotBefore,
+        )),
+        "Start of validity of the cluster certificate signed by the customer's issuing CA, UTC",
+    ),
+    col(
+        "request_signed_cert_not_after",
+        Timestamp,
+        Request,
+        Source::Derived(Derived::Certificate(
+            "signedCert",
+            crate::cert::Part::NotAfter,
+        )),
+        "End of validity of the cluster certificate signed by the customer's issuing CA, UTC",
+    ),
+    col(
+        "request_trust_anchor_sha256",
+        Text,
+        Request,
+        Source::Derived(Derived::Certificate(
+            "trustAnchor",
+            crate::cert::Part::Sha256,
+        )),
+        "SHA-256 fingerprint (hex, of the DER) of the customer's trust anchor (root CA) certificate (InitializeCluster)",
+    ),
+    col(
+        "request_trust_anchor_subject",
+        Text,
+        Request,
+        Source::Derived(Derived::Certificate(
+            "trustAnchor",
+            crate::cert::Part::Subject,
+        )),
+        "Subject (RFC 4514 form) of the customer's trust anchor (root CA) certificate",
+    ),
+    col(
+        "request_trust_anchor_issuer",
+        Text,
+        Request,
+        Source::Derived(Derived::Certificate(
+            "trustAnchor",
+            crate::cert::Part::Issuer,
+        )),
+        "Issuer (RFC 4514 form) of the customer's trust anchor (root CA) certificate",
+    ),
+    col(
+        "request_trust_anchor_not_before",
+        Timestamp,
+        Request,
+        Source::Derived(Derived::Certificate(
+            "trustAnchor",
+            crate::cert::Part::NotBefore,
+        )),
+        "Start of validity of the customer's trust anchor (root CA) certificate, UTC",
+    ),
+    col(
+        "request_trust_anchor_not_after",
+        Timestamp,
+        Request,
+        Source::Derived(Derived::Certificate(
+            "trustAnchor",
+            crate::cert::Part::NotAfter,
+        )),
+        "End of validity of the customer's trust anchor (root CA) certificate, UTC",
     ),
     col(
         "request_destination_region",
