@@ -183,7 +183,7 @@ fn compact_partition(
     }
     let folder = dest.work_dir().join(partition);
     // Exchanged whole only when the folder holds nothing but the files merged.
-    let exchange_folder = !partition.is_empty() && holds_only(dest, &folder, &files)?;
+    let exchange_folder = dest.can_swap(partition, &files)?;
     let staging_parent = match folder.parent() {
         Some(parent) if exchange_folder => parent.to_path_buf(),
         _ => folder.clone(),
@@ -208,8 +208,7 @@ fn compact_partition(
             let from = staging.path().join(format!("{name}{UNFINISHED}"));
             std::fs::rename(&from, staging.path().join(name))?;
         }
-        exchange(staging.path(), &folder)?;
-        output::sync_folder(&staging_parent)?;
+        dest.swap(staging.path(), partition)?;
         // The staging folder's name now holds the old files.
         std::fs::remove_dir_all(staging.path())
             .with_context(|| format!("removing the replaced files of {partition}"))?;
@@ -245,23 +244,6 @@ fn join(partition: &str, name: &str) -> String {
     } else {
         format!("{partition}/{name}")
     }
-}
-
-/// Whether the output is a local folder and its partition folder `folder` holds the data
-/// files `files` and nothing else.
-fn holds_only(dest: &Destination, folder: &Path, files: &[DataFile]) -> Result<bool> {
-    if dest.local_folder().is_none() {
-        return Ok(false);
-    }
-    let expected: HashSet<PathBuf> = files.iter().filter_map(|f| dest.local_path(f)).collect();
-    for entry in
-        std::fs::read_dir(folder).with_context(|| format!("reading {}", folder.display()))?
-    {
-        if !expected.contains(&entry?.path()) {
-            return Ok(false);
-        }
-    }
-    Ok(true)
 }
 
 struct Written {
@@ -313,44 +295,6 @@ fn finish(path: PathBuf, writer: ParallelWriter<std::fs::File>) -> Result<()> {
     let file = writer.close()?;
     file.sync_all()
         .with_context(|| format!("flushing {}", path.display()))?;
-    Ok(())
-}
-
-/// Swaps two folders in one step, so readers see one or the other.
-#[cfg(target_os = "linux")]
-fn exchange(a: &Path, b: &Path) -> Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).expect("no NUL in paths");
-    let (ca, cb) = (c(a), c(b));
-    // SAFETY: both are valid NUL-terminated paths; renameat2 does not keep the pointers.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            ca.as_ptr(),
-            libc::AT_FDCWD,
-            cb.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| {
-            format!(
-                "swapping {} with the compacted files (the file system must support renameat2)",
-                b.display()
-            )
-        });
-    }
-    Ok(())
-}
-
-/// Without an atomic exchange: the old folder is moved aside, then the new one into place.
-#[cfg(not(target_os = "linux"))]
-fn exchange(a: &Path, b: &Path) -> Result<()> {
-    let aside = a.with_extension("old");
-    std::fs::rename(b, &aside)?;
-    std::fs::rename(a, b)?;
-    std::fs::rename(&aside, a)?;
     Ok(())
 }
 

@@ -492,6 +492,41 @@ impl Destination {
             .map(|dir| dir.join(self.relative(&file.location)))
     }
 
+    /// Whether the partition folder `partition` can be swapped whole for a new one
+    /// ([`Destination::swap`]): the output is a local folder, the partition is not its top,
+    /// and the folder holds the data files `files` and nothing else.
+    pub fn can_swap(&self, partition: &str, files: &[DataFile]) -> Result<bool> {
+        let Some(dir) = self.local_folder() else {
+            return Ok(false);
+        };
+        if partition.is_empty() {
+            return Ok(false);
+        }
+        let folder = dir.join(partition);
+        let expected: std::collections::HashSet<PathBuf> =
+            files.iter().filter_map(|f| self.local_path(f)).collect();
+        for entry in
+            std::fs::read_dir(&folder).with_context(|| format!("reading {}", folder.display()))?
+        {
+            if !expected.contains(&entry?.path()) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Swaps the partition folder with `replacement` (a folder beside it) in one step, so
+    /// readers see the old files or the new ones, never both or neither; `replacement` then
+    /// holds the old files. Only for what [`Destination::can_swap`] allowed.
+    pub fn swap(&self, replacement: &Path, partition: &str) -> Result<()> {
+        let dir = self
+            .local_folder()
+            .expect("can_swap allows local folders only");
+        let folder = dir.join(partition);
+        exchange(replacement, &folder)?;
+        crate::output::sync_folder(folder.parent().unwrap_or(dir))
+    }
+
     /// The [`dedup_key`]s of the rows already written in a partition folder: from the
     /// `event_id` column alone, and from whole rows only in a file that holds rows without an
     /// ID (the oldest records).
@@ -633,6 +668,44 @@ impl DataFile {
     pub fn name(&self) -> &str {
         &self.name
     }
+}
+
+/// Swaps two folders in one step, so readers see one or the other.
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).expect("no NUL in paths");
+    let (ca, cb) = (c(a), c(b));
+    // SAFETY: both are valid NUL-terminated paths; renameat2 does not keep the pointers.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| {
+            format!(
+                "swapping {} with the compacted files (the file system must support renameat2)",
+                b.display()
+            )
+        });
+    }
+    Ok(())
+}
+
+/// Without an atomic exchange: the old folder is moved aside, then the new one into place.
+#[cfg(not(target_os = "linux"))]
+fn exchange(a: &Path, b: &Path) -> Result<()> {
+    let aside = a.with_extension("old");
+    std::fs::rename(b, &aside)?;
+    std::fs::rename(a, b)?;
+    std::fs::rename(&aside, a)?;
+    Ok(())
 }
 
 /// A data file read through the store by ranges: the footer (its size known from the
