@@ -374,6 +374,14 @@ impl Destination {
         Ok(())
     }
 
+    /// The data file at `relative` (a `HEAD` of the object, or the file's metadata).
+    pub fn data_file_at(&self, relative: &str) -> Result<DataFile> {
+        let location = self.location(relative)?;
+        let meta = crate::runtime::block_on(self.store.head(&location))
+            .map_err(|e| self.failed(e, relative))?;
+        Ok(self.data_file(meta))
+    }
+
     fn data_file(&self, meta: ObjectMeta) -> DataFile {
         DataFile {
             name: self.name_of(&self.relative(&meta.location)),

@@ -343,6 +343,27 @@ fn listing_tables(
         .is_s3()
         .then(|| Remote::new(s3.clone()).map(Arc::new))
         .transpose()?;
+    if let OutputLocation::S3(url) = location
+        && url.prefix.ends_with(".parquet")
+    {
+        // One object: read as it is, like one local file.
+        let (folder, name) = url.prefix.rsplit_once('/').unwrap_or(("", &url.prefix));
+        let parent = OutputLocation::S3(crate::remote::S3Url {
+            bucket: url.bucket.clone(),
+            prefix: folder.to_owned(),
+        });
+        let dest = Destination::for_reading(&parent, remote.as_ref())?;
+        dest.check_footer(&dest.data_file_at(name)?)?;
+        let url = ListingTableUrl::parse(url.to_string())?;
+        let (store, _) = dest.store();
+        ctx.register_object_store(url.object_store().as_ref(), store);
+        let table = table(url, &[])?;
+        return Ok(Tables {
+            whole: table.clone(),
+            pruned: table,
+            partitions: Vec::new(),
+        });
+    }
     let dest = Destination::for_reading(location, remote.as_ref())?;
     let Some(first) = dest.first_data_file(scope)? else {
         if let OutputLocation::Folder(path) = location

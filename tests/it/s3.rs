@@ -860,8 +860,9 @@ fn reports_and_queries_run_on_s3_output_and_a_one_day_report_lists_and_reads_one
     );
     assert_eq!(code, 0);
     // The same files, fetched with boto3: queried in place and locally, the answers agree.
-    let local = tmp.path().join("fetched");
-    s3_table(&moto, "lake", "ct/", &local);
+    let local_dir = tmp.path().join("fetched");
+    s3_table(&moto, "lake", "ct/", &local_dir);
+    let local_path = |dir: &Path, relative: &str| dir.join(relative).display().to_string();
     let run = |data: &str, args: &[&str], endpoint: &str| {
         let mut all = args.to_vec();
         all.extend(["--data", data, "--format", "csv"]);
@@ -875,7 +876,7 @@ fn reports_and_queries_run_on_s3_output_and_a_one_day_report_lists_and_reads_one
         );
         String::from_utf8(out.stdout).unwrap()
     };
-    let local = local.to_str().unwrap();
+    let local = local_dir.to_str().unwrap();
     let every_row = [
         "query",
         "SELECT * FROM events ORDER BY event_id, event_time",
@@ -890,6 +891,22 @@ fn reports_and_queries_run_on_s3_output_and_a_one_day_report_lists_and_reads_one
             "{report}"
         );
     }
+
+    // One object, as one local file.
+    let key = moto
+        .keys("lake", "ct/")
+        .into_iter()
+        .find(|k| k.ends_with(".parquet"))
+        .unwrap();
+    let count = ["query", "SELECT count(*) AS n FROM events"];
+    assert_eq!(
+        run(&format!("s3://lake/{key}"), &count, &moto.endpoint),
+        run(
+            local_path(&local_dir, key.trim_start_matches("ct/")).as_str(),
+            &count,
+            &moto.endpoint
+        )
+    );
 
     // One day, through a proxy that logs every request.
     let days: std::collections::BTreeSet<String> = moto
