@@ -187,12 +187,14 @@ impl Destination {
         }
     }
 
-    /// The output's address for a query engine: `/abs/path/` or `s3://bucket/prefix/`.
+    /// The output's address for a query engine: `file:///abs/path/` or `s3://bucket/prefix/`,
+    /// each segment percent-encoded, so that a `%`, `#`, `?` or glob character in a folder's
+    /// name is read as that character (a bare path would be taken as a glob, a bare URL cut at
+    /// `#` or `?` or decoded at `%`).
     pub fn table_url(&self) -> String {
         match &self.place {
-            Place::Folder => format!("/{}/", self.root),
-            Place::Bucket { url, .. } if self.root.is_empty() => format!("s3://{}/", url.bucket),
-            Place::Bucket { url, .. } => format!("s3://{}/{}/", url.bucket, self.root),
+            Place::Folder => url_of("file://", &self.root, true),
+            Place::Bucket { url, .. } => url_of(&format!("s3://{}", url.bucket), &self.root, true),
         }
     }
 
@@ -796,6 +798,38 @@ fn resolved(dir: &Path) -> Result<PathBuf> {
         }
     }
     Ok(resolved)
+}
+
+/// `base` (`file://`, `s3://bucket`) and the raw store path `path` as a URL whose segments
+/// decode back to exactly `path`; with a trailing `/` for a folder.
+pub fn url_of(base: &str, path: &str, folder: bool) -> String {
+    use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+    const SEGMENT: &AsciiSet = &CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'%')
+        .add(b'<')
+        .add(b'>')
+        .add(b'?')
+        .add(b'`')
+        .add(b'{')
+        .add(b'}')
+        .add(b'*')
+        .add(b'[')
+        .add(b']')
+        .add(b'\\')
+        .add(b'^')
+        .add(b'|');
+    let mut url = base.to_owned();
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        url.push('/');
+        url.extend(utf8_percent_encode(segment, SEGMENT));
+    }
+    if folder || url.ends_with("://") {
+        url.push('/');
+    }
+    url
 }
 
 /// Checks the columns de-duplication and merging rely on: a string `event_id` and a

@@ -8,7 +8,8 @@
 //! the listing goes folder by folder instead, into partition folders only (DataFusion drops
 //! files elsewhere anyway), skipping those whose value the scope rules out
 //! ([`folder_may_hold`]); DataFusion's own filters still apply to what is listed, so a row is
-//! never lost to the pruning.
+//! never lost to the pruning. The whole, unscoped table goes through this store too, with a
+//! scope that rules nothing out, for the same listing.
 
 use std::fmt;
 use std::ops::Range;
@@ -142,7 +143,13 @@ impl ObjectStore for PrunedStore {
         if !self.below_root(prefix) {
             return self.inner.list(prefix);
         }
-        let listing = walk(self.inner.clone(), prefix.cloned(), self.scope.clone());
+        // From the root whatever the prefix: DataFusion narrows to a partition folder by an
+        // equality on the outermost partition column, spelling the folder with object_store's
+        // percent-encoding (`account=~` as `account=%7E`) where Hive's escaping leaves the
+        // character, and so would list a folder that does not exist. It filters what is listed
+        // by the partition values itself.
+        let root = (!self.root.as_ref().is_empty()).then(|| self.root.clone());
+        let listing = walk(self.inner.clone(), root, self.scope.clone());
         stream::once(listing)
             .map_ok(|objects| stream::iter(objects.into_iter().map(Ok)))
             .try_flatten()

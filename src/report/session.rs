@@ -18,11 +18,13 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{Expr, SessionConfig, SessionContext, coalesce, col, lit};
 
 use super::pruned_store::PrunedStore;
 use crate::filter::EventFilter;
-use crate::output::destination::{Destination, OutputLocation};
+use crate::output::destination::{Destination, OutputLocation, url_of};
 use crate::output::partition::PartitionField;
 use crate::remote::{Remote, S3Options};
 use crate::schema;
@@ -56,7 +58,14 @@ impl Engine {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .set_str("datafusion.execution.time_zone", "UTC");
-        let mut ctx = SessionContext::new_with_config(config);
+        // No cache of listings: DataFusion would list the whole table into it and then look
+        // up a partition folder by its own percent-encoded spelling of the name (`account=~`
+        // as `account=%7E`), missing folders whose Hive escaping leaves the character as it is.
+        // Each query lists once anyway, through `pruned_store.rs`.
+        let runtime = RuntimeEnvBuilder::new()
+            .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+            .build_arc()?;
+        let mut ctx = SessionContext::new_with_config_rt(config, runtime);
         datafusion_functions_json::register_all(&mut ctx)?;
         let partitions = match data {
             Data::Parquet(location, s3) => {
@@ -331,7 +340,14 @@ fn listing_tables(
         && !path.is_dir()
     {
         check_single_file(path)?;
-        let url = ListingTableUrl::parse(path.canonicalize()?.display().to_string())?;
+        let absolute = path.canonicalize()?;
+        let raw = absolute.to_str().with_context(|| {
+            format!(
+                "{}: a path that is not UTF-8 cannot be queried",
+                path.display()
+            )
+        })?;
+        let url = ListingTableUrl::parse(url_of("file://", raw, false))?;
         let table = table(url, &[])?;
         return Ok(Tables {
             whole: table.clone(),
@@ -354,8 +370,12 @@ fn listing_tables(
         });
         let dest = Destination::for_reading(&parent, remote.as_ref())?;
         dest.check_footer(&dest.data_file_at(name)?)?;
-        let url = ListingTableUrl::parse(url.to_string())?;
-        let (store, _) = dest.store();
+        let (store, root) = dest.store();
+        let url = ListingTableUrl::parse(url_of(
+            &format!("s3://{}", url.bucket),
+            &format!("{root}/{name}"),
+            false,
+        ))?;
         ctx.register_object_store(url.object_store().as_ref(), store);
         let table = table(url, &[])?;
         return Ok(Tables {
@@ -384,12 +404,13 @@ fn listing_tables(
     }
     let (store, root) = dest.store();
     let pruned_url = ListingTableUrl::parse(dest.table_url())?;
-    let whole_url = match root.as_ref() {
-        "" => format!("{WHOLE_SCHEME}://data/"),
-        root => format!("{WHOLE_SCHEME}://data/{root}/"),
-    };
-    let whole_url = ListingTableUrl::parse(whole_url)?;
-    ctx.register_object_store(whole_url.object_store().as_ref(), store.clone());
+    let whole_url = ListingTableUrl::parse(url_of(
+        &format!("{WHOLE_SCHEME}://data"),
+        root.as_ref(),
+        true,
+    ))?;
+    let whole_store = PrunedStore::new(store.clone(), root.clone(), EventFilter::default());
+    ctx.register_object_store(whole_url.object_store().as_ref(), Arc::new(whole_store));
     let pruned_store = PrunedStore::new(store, root, scope.clone());
     ctx.register_object_store(pruned_url.object_store().as_ref(), Arc::new(pruned_store));
     Ok(Tables {

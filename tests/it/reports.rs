@@ -782,3 +782,60 @@ fn a_value_too_long_for_a_folder_name_is_still_found_by_the_scope() {
     ]);
     assert_eq!(stdout(&q), "n\n1\n");
 }
+
+#[test]
+fn odd_folder_names_and_partition_values_are_read_as_spelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let accounts = ["~", "~", "a~b", "}", "111122223333"];
+    let lines: Vec<String> = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            format!(
+                r#"{{"eventTime":"2024-03-01T00:00:0{i}Z","eventID":"e{i}","eventSource":"kms.amazonaws.com","eventName":"X","recipientAccountId":"{a}","awsRegion":"us-east-1"}}"#
+            )
+        })
+        .collect();
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    // Glob characters in the folder's path: taken as themselves, not as a pattern.
+    let out = dir.path().join("br[1]x?*/out");
+    hsmtrail()
+        .args([
+            "convert",
+            "--quiet",
+            "--all-sources",
+            "--partition-by",
+            "account,date",
+        ])
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let data = out.to_str().unwrap();
+    let count = |extra: &[&str], sql: &str| {
+        let mut args = vec!["query", sql, "--data", data, "--format", "csv"];
+        args.extend_from_slice(extra);
+        stdout(&run(&args)).lines().nth(1).unwrap().to_owned()
+    };
+    assert_eq!(count(&[], "SELECT count(*) FROM events"), "5");
+    // `~` and `}` stay as they are in Hive's folder names; an equality on the outermost
+    // partition column must still find them.
+    assert_eq!(
+        count(&["--account", "~"], "SELECT count(*) FROM events"),
+        "2"
+    );
+    assert_eq!(
+        count(&[], "SELECT count(*) FROM events WHERE account = '~'"),
+        "2"
+    );
+    assert_eq!(
+        count(&[], "SELECT count(*) FROM events WHERE account = '}'"),
+        "1"
+    );
+    assert_eq!(
+        count(&["--account", "a~b"], "SELECT count(*) FROM events"),
+        "1"
+    );
+}

@@ -892,6 +892,22 @@ fn reports_and_queries_run_on_s3_output_and_a_one_day_report_lists_and_reads_one
         );
     }
 
+    // A prefix whose name holds `%` and `#` is read as spelled, not as the prefix a URL
+    // would make of it (`pAx/`, which holds other data).
+    for (prefix, input) in [("pAx/", "formats"), ("p%41x#y/", "archive")] {
+        let (code, _) = moto.convert(
+            &[&fixture(input), "--out", &format!("s3://lake/{prefix}")],
+            &tmp.path().join("odd.json"),
+        );
+        assert_eq!(code, 0);
+    }
+    assert_eq!(
+        run("s3://lake/p%41x#y/", &every_row, &moto.endpoint)
+            .lines()
+            .count(),
+        in_s3.lines().count()
+    );
+
     // One object, as one local file.
     let key = moto
         .keys("lake", "ct/")
