@@ -92,11 +92,14 @@ enum Place {
     Bucket {
         url: S3Url,
         remote: Arc<Remote>,
-        /// Removed with the destination (and by the interrupt handler, where registered);
-        /// `None` for an output opened only to be read.
-        _staging: Option<tempfile::TempDir>,
+        /// Removed with the destination (by the interrupt handler, or by the next run when
+        /// this one is killed); `None` for an output opened only to be read.
+        _staging: Option<crate::output::lock::Owned>,
     },
 }
+
+/// Names of the local staging folders of S3 outputs, in the system's temporary folder.
+const STAGING_PREFIX: &str = "hsmtrail-staging-";
 
 /// How a finished file goes to S3.
 enum Upload {
@@ -117,11 +120,12 @@ impl Destination {
             OutputLocation::Folder(dir) => Destination::folder(dir),
             OutputLocation::S3(url) => {
                 let remote = remote.expect("an S3 output comes with its client");
-                let staging = tempfile::Builder::new()
-                    .prefix("hsmtrail-staging-")
-                    .tempdir()
+                // Folders of killed runs (and their spills) would stay in the system's
+                // temporary folder for ever: each run removes those no live run holds.
+                let temp = std::env::temp_dir();
+                crate::output::lock::Owned::remove_stale(&temp, STAGING_PREFIX)?;
+                let staging = crate::output::lock::Owned::create(&temp, STAGING_PREFIX)
                     .context("creating a local staging folder for the S3 output")?;
-                crate::output::lock::register(staging.path());
                 let mut dest = Destination::bucket(url, remote)?;
                 dest.work = staging.path().to_path_buf();
                 if let Place::Bucket { _staging, .. } = &mut dest.place {

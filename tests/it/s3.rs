@@ -356,6 +356,21 @@ fn a_run_killed_while_uploading_and_rerun_leaves_every_record_exactly_once() {
         "--all-sources",
         "--incremental",
     ];
+    // The runs' own temporary folder, where an S3 output is staged.
+    let temp = tmp.path().join("temp");
+    std::fs::create_dir(&temp).unwrap();
+    let staging_folders = || {
+        std::fs::read_dir(&temp)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("hsmtrail-staging-")
+            })
+            .filter(|e| e.file_type().unwrap().is_dir())
+            .count()
+    };
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hsmtrail"))
         .arg("convert")
         .args(args)
@@ -363,6 +378,7 @@ fn a_run_killed_while_uploading_and_rerun_leaves_every_record_exactly_once() {
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")
+        .env("TMPDIR", &temp)
         .spawn()
         .unwrap();
     let started = Instant::now();
@@ -391,10 +407,23 @@ fn a_run_killed_while_uploading_and_rerun_leaves_every_record_exactly_once() {
         "{after_kill:?}"
     );
     let partitions = after_kill.len();
+    assert_eq!(staging_folders(), 1, "the killed run's staging folder");
 
-    let summary = tmp.path().join("rerun.json");
-    let (code, s) = moto.convert(&args, &summary);
-    assert_eq!(code, 0, "{s:#}");
+    // The rerun removes the killed run's staging folder (and its spills) and its own.
+    let rerun = hsmtrail_at(
+        &moto.endpoint,
+        &[&["convert", "--quiet"][..], &args].concat(),
+        ("testing", "testing"),
+    )
+    .env("TMPDIR", &temp)
+    .output()
+    .unwrap();
+    assert!(
+        rerun.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+    assert_eq!(staging_folders(), 0, "a staging folder left behind");
     let clean = tmp.path().join("clean");
     let (code, _) = crate::common::convert(&[archive.to_str().unwrap(), "--all-sources"], &clean);
     assert_eq!(code, 0);
