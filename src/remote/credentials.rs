@@ -7,7 +7,10 @@
 //! legacy `sso_*` keys, `role_arn` with `source_profile` or `credential_source`,
 //! `credential_process`, `web_identity_token_file`); web identity from the environment
 //! (EKS); the ECS container endpoint; and the EC2 instance metadata service. Credentials that
-//! expire (SSO, assumed roles, instance roles) are fetched again shortly before they do.
+//! expire (SSO, assumed roles, instance roles) are fetched again shortly before they do, and
+//! once a run however short-lived they are; credentials that have expired already are refused
+//! with the time they expired; a fetch that does not finish within `--s3-timeout` (a
+//! `credential_process` that hangs) fails with a message.
 //!
 //! The region is `AWS_REGION`/`AWS_DEFAULT_REGION`, else the profile's `region`, else
 //! `us-east-1`: never asked of the instance metadata service, which would cost every run off
@@ -41,7 +44,9 @@ pub struct Resolved {
 
 /// Resolves the region and sets up the credentials chain (credentials themselves are fetched
 /// at the first request). Must run on a tokio runtime.
-pub async fn resolve() -> Resolved {
+/// `timeout` bounds each fetch of credentials (a `credential_process` that hangs, an
+/// unreachable STS).
+pub async fn resolve(timeout: Duration) -> Resolved {
     let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
         .or_else(ProfileFileRegionProvider::new())
         .or_else(aws_config::Region::from_static(DEFAULT_REGION));
@@ -64,6 +69,7 @@ pub async fn resolve() -> Resolved {
         credentials: Arc::new(SdkCredentials {
             provider: config.credentials_provider(),
             cached: futures::lock::Mutex::new(None),
+            timeout,
         }),
     }
 }
@@ -74,12 +80,16 @@ pub async fn resolve() -> Resolved {
 pub struct SdkCredentials {
     provider: Option<SharedCredentialsProvider>,
     cached: futures::lock::Mutex<Option<Cached>>,
+    timeout: Duration,
 }
 
 #[derive(Debug)]
 struct Cached {
     credential: Arc<AwsCredential>,
-    expires: Option<SystemTime>,
+    /// When to fetch again: [`REFRESH_BEFORE`] before they expire, or halfway to that for
+    /// credentials that come with less time than that; `None` for credentials that do not
+    /// expire.
+    refresh_at: Option<SystemTime>,
 }
 
 /// No credentials could be found: what was tried, and what to do.
@@ -100,9 +110,7 @@ impl CredentialProvider for SdkCredentials {
     async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
         let mut cached = self.cached.lock().await;
         if let Some(found) = cached.as_ref()
-            && found
-                .expires
-                .is_none_or(|at| at > SystemTime::now() + REFRESH_BEFORE)
+            && found.refresh_at.is_none_or(|at| SystemTime::now() < at)
         {
             return Ok(found.credential.clone());
         }
@@ -114,18 +122,39 @@ impl CredentialProvider for SdkCredentials {
             .provider
             .as_ref()
             .ok_or_else(|| refused("no credentials provider is configured".to_owned()))?;
-        let fresh = provider
-            .provide_credentials()
+        let fresh = tokio::time::timeout(self.timeout, provider.provide_credentials())
             .await
+            .map_err(|_| {
+                refused(format!(
+                    "no answer within {} s (a credential_process that does not finish, or STS or \
+                     SSO out of reach; --s3-timeout sets the wait)",
+                    self.timeout.as_secs()
+                ))
+            })?
             .map_err(|e| refused(with_causes(&e)))?;
+        let now = SystemTime::now();
+        if let Some(expiry) = fresh.expiry()
+            && expiry <= now
+        {
+            let at = chrono::DateTime::<chrono::Utc>::from(expiry);
+            return Err(refused(format!(
+                "the credentials provided expired at {} (a credential_process or cache handing out \
+                 old credentials?)",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )));
+        }
         let credential = Arc::new(AwsCredential {
             key_id: fresh.access_key_id().to_owned(),
             secret_key: fresh.secret_access_key().to_owned(),
             token: fresh.session_token().map(str::to_owned),
         });
+        let refresh_at = fresh.expiry().map(|expiry| {
+            let left = expiry.duration_since(now).unwrap_or_default();
+            expiry - REFRESH_BEFORE.min(left / 2)
+        });
         *cached = Some(Cached {
             credential: credential.clone(),
-            expires: fresh.expiry(),
+            refresh_at,
         });
         Ok(credential)
     }

@@ -252,7 +252,7 @@ impl std::fmt::Debug for Remote {
 
 impl Remote {
     pub fn new(options: S3Options) -> Result<Self> {
-        let sdk = crate::runtime::block_on(credentials::resolve());
+        let sdk = crate::runtime::block_on(credentials::resolve(options.timeout));
         Ok(Remote {
             options,
             sdk,

@@ -590,6 +590,73 @@ fn credentials_come_from_role_assuming_and_credential_process_profiles() {
     }
     assert!(mark.exists(), "the credential process was not run");
 
+    // A process that hangs is given up on; expired credentials are refused; credentials that
+    // expire soon are fetched once for a run, not once a request.
+    let script = |name: &str, body: &str| {
+        let path = home.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        path
+    };
+    let calls = home.path().join("calls");
+    let expiring = |minutes: i64| {
+        format!(
+            "import json, datetime\nopen({calls:?}, 'a').write('x')\nat = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes={minutes})\nprint(json.dumps({{'Version': 1, 'AccessKeyId': '{writer_id}', 'SecretAccessKey': '{writer_secret}', 'Expiration': at.isoformat()}}))\n",
+            calls = calls.to_str().unwrap()
+        )
+    };
+    let hang = script("hang.py", "import time\ntime.sleep(30)\n");
+    let expired = script("expired.py", &expiring(-10));
+    let soon = script("soon.py", &expiring(2));
+    let mut config = std::fs::read_to_string(aws.join("config")).unwrap();
+    for (profile, process) in [("hang", &hang), ("expired", &expired), ("soon", &soon)] {
+        config.push_str(&format!(
+            "\n[profile {profile}]\ncredential_process = python3 {}\nregion = us-east-1\n",
+            process.display()
+        ));
+    }
+    std::fs::write(aws.join("config"), config).unwrap();
+    let started = std::time::Instant::now();
+    let hung = hsmtrail_with_profile(
+        &moto.endpoint,
+        &[
+            "query",
+            "SELECT 1",
+            "--data",
+            "s3://trail/",
+            "--s3-timeout",
+            "2",
+        ],
+        home.path(),
+        "hang",
+    )
+    .output()
+    .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&hung.stderr);
+    assert!(
+        !hung.status.success() && stderr.contains("no answer within 2 s"),
+        "{stderr}"
+    );
+    let (old, _) = convert("expired");
+    let stderr = String::from_utf8_lossy(&old.stderr);
+    assert!(
+        !old.status.success() && stderr.contains("expired at"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_file(&calls);
+    let (run, out) = convert("soon");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(Table::read(&out).event_ids(), expected.event_ids());
+    assert_eq!(
+        std::fs::read_to_string(&calls).unwrap(),
+        "x",
+        "the process ran again"
+    );
+
     // No credentials anywhere: the message says what to do.
     let (none, _) = convert("no-such-profile");
     assert_ne!(none.status.code(), Some(0));
