@@ -491,6 +491,33 @@ impl Destination {
         Ok(None)
     }
 
+    /// Whether the output holds trail files (what `--data` is given by mistake), outside
+    /// hidden and metadata folders; the listing stops at the first one.
+    pub fn holds_trail_files(&self) -> Result<bool> {
+        let root = self.location("")?;
+        let prefix = (!root.as_ref().is_empty()).then_some(&root);
+        let found = crate::runtime::block_on(async {
+            let mut objects = self.store.list(prefix);
+            while let Some(meta) = objects.next().await {
+                let relative = self.relative(&meta?.location);
+                let mut parts = relative.split('/');
+                let name = parts.next_back().unwrap_or_default();
+                let hidden = relative
+                    .split('/')
+                    .any(|p| is_skipped_name(std::ffi::OsStr::new(p)));
+                if !hidden
+                    && [".json", ".json.gz", ".jsonl", ".jsonl.gz"]
+                        .iter()
+                        .any(|x| name.ends_with(x))
+                {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        });
+        found.map_err(|e| self.failed(e, ""))
+    }
+
     /// The partition folder (relative, `/`-separated) of a data file.
     pub fn partition_of(&self, file: &DataFile) -> String {
         let relative = self.relative(&file.location);

@@ -386,10 +386,8 @@ fn listing_tables(
     }
     let dest = Destination::for_reading(location, remote.as_ref())?;
     let Some(first) = dest.first_data_file(scope)? else {
-        if let OutputLocation::Folder(path) = location
-            && holds_trail_files(path)
-        {
-            return Err(trail_files(path));
+        if dest.holds_trail_files()? {
+            return Err(trail_files(&dest.display()));
         }
         bail!("no Parquet files under {}: {HOW}", dest.display());
     };
@@ -444,13 +442,11 @@ fn table(url: ListingTableUrl, partitions: &[PartitionField]) -> Result<Arc<List
 /// What `--data` wants, for the messages that say it was given something else.
 const HOW: &str = "--data takes the folder (or s3://bucket/prefix/) `hsmtrail convert TRAIL... --output DIR` wrote";
 
-fn trail_files(path: &Path) -> anyhow::Error {
+fn trail_files(data: &str) -> anyhow::Error {
     anyhow::anyhow!(
-        "{} holds trail files, not converted Parquet: use --input {} to report on trail files \
-         directly, or convert them with `hsmtrail convert {} --output DIR` and give --data DIR",
-        path.display(),
-        path.display(),
-        path.display()
+        "{data} holds trail files, not converted Parquet: use --input {data} to report on trail \
+         files directly, or convert them with `hsmtrail convert {data} --output DIR` and give \
+         --data DIR"
     )
 }
 
@@ -462,23 +458,8 @@ fn check_single_file(path: &Path) -> Result<()> {
     }
     match first_bytes(path).map(|bytes| sniff(&bytes)) {
         Ok(Sniffed::Parquet) => check_hsmtrail_parquet(path),
-        Ok(Sniffed::Trail) => Err(trail_files(path)),
+        Ok(Sniffed::Trail) => Err(trail_files(&path.display().to_string())),
         Ok(Sniffed::Other) => bail!("{} is not Parquet: {HOW}", path.display()),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
-}
-
-/// Whether a folder without Parquet holds trail files (not hidden ones).
-fn holds_trail_files(path: &Path) -> bool {
-    walkdir::WalkDir::new(path)
-        .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !crate::output::is_skipped_name(e.file_name()))
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .any(|e| {
-            let name = e.file_name().to_string_lossy();
-            [".json", ".json.gz", ".jsonl", ".jsonl.gz"]
-                .iter()
-                .any(|x| name.ends_with(x))
-        })
 }

@@ -1004,6 +1004,22 @@ fn reports_and_queries_run_on_s3_output_and_a_one_day_report_lists_and_reads_one
         in_s3.lines().count()
     );
 
+    // Trail files given as data: pointed to --input, as for a local folder.
+    let trail = hsmtrail_at(
+        &moto.endpoint,
+        &["query", "SELECT 1", "--data", "s3://trail/"],
+        ("testing", "testing"),
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&trail.stderr);
+    assert!(
+        !trail.status.success()
+            && stderr.contains("holds trail files")
+            && stderr.contains("--input s3://trail/"),
+        "{stderr}"
+    );
+
     // One object, as one local file.
     let key = moto
         .keys("lake", "ct/")
