@@ -24,7 +24,6 @@
 use crate::progress::Progress;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
@@ -34,7 +33,7 @@ use crate::output::destination::{DataFile, Destination, OutputLocation};
 use crate::output::lock::OutputLock;
 use crate::output::merge::{self, Run};
 use crate::output::{self, Compression, writer::ParallelWriter};
-use crate::remote::{Remote, S3Options};
+use crate::remote::S3Options;
 use crate::schema;
 
 /// What compaction should do.
@@ -99,10 +98,7 @@ pub fn run_at(
     {
         bail!("{} is not a directory", dir.display());
     }
-    let remote = location
-        .is_s3()
-        .then(|| Remote::new(s3.clone()).map(Arc::new))
-        .transpose()?;
+    let remote = location.client(s3)?;
     run(
         &Destination::open(&location, remote.as_ref())?,
         opts,

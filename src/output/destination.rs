@@ -25,7 +25,7 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ListResult, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
@@ -58,17 +58,18 @@ impl OutputLocation {
     pub fn is_s3(&self) -> bool {
         matches!(self, OutputLocation::S3(_))
     }
+
+    /// The S3 client this location needs, reaching S3 as `s3` says; `None` for a folder.
+    pub fn client(&self, s3: &crate::remote::S3Options) -> Result<Option<Arc<Remote>>> {
+        self.is_s3()
+            .then(|| Remote::new(s3.clone()).map(Arc::new))
+            .transpose()
+    }
 }
 
 impl From<PathBuf> for OutputLocation {
     fn from(path: PathBuf) -> Self {
         OutputLocation::Folder(path)
-    }
-}
-
-impl From<&Path> for OutputLocation {
-    fn from(path: &Path) -> Self {
-        OutputLocation::Folder(path.to_path_buf())
     }
 }
 
@@ -96,6 +97,12 @@ enum Place {
         /// this one is killed); `None` for an output opened only to be read.
         _staging: Option<crate::output::lock::Owned>,
     },
+}
+
+/// A location as a listing prefix: `None` for the store's top, which object_store lists
+/// without one.
+fn prefix(location: &StorePath) -> Option<&StorePath> {
+    (!location.as_ref().is_empty()).then_some(location)
 }
 
 /// Names of the local staging folders of S3 outputs, in the system's temporary folder.
@@ -325,15 +332,23 @@ impl Destination {
         }
     }
 
-    /// The files directly in the folder `relative` (none when there is no such folder).
-    fn list_folder(&self, relative: &str) -> Result<Vec<ObjectMeta>> {
+    /// One level of the folder `relative`: its files and its sub-folders (nothing when there
+    /// is no such folder).
+    fn listed(&self, relative: &str) -> Result<ListResult> {
         let location = self.location(relative)?;
-        let prefix = (!location.as_ref().is_empty()).then_some(&location);
-        match crate::runtime::block_on(self.store.list_with_delimiter(prefix)) {
-            Ok(listed) => Ok(listed.objects),
-            Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+        match crate::runtime::block_on(self.store.list_with_delimiter(prefix(&location))) {
+            Ok(listed) => Ok(listed),
+            Err(object_store::Error::NotFound { .. }) => Ok(ListResult {
+                common_prefixes: Vec::new(),
+                objects: Vec::new(),
+            }),
             Err(e) => Err(self.failed(e, relative)),
         }
+    }
+
+    /// The files directly in the folder `relative` (none when there is no such folder).
+    fn list_folder(&self, relative: &str) -> Result<Vec<ObjectMeta>> {
+        Ok(self.listed(relative)?.objects)
     }
 
     /// The contents of the files directly in the folder `relative` (but hidden and metadata
@@ -412,13 +427,7 @@ impl Destination {
     /// listed: a folder of the user's in the output (or the input the output was placed in)
     /// is none of ours.
     pub fn all_data_files(&self) -> Result<Vec<DataFile>> {
-        let root = self.location("")?;
-        let top = (!root.as_ref().is_empty()).then_some(&root);
-        let listed = match crate::runtime::block_on(self.store.list_with_delimiter(top)) {
-            Ok(listed) => listed,
-            Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
-            Err(e) => return Err(self.failed(e, "")),
-        };
+        let listed = self.listed("")?;
         let mut found = listed.objects;
         let partitions = listed
             .common_prefixes
@@ -460,13 +469,7 @@ impl Destination {
     fn first_data_file_where(&self, admits: impl Fn(&str) -> bool) -> Result<Option<DataFile>> {
         let mut pending = vec![String::new()];
         while let Some(folder) = pending.pop() {
-            let location = self.location(&folder)?;
-            let prefix = (!location.as_ref().is_empty()).then_some(&location);
-            let listed = match crate::runtime::block_on(self.store.list_with_delimiter(prefix)) {
-                Ok(listed) => listed,
-                Err(object_store::Error::NotFound { .. }) => continue,
-                Err(e) => return Err(self.failed(e, &folder)),
-            };
+            let listed = self.listed(&folder)?;
             let first = listed
                 .objects
                 .into_iter()
@@ -495,13 +498,11 @@ impl Destination {
     /// hidden and metadata folders; the listing stops at the first one.
     pub fn holds_trail_files(&self) -> Result<bool> {
         let root = self.location("")?;
-        let prefix = (!root.as_ref().is_empty()).then_some(&root);
         let found = crate::runtime::block_on(async {
-            let mut objects = self.store.list(prefix);
+            let mut objects = self.store.list(prefix(&root));
             while let Some(meta) = objects.next().await {
                 let relative = self.relative(&meta?.location);
-                let mut parts = relative.split('/');
-                let name = parts.next_back().unwrap_or_default();
+                let name = relative.rsplit('/').next().unwrap_or_default();
                 let hidden = relative
                     .split('/')
                     .any(|p| is_skipped_name(std::ffi::OsStr::new(p)));

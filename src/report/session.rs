@@ -26,7 +26,7 @@ use super::pruned_store::PrunedStore;
 use crate::filter::EventFilter;
 use crate::output::destination::{Destination, OutputLocation, url_of};
 use crate::output::partition::PartitionField;
-use crate::remote::{Remote, S3Options};
+use crate::remote::S3Options;
 use crate::schema;
 use crate::time;
 
@@ -324,6 +324,18 @@ struct Tables {
     partitions: Vec<PartitionField>,
 }
 
+impl Tables {
+    /// One file: nothing to prune, no partition columns.
+    fn one_file(url: ListingTableUrl) -> Result<Tables> {
+        let table = table(url, &[])?;
+        Ok(Tables {
+            whole: table.clone(),
+            pruned: table,
+            partitions: Vec::new(),
+        })
+    }
+}
+
 /// Where the whole data is registered: its own scheme, so that the store behind it is the
 /// output's store unwrapped while the pruned one has the output's own URL.
 const WHOLE_SCHEME: &str = "hsmtrail-whole";
@@ -348,17 +360,9 @@ fn listing_tables(
             )
         })?;
         let url = ListingTableUrl::parse(url_of("file://", raw, false))?;
-        let table = table(url, &[])?;
-        return Ok(Tables {
-            whole: table.clone(),
-            pruned: table,
-            partitions: Vec::new(),
-        });
+        return Tables::one_file(url);
     }
-    let remote = location
-        .is_s3()
-        .then(|| Remote::new(s3.clone()).map(Arc::new))
-        .transpose()?;
+    let remote = location.client(s3)?;
     if let OutputLocation::S3(url) = location
         && url.prefix.ends_with(".parquet")
     {
@@ -377,12 +381,7 @@ fn listing_tables(
             false,
         ))?;
         ctx.register_object_store(url.object_store().as_ref(), store);
-        let table = table(url, &[])?;
-        return Ok(Tables {
-            whole: table.clone(),
-            pruned: table,
-            partitions: Vec::new(),
-        });
+        return Tables::one_file(url);
     }
     let dest = Destination::for_reading(location, remote.as_ref())?;
     let Some(first) = dest.first_data_file(scope)? else {
