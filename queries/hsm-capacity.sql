@@ -1,6 +1,6 @@
 -- name: hsm-capacity
 -- title: HSMs per cluster over time
--- description: The HSM count of each cluster after every successful CreateHsm and DeleteHsm (counted from the events seen), flagging clusters left with fewer than min_hsms.
+-- description: The HSM count of each cluster after every successful CreateHsm and DeleteHsm, flagging clusters left with fewer than min_hsms. Counts start from a --baseline (describe-clusters) when given, from zero for a cluster created in the data, and otherwise from the fewest HSMs the events allow, which counted_from calls "at least": never negative.
 -- param: min_hsms integer 2 The HSM count below which a cluster is flagged (AWS recommends at least 2, in different Availability Zones)
 WITH changes AS (
     SELECT
@@ -25,18 +25,63 @@ running AS (
         hsm_id,
         actor,
         SUM(delta) OVER (PARTITION BY cluster_id ORDER BY event_time, event_id
-                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS hsms_after,
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS change_so_far,
         ROW_NUMBER() OVER (PARTITION BY cluster_id ORDER BY event_time DESC, event_id DESC) AS newest_first
     FROM changes
+),
+created AS (
+    SELECT DISTINCT cluster_id
+    FROM events
+    WHERE event_source = 'cloudhsm.amazonaws.com'
+      AND event_name = 'CreateCluster'
+      AND error_code IS NULL
+      AND cluster_id IS NOT NULL
+),
+-- The newest description of each cluster, less the changes seen up to it: the count before
+-- the first change in the data.
+described AS (
+    SELECT cluster_id, hsms, taken_at
+    FROM (
+        SELECT cluster_id, hsms, taken_at,
+               ROW_NUMBER() OVER (PARTITION BY cluster_id ORDER BY taken_at DESC) AS newest
+        FROM baseline_clusters
+    ) b
+    WHERE newest = 1
+),
+from_baseline AS (
+    SELECT d.cluster_id, d.hsms - COALESCE(SUM(c.delta), 0) AS start_count
+    FROM described d
+    LEFT JOIN changes c ON c.cluster_id = d.cluster_id AND c.event_time <= d.taken_at
+    GROUP BY d.cluster_id, d.hsms
+),
+starts AS (
+    SELECT
+        r.cluster_id,
+        CASE
+            WHEN MAX(b.start_count) IS NOT NULL THEN MAX(b.start_count)
+            WHEN MAX(c.cluster_id) IS NOT NULL THEN 0
+            ELSE GREATEST(0, -MIN(r.change_so_far))
+        END AS start_count,
+        CASE
+            WHEN MAX(b.start_count) IS NOT NULL THEN 'baseline'
+            WHEN MAX(c.cluster_id) IS NOT NULL THEN 'cluster created in the data'
+            ELSE 'at least (counted from the first event seen)'
+        END AS counted_from
+    FROM running r
+    LEFT JOIN from_baseline b ON b.cluster_id = r.cluster_id
+    LEFT JOIN created c ON c.cluster_id = r.cluster_id
+    GROUP BY r.cluster_id
 )
 SELECT
-    cluster_id,
-    event_time,
-    event_name,
-    hsm_id,
-    actor,
-    hsms_after,
-    hsms_after < {{min_hsms}} AS below_minimum,
-    newest_first = 1 AS current_count
-FROM running
-ORDER BY cluster_id, event_time
+    r.cluster_id,
+    r.event_time,
+    r.event_name,
+    r.hsm_id,
+    r.actor,
+    GREATEST(0, s.start_count + r.change_so_far) AS hsms_after,
+    s.counted_from,
+    GREATEST(0, s.start_count + r.change_so_far) < {{min_hsms}} AS below_minimum,
+    r.newest_first = 1 AS current_count
+FROM running r
+JOIN starts s ON s.cluster_id = r.cluster_id
+ORDER BY r.cluster_id, r.event_time

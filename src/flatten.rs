@@ -15,6 +15,7 @@ use arrow::record_batch::RecordBatch;
 use serde_json::value::RawValue;
 
 use crate::record::{CowStr, RawRecord, TypeMismatch, raw_str};
+use crate::related::{self, Relation, SharedWith};
 use crate::schema::{
     self, BoolForm, CLOUDHSM_SOURCE, COLUMNS, Column, Derived, Kind, ResourceKind, Source,
 };
@@ -250,6 +251,8 @@ struct Row<'p, 'a> {
     /// Top-level keys the columns cannot reproduce exactly, with their raw values.
     extra: Vec<(&'p Cow<'a, str>, &'a RawValue)>,
     mismatched: Vec<usize>,
+    /// [`Row::relation`], once found.
+    relation: Option<Option<Relation>>,
 }
 
 impl<'p, 'a> Row<'p, 'a> {
@@ -275,6 +278,7 @@ impl<'p, 'a> Row<'p, 'a> {
             objects: Vec::new(),
             extra,
             mismatched: Vec::new(),
+            relation: None,
         }
     }
 
@@ -285,11 +289,8 @@ impl<'p, 'a> Row<'p, 'a> {
                 Some((_, raw)) => Cell::Text(Cow::Borrowed(raw.get())),
                 None => Cell::Null,
             },
-            Source::Path {
-                paths,
-                cloudhsm_only,
-            } => {
-                if cloudhsm_only && !self.rec.is_cloudhsm() {
+            Source::Path { paths, source } => {
+                if source.is_some_and(|s| self.rec.event_source.as_deref() != Some(s)) {
                     return Cell::Null;
                 }
                 let found = paths
@@ -307,11 +308,19 @@ impl<'p, 'a> Row<'p, 'a> {
             }
             Source::Derived(Derived::Actor) => self.actor().map_or(Cell::Null, Cell::Text),
             Source::Derived(Derived::ResourceId(kind)) => {
-                if !self.rec.is_cloudhsm() {
-                    return Cell::Null;
-                }
-                self.resource_id(kind).map_or(Cell::Null, Cell::Text)
+                let id = if self.rec.is_cloudhsm() {
+                    self.resource_id(kind)
+                } else {
+                    self.related_resource_id(kind)
+                };
+                id.map_or(Cell::Null, Cell::Text)
             }
+            Source::Derived(Derived::Relation) => self
+                .relation()
+                .map_or(Cell::Null, |r| Cell::Text(Cow::Borrowed(r.name()))),
+            Source::Derived(Derived::SharedWith) => self.shared_with().map_or(Cell::Null, |who| {
+                Cell::TextList(who.into_iter().map(Cow::Owned).collect())
+            }),
             Source::Derived(Derived::TagKeys) => {
                 if !self.rec.is_cloudhsm() {
                     return Cell::Null;
@@ -554,6 +563,55 @@ impl<'p, 'a> Row<'p, 'a> {
         arns.iter()
             .find_map(|arn| id_from_arn(arn, prefix))
             .map(Cow::Owned)
+    }
+
+    /// How this event of another service concerns CloudHSM, found once per row.
+    fn relation(&mut self) -> Option<Relation> {
+        *self
+            .relation
+            .get_or_insert_with(|| Relation::of(&self.rec.record, self.rec.event_source.as_deref()))
+    }
+
+    /// The CloudHSM resource of `kind` a related event of another service names: the cluster
+    /// behind a KMS key store or an audit log group, the backup a RAM share shares.
+    fn related_resource_id(&mut self, kind: ResourceKind) -> Option<Cow<'a, str>> {
+        let relation = self.relation()?;
+        let request = related::request_parameters(&self.rec.record);
+        match (relation, kind) {
+            // CloudTrail's documented CreateCustomKeyStore names it `clusterId` (the API
+            // `CloudHsmClusterId`); the other key store calls carry it in additionalEventData.
+            (Relation::KmsCustomKeyStore, ResourceKind::Cluster) => [
+                &["requestParameters", "cloudHsmClusterId"][..],
+                &["requestParameters", "clusterId"],
+                &["additionalEventData", "clusterId"],
+            ]
+            .iter()
+            .find_map(|p| self.text_at(p)),
+            (Relation::AuditLogGroup, ResourceKind::Cluster) => {
+                let group = related::log_group(&request?)?;
+                related::cluster_of_log_group(&group).map(|c| Cow::Owned(c.to_owned()))
+            }
+            (Relation::RamBackupShare, ResourceKind::Backup) => related::backup_arns(&request?)
+                .iter()
+                .find_map(|arn| id_from_arn(arn, ResourceKind::Backup.prefix()))
+                .map(Cow::Owned),
+            _ => None,
+        }
+    }
+
+    /// Who a backup is shared with: a CloudHSM resource policy's principals or a RAM share's.
+    fn shared_with(&mut self) -> Option<Vec<String>> {
+        if self.rec.is_cloudhsm() {
+            let policy = self.text_at(&["requestParameters", "policy"])?;
+            return Some(related::shared_with(SharedWith::Policy(&policy)));
+        }
+        if self.relation()? != Relation::RamBackupShare {
+            return None;
+        }
+        let principals = self.lookup(&["requestParameters", "principals"])?.ok()?;
+        Some(related::shared_with(SharedWith::RamPrincipals(
+            principals.get(),
+        )))
     }
 
     fn tag_keys(&mut self) -> Option<Vec<Cow<'a, str>>> {
@@ -905,6 +963,60 @@ mod tests {
         assert_eq!(text(&b, "request_cluster_id"), None);
         assert_eq!(text(&b, "cluster_id"), None);
         assert_eq!(text(&b, "actor").as_deref(), Some("cloudhsm.amazonaws.com"));
+    }
+
+    #[test]
+    fn related_events_name_their_cloudhsm_resources_and_why_they_are_kept() {
+        let b = flatten(
+            r#"{"eventTime":"2024-03-03T11:00:00Z","eventSource":"kms.amazonaws.com","eventName":"CreateCustomKeyStore","requestParameters":{"customKeyStoreName":"s","clusterId":"cluster-a"},"responseElements":{"customKeyStoreId":"cks-1"}}"#,
+        );
+        assert_eq!(text(&b, "cluster_id").as_deref(), Some("cluster-a"));
+        assert_eq!(
+            text(&b, "cloudhsm_relation").as_deref(),
+            Some("kms-custom-key-store")
+        );
+        assert_eq!(
+            text(&b, "request_custom_key_store_id").as_deref(),
+            Some("cks-1")
+        );
+        let b = flatten(
+            r#"{"eventTime":"2024-03-03T11:00:00Z","eventSource":"kms.amazonaws.com","eventName":"DisconnectCustomKeyStore","requestParameters":{"customKeyStoreId":"cks-1"},"additionalEventData":{"clusterId":"cluster-a"}}"#,
+        );
+        assert_eq!(text(&b, "cluster_id").as_deref(), Some("cluster-a"));
+        let b = flatten(
+            r#"{"eventTime":"2024-03-03T11:00:00Z","eventSource":"ram.amazonaws.com","eventName":"CreateResourceShare","requestParameters":{"name":"n","resourceArns":["arn:aws:cloudhsm:us-east-1:1:backup/backup-b"],"principals":["arn:aws:iam::777788889999:root"]}}"#,
+        );
+        assert_eq!(text(&b, "backup_id").as_deref(), Some("backup-b"));
+        assert_eq!(
+            list(&b, "request_shared_with"),
+            Some(vec!["777788889999".to_owned()])
+        );
+        // RAM's `name` is the share's, not a trail's.
+        assert_eq!(text(&b, "request_trail_name"), None);
+        let b = flatten(
+            r#"{"eventTime":"2024-03-03T11:00:00Z","eventSource":"logs.amazonaws.com","eventName":"DeleteLogGroup","requestParameters":{"logGroupName":"/aws/cloudhsm/cluster-a"}}"#,
+        );
+        assert_eq!(text(&b, "cluster_id").as_deref(), Some("cluster-a"));
+        assert_eq!(
+            text(&b, "request_log_group_name").as_deref(),
+            Some("/aws/cloudhsm/cluster-a")
+        );
+        let b = flatten(
+            r#"{"eventTime":"2024-03-03T11:00:00Z","eventSource":"cloudtrail.amazonaws.com","eventName":"PutEventSelectors","requestParameters":{"trailName":"t"}}"#,
+        );
+        assert_eq!(text(&b, "request_trail_name").as_deref(), Some("t"));
+        assert_eq!(
+            text(&b, "cloudhsm_relation").as_deref(),
+            Some("trail-change")
+        );
+        let b = flatten(
+            r#"{"eventTime":"2024-03-03T11:00:00Z","eventSource":"cloudhsm.amazonaws.com","eventName":"PutResourcePolicy","requestParameters":{"resourceArn":"arn:aws:cloudhsm:us-east-1:1:backup/backup-b","policy":"{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"444455556666\"}}]}"}}"#,
+        );
+        assert_eq!(
+            list(&b, "request_shared_with"),
+            Some(vec!["444455556666".to_owned()])
+        );
+        assert_eq!(text(&b, "cloudhsm_relation"), None);
     }
 
     #[test]

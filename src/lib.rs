@@ -34,6 +34,7 @@ pub mod output;
 pub mod progress;
 pub mod rebuild;
 pub mod record;
+pub mod related;
 pub mod remote;
 #[cfg(feature = "cli")]
 pub mod report;

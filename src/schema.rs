@@ -76,11 +76,11 @@ pub enum Source {
     /// A top-level record key, typed. The rebuild writes it back from the column.
     Top(&'static str, BoolForm),
     /// The first value found along these paths (each starting at a top-level key). Paths are
-    /// evaluated only for CloudHSM events when `cloudhsm_only` is set, because other services
-    /// reuse key names such as `clusterId` with other meanings.
+    /// evaluated only for events of `source` when one is given, because services reuse key
+    /// names such as `clusterId` or `name` with other meanings.
     Path {
         paths: &'static [&'static [&'static str]],
-        cloudhsm_only: bool,
+        source: Option<&'static str>,
     },
     /// The raw JSON text of a top-level key. The rebuild writes it back from the column.
     Raw(&'static str),
@@ -107,6 +107,10 @@ pub enum Derived {
     SourceBackupAccount,
     /// A part of the PEM certificate in this request parameter (InitializeCluster).
     Certificate(&'static str, crate::cert::Part),
+    /// Who a backup is shared with (RAM principals, CloudHSM resource policy principals).
+    SharedWith,
+    /// Why an event of another service concerns CloudHSM ([`crate::related::Relation`]).
+    Relation,
 }
 
 /// The kinds of CloudHSM resource that get a derived ID column.
@@ -145,9 +149,9 @@ impl Group {
         match self {
             Group::Event => "Event",
             Group::Identity => "Identity (userIdentity)",
-            Group::Request => "Request (CloudHSM requestParameters)",
+            Group::Request => "Request (requestParameters)",
             Group::Response => "Response (CloudHSM responseElements)",
-            Group::Resource => "Resources touched (CloudHSM)",
+            Group::Resource => "CloudHSM resources touched",
             Group::Raw => "Raw JSON (lossless)",
             Group::Provenance => "Provenance and quality",
         }
@@ -197,14 +201,20 @@ const fn top(key: &'static str) -> Source {
 const fn path(paths: &'static [&'static [&'static str]]) -> Source {
     Source::Path {
         paths,
-        cloudhsm_only: false,
+        source: None,
     }
 }
 
+/// A path evaluated for CloudHSM's events only.
 const fn hsm(paths: &'static [&'static [&'static str]]) -> Source {
+    of_source(CLOUDHSM_SOURCE, paths)
+}
+
+/// A path evaluated for the events of `source` only.
+const fn of_source(source: &'static str, paths: &'static [&'static [&'static str]]) -> Source {
     Source::Path {
         paths,
-        cloudhsm_only: true,
+        source: Some(source),
     }
 }
 
@@ -798,6 +808,52 @@ pub static COLUMNS: &[Column] = &[
         Source::Derived(Derived::TagKeys),
         "Tag keys added (TagResource tagList) or removed (UntagResource tagKeyList)",
     ),
+    col(
+        "request_shared_with",
+        TextList,
+        Request,
+        Source::Derived(Derived::SharedWith),
+        "Who a backup is shared with: the principals of a CloudHSM PutResourcePolicy policy's Allow statements, or of an AWS RAM share of a backup; IAM principal ARNs reduced to their account, organisation and OU ARNs and * as they are",
+    ),
+    col(
+        "request_custom_key_store_id",
+        Text,
+        Request,
+        of_source(
+            crate::related::KMS_SOURCE,
+            &[
+                &["requestParameters", "customKeyStoreId"],
+                &["responseElements", "customKeyStoreId"],
+            ],
+        ),
+        "AWS KMS custom key store (its *CustomKeyStore calls; CreateCustomKeyStore names its cluster, see cluster_id)",
+    ),
+    col(
+        "request_log_group_name",
+        Text,
+        Request,
+        of_source(
+            crate::related::LOGS_SOURCE,
+            &[
+                &["requestParameters", "logGroupName"],
+                &["requestParameters", "logGroupIdentifier"],
+            ],
+        ),
+        "CloudWatch Logs log group changed (a name, or the ARN logGroupIdentifier gives); /aws/cloudhsm/CLUSTER holds an HSM audit log",
+    ),
+    col(
+        "request_trail_name",
+        Text,
+        Request,
+        of_source(
+            crate::related::CLOUDTRAIL_SOURCE,
+            &[
+                &["requestParameters", "name"],
+                &["requestParameters", "trailName"],
+            ],
+        ),
+        "CloudTrail trail changed, as named in the call (a name or an ARN): StopLogging, StartLogging, DeleteTrail, UpdateTrail, PutEventSelectors, PutInsightSelectors",
+    ),
     // Response (CloudHSM only)
     col(
         "response_cluster_id",
@@ -1062,7 +1118,7 @@ pub static COLUMNS: &[Column] = &[
         Text,
         Resource,
         Source::Derived(Derived::ResourceId(ResourceKind::Cluster)),
-        "Cluster the event touched, from request, response, service event details or resources",
+        "Cluster the event touched, from request, response, service event details or resources; for a KMS key store its cloudHsmClusterId, for an audit log group the cluster it is named after",
     ),
     col(
         "hsm_id",
@@ -1076,7 +1132,14 @@ pub static COLUMNS: &[Column] = &[
         Text,
         Resource,
         Source::Derived(Derived::ResourceId(ResourceKind::Backup)),
-        "Backup the event touched, from request, response, service event details or resources",
+        "Backup the event touched, from request, response, service event details or resources; for a RAM share the first backup ARN shared",
+    ),
+    col(
+        "cloudhsm_relation",
+        Text,
+        Resource,
+        Source::Derived(Derived::Relation),
+        "Why an event of another service concerns CloudHSM, and is kept by default: kms-custom-key-store, ram-backup-share, audit-log-group or trail-change; null for CloudHSM's own events and any other",
     ),
     // Raw JSON
     col(

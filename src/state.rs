@@ -24,9 +24,16 @@ use crate::convert::SourceFilter;
 use crate::filter::EventFilter;
 use crate::input::{Identity, Input};
 use crate::output::destination::Destination;
+use crate::schema::CLOUDHSM_SOURCE;
 
 /// Where run records go, under the output.
 pub const FOLDER: &str = "_hsmtrail/inputs";
+
+/// Stands, among the sources a run kept, for the other services' events about CloudHSM that
+/// the default keeps (no event source is spelt like this). A record of an earlier version,
+/// whose default kept CloudHSM's events only, does not cover today's default, so its inputs
+/// are read again once and the related events they hold are added.
+const RELATED_TO_CLOUDHSM: &str = "related:cloudhsm";
 
 /// The records a run kept, as far as a later run needs to know whether it kept less.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +56,11 @@ impl From<&EventFilter> for Filter {
         Filter {
             sources: match &f.sources {
                 SourceFilter::All => None,
+                SourceFilter::CloudHsm => Some(
+                    [CLOUDHSM_SOURCE, RELATED_TO_CLOUDHSM]
+                        .map(str::to_owned)
+                        .into(),
+                ),
                 SourceFilter::Only(names) => Some(names.iter().cloned().collect()),
             },
             since_ms: f.since_ms(),
@@ -207,6 +219,22 @@ mod tests {
         let two = filter(None, None, &["1", "2"]);
         assert!(two.covers(&one) && !one.covers(&two) && !one.covers(&all));
         assert!(all.covers(&two));
+    }
+
+    #[test]
+    fn the_default_covers_cloudhsm_alone_but_an_older_default_does_not_cover_it() {
+        let of = |sources: SourceFilter| {
+            Filter::from(&EventFilter {
+                sources,
+                ..EventFilter::default()
+            })
+        };
+        let default = of(SourceFilter::default());
+        let cloudhsm_only = of(SourceFilter::Only(vec![CLOUDHSM_SOURCE.into()]));
+        let kms = of(SourceFilter::Only(vec!["kms.amazonaws.com".into()]));
+        assert!(default.covers(&cloudhsm_only) && !cloudhsm_only.covers(&default));
+        assert!(!default.covers(&kms) && !kms.covers(&default));
+        assert!(of(SourceFilter::All).covers(&default));
     }
 
     #[test]

@@ -23,6 +23,15 @@ def main():
     con.execute("SET TimeZone = 'UTC'")
     glob = f"{data}/**/*.parquet".replace("'", "''")
     con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{glob}', hive_partitioning = true)")
+    # The --baseline tables, empty as hsmtrail has them without --baseline.
+    con.execute(
+        "CREATE TABLE baseline_clusters (cluster_id VARCHAR, hsms BIGINT, state VARCHAR, "
+        "hsm_type VARCHAR, mode VARCHAR, backup_retention_days VARCHAR, taken_at TIMESTAMPTZ)"
+    )
+    con.execute(
+        "CREATE TABLE baseline_backups (backup_id VARCHAR, cluster_id VARCHAR, state VARCHAR, "
+        "never_expires BOOLEAN, created TIMESTAMPTZ, taken_at TIMESTAMPTZ)"
+    )
     result = con.execute(sql)
     columns = [d[0] for d in result.description]
     theirs = [tuple(norm(v) for v in row) for row in result.fetchall()]

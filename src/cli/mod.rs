@@ -1,6 +1,7 @@
 //! The command line: one module per subcommand, each parsing its arguments and calling the
 //! library.
 
+mod check;
 mod compact;
 mod convert;
 mod filter;
@@ -41,6 +42,8 @@ enum Command {
     Report(Box<report::Args>),
     /// Run SQL over the converted data (table `events`).
     Query(Box<query::Args>),
+    /// Run the bundled security checks; exit 3 when a finding is at or above --fail-on.
+    Check(Box<check::Args>),
 }
 
 /// Runs the parsed command; the exit code says whether the run was clean.
@@ -63,6 +66,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Reports(args) => reports::run(args),
         Command::Report(args) => report::run(*args),
         Command::Query(args) => query::run(*args),
+        Command::Check(args) => check::run(*args),
     };
     match result {
         Err(_) if crate::output::reader_gone() => Ok(ExitCode::SUCCESS),
@@ -91,6 +95,7 @@ impl Command {
             Command::Reports(_) => "reports",
             Command::Report(_) => "report",
             Command::Query(_) => "query",
+            Command::Check(_) => "check",
         }
     }
 }

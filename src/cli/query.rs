@@ -5,8 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use super::scope::ScopeArgs;
-use crate::report::session::Engine;
+use super::scope::{PrintArgs, ScopeArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -24,6 +23,9 @@ pub struct Args {
 
     #[command(flatten)]
     scope: ScopeArgs,
+
+    #[command(flatten)]
+    print: PrintArgs,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -34,7 +36,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         (None, None) => unreachable!("clap requires one"),
     };
-    let engine = Engine::open(args.scope.data()?, &args.scope.scope()?)?;
-    args.scope.print(&engine, &sql)?;
+    let engine = args
+        .scope
+        .engine(args.scope.data()?, &args.scope.scope()?)?;
+    args.scope.print(&engine, &sql, &args.print)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,11 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
-use super::scope::{ScopeArgs, parse_params};
-use crate::convert::{self, Options};
-use crate::filter::EventFilter;
+use super::scope::{InputArgs, PrintArgs, ScopeArgs, parse_params};
 use crate::report::catalogue;
-use crate::report::session::{Data, Engine};
 use crate::time;
 
 #[derive(Debug, clap::Args)]
@@ -22,13 +19,8 @@ pub struct Args {
     #[arg(long = "param", value_name = "KEY=VALUE")]
     params: Vec<String>,
 
-    /// Convert these trail files in memory and report on them, writing no Parquet.
-    #[arg(long, value_name = "TRAIL", num_args = 1.., conflicts_with = "data")]
-    input: Vec<String>,
-
-    /// With --input: keep events of every source, not only CloudHSM.
-    #[arg(long, requires = "input")]
-    all_sources: bool,
+    #[command(flatten)]
+    input: InputArgs,
 
     /// Print the SQL that would run (parameters filled in) instead of running it.
     #[arg(long)]
@@ -36,6 +28,9 @@ pub struct Args {
 
     #[command(flatten)]
     scope: ScopeArgs,
+
+    #[command(flatten)]
+    print: PrintArgs,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -44,7 +39,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut scope = args.scope.scope()?;
     // A report that compares a window with what came before it takes --since as a parameter
     // and must see the events before it too.
-    if report.takes("since")
+    if report.template.takes("since")
         && let Some(since) = scope.since.take()
     {
         if params.contains_key("since") {
@@ -52,37 +47,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         params.insert("since".into(), time::render_millis(since.start));
     }
-    let sql = report.render(&params)?;
+    let sql = report.template.render(&params)?;
     if args.sql {
         writeln!(super::stdout(), "{sql}")?;
         return Ok(ExitCode::SUCCESS);
     }
-    let data = if args.input.is_empty() {
-        args.scope.data()?
-    } else {
-        let sources = if args.all_sources {
-            convert::SourceFilter::All
-        } else {
-            convert::SourceFilter::default()
-        };
-        let opts = Options {
-            filter: EventFilter {
-                sources,
-                ..scope.clone()
-            },
-            s3: args.scope.s3.options(),
-            ..Options::new(args.input.clone(), std::env::temp_dir())
-        };
-        let (rows, summary) = convert::run_in_memory(&opts, &super::progress::Bar::new(false))?;
-        crate::say!(
-            "hsmtrail: read {} files in memory: {} events kept, {} rejected",
-            summary.files.total,
-            summary.records.kept,
-            summary.records.rejected
-        );
-        Data::Rows(rows)
-    };
-    let engine = Engine::open(data, &scope)?;
-    args.scope.print(&engine, &sql)?;
+    let data = args.input.data(&args.scope, &scope)?;
+    let engine = args.scope.engine(data, &scope)?;
+    args.scope.print(&engine, &sql, &args.print)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -16,7 +16,7 @@ pub fn run(_args: Args) -> Result<ExitCode> {
     let mut out = super::stdout();
     for r in reports {
         writeln!(out, "{:width$}  {}: {}", r.name, r.title, r.description)?;
-        for p in &r.params {
+        for p in &r.template.params {
             let default = p
                 .default
                 .as_deref()

@@ -30,7 +30,7 @@ pub(super) fn accept<'a>(
     };
     let event_source = record.get_str("eventSource").unwrap_or(None);
     let filter = &opts.filter;
-    if !filter.sources.admits(event_source.as_deref()) {
+    if !filter.sources.admits(&record, event_source.as_deref()) {
         return Verdict::Filter;
     }
     let raw_time = match record.get_str("eventTime") {

@@ -1,46 +1,51 @@
 //! The event-source filter, and the pre-filter that rejects most records of other sources by a
 //! byte search before they are parsed.
 
+use crate::record::RawRecord;
+use crate::related::{self, Relation};
 use crate::schema::CLOUDHSM_SOURCE;
 
 /// Which event sources to keep.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum SourceFilter {
     /// Every source.
     All,
+    /// CloudHSM's own events and those of other services that act on CloudHSM resources
+    /// ([`crate::related`]): the default.
+    #[default]
+    CloudHsm,
     /// Only these `eventSource` values.
     Only(Vec<String>),
 }
 
-impl Default for SourceFilter {
-    fn default() -> Self {
-        SourceFilter::Only(vec![CLOUDHSM_SOURCE.to_owned()])
-    }
-}
-
 impl SourceFilter {
-    pub(super) fn admits(&self, source: Option<&str>) -> bool {
+    pub(super) fn admits(&self, record: &RawRecord<'_>, source: Option<&str>) -> bool {
         match self {
             SourceFilter::All => true,
+            SourceFilter::CloudHsm => {
+                source == Some(CLOUDHSM_SOURCE) || Relation::of(record, source).is_some()
+            }
             SourceFilter::Only(names) => source.is_some_and(|s| names.iter().any(|n| n == s)),
         }
     }
 
     /// The byte-level pre-filter for these sources, built once per file.
     pub(super) fn prefilter(&self) -> Prefilter {
-        match self {
-            SourceFilter::All => Prefilter(None),
-            SourceFilter::Only(names) => Prefilter(Some(
-                names
-                    .iter()
-                    .map(|n| {
-                        memchr::memmem::FinderBuilder::new()
-                            .build_forward_with_ranker(TrailByteRank, n.as_bytes())
-                            .into_owned()
-                    })
-                    .collect(),
-            )),
-        }
+        let needles: Vec<&str> = match self {
+            SourceFilter::All => return Prefilter(None),
+            SourceFilter::CloudHsm => related::NEEDLES.to_vec(),
+            SourceFilter::Only(names) => names.iter().map(String::as_str).collect(),
+        };
+        Prefilter(Some(
+            needles
+                .iter()
+                .map(|n| {
+                    memchr::memmem::FinderBuilder::new()
+                        .build_forward_with_ranker(TrailByteRank, n.as_bytes())
+                        .into_owned()
+                })
+                .collect(),
+        ))
     }
 }
 
@@ -156,6 +161,7 @@ mod tests {
         assert!(p.may_admit(r#"{"eventSource":"cloudhsm.amazonaws.com"}"#));
         assert!(p.may_admit(r#"{"eventSource":"cloudhsm\u002eamazonaws.com"}"#));
         assert!(!p.may_admit(r#"{"eventSource":"kms.amazonaws.com"}"#));
+        assert!(p.may_admit(r#"{"eventName":"DeleteCustomKeyStore"}"#));
         assert!(SourceFilter::All.prefilter().may_admit("{}"));
     }
 
@@ -170,7 +176,7 @@ mod tests {
 
     #[test]
     fn file_prefilter_answers_like_the_record_one() {
-        let p = SourceFilter::default().prefilter();
+        let p = SourceFilter::Only(vec![CLOUDHSM_SOURCE.into()]).prefilter();
         let file = r#"[{"eventSource":"kms.amazonaws.com"},{"e":"cloudhsm.amazonaws.com"},{"a":"cloudhsm.amazon"},{"b":"aws.com","c":"\u0041"}]"#;
         let f = p.over(file);
         let mut starts = file.match_indices('{').map(|(i, _)| i).peekable();

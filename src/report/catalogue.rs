@@ -45,6 +45,10 @@ const BUNDLED: &[(&str, &str)] = &[
         include_str!("../../queries/migrations.sql"),
     ),
     (
+        "compliance.sql",
+        include_str!("../../queries/compliance.sql"),
+    ),
+    (
         "failed-calls.sql",
         include_str!("../../queries/failed-calls.sql"),
     ),
@@ -98,6 +102,10 @@ pub enum ParamKind {
     /// A date or RFC 3339 time, rendered as `'2024-03-01T00:00:00.000Z'`, which DataFusion and
     /// DuckDB both compare with `event_time`.
     Timestamp,
+    /// Comma-separated names (accounts, regions), rendered as one text literal with a comma
+    /// around each (`',1,2,'`; `','` when empty), so that SQL in both engines tests membership
+    /// with `strpos(list, ',' || x || ',') > 0`. Its default is `[]`, the empty list.
+    List,
 }
 
 /// A parameter a report takes.
@@ -115,9 +123,70 @@ pub struct Report {
     pub name: String,
     pub title: String,
     pub description: String,
+    pub template: Template,
+}
+
+/// SQL with `{{param}}` placeholders and the parameters it declares.
+#[derive(Debug, Clone)]
+pub struct Template {
+    /// What the SQL belongs to, for messages: `report 'changes'`, `check 'cluster-deleted'`.
+    pub owner: String,
     pub params: Vec<Param>,
-    /// The SQL with `{{param}}` placeholders.
     pub sql: String,
+}
+
+/// A query file split into its header's `-- key: value` fields and its template.
+pub struct QueryFile<'t> {
+    fields: BTreeMap<&'t str, &'t str>,
+    pub template: Template,
+}
+
+impl<'t> QueryFile<'t> {
+    /// Parses a file: its header, then the SQL; `kind` names what it is (`report`, `check`).
+    pub fn parse(kind: &str, text: &'t str) -> Result<QueryFile<'t>> {
+        let mut fields: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut params = Vec::new();
+        let mut body = Vec::new();
+        let mut in_header = true;
+        for line in text.lines() {
+            let header = in_header
+                .then(|| line.strip_prefix("-- "))
+                .flatten()
+                .and_then(|rest| rest.split_once(": "));
+            match header {
+                Some(("param", spec)) => params.push(Param::parse(spec)?),
+                Some((key, value)) => {
+                    fields.insert(key, value.trim());
+                }
+                None => {
+                    in_header = false;
+                    body.push(line);
+                }
+            }
+        }
+        let name = fields
+            .get("name")
+            .context("the header has no '-- name:' line")?;
+        let template = Template {
+            owner: format!("{kind} '{name}'"),
+            params,
+            sql: body.join("\n").trim().to_owned(),
+        };
+        for placeholder in placeholders(&template.sql) {
+            if !template.params.iter().any(|p| p.name == placeholder) {
+                bail!("{{{{{placeholder}}}}} is used but not declared as a param");
+            }
+        }
+        Ok(QueryFile { fields, template })
+    }
+
+    /// A header field that must be there.
+    pub fn field(&self, key: &str) -> Result<String> {
+        self.fields
+            .get(key)
+            .map(|v| v.to_string())
+            .with_context(|| format!("the header has no '-- {key}:' line"))
+    }
 }
 
 static REPORTS: LazyLock<Vec<Report>> = LazyLock::new(|| {
@@ -148,48 +217,18 @@ pub fn find(name: &str) -> Result<&'static Report> {
 impl Report {
     /// Parses a report file: its header, then the SQL.
     pub fn parse(text: &str) -> Result<Report> {
-        let mut fields: BTreeMap<&str, &str> = BTreeMap::new();
-        let mut params = Vec::new();
-        let mut body = Vec::new();
-        let mut in_header = true;
-        for line in text.lines() {
-            let header = in_header
-                .then(|| line.strip_prefix("-- "))
-                .flatten()
-                .and_then(|rest| rest.split_once(": "));
-            match header {
-                Some(("param", spec)) => params.push(Param::parse(spec)?),
-                Some((key, value)) => {
-                    fields.insert(key, value.trim());
-                }
-                None => {
-                    in_header = false;
-                    body.push(line);
-                }
-            }
-        }
-        let field = |key: &str| {
-            fields
-                .get(key)
-                .map(|v| v.to_string())
-                .with_context(|| format!("the header has no '-- {key}:' line"))
-        };
-        let report = Report {
-            name: field("name")?,
-            title: field("title")?,
-            description: field("description")?,
-            params,
-            sql: body.join("\n").trim().to_owned(),
-        };
-        for placeholder in placeholders(&report.sql) {
-            if !report.params.iter().any(|p| p.name == placeholder) {
-                bail!("{{{{{placeholder}}}}} is used but not declared as a param");
-            }
-        }
-        Ok(report)
+        let file = QueryFile::parse("report", text)?;
+        Ok(Report {
+            name: file.field("name")?,
+            title: file.field("title")?,
+            description: file.field("description")?,
+            template: file.template,
+        })
     }
+}
 
-    /// Whether the report takes this parameter.
+impl Template {
+    /// Whether the SQL takes this parameter.
     pub fn takes(&self, name: &str) -> bool {
         self.params.iter().any(|p| p.name == name)
     }
@@ -200,8 +239,8 @@ impl Report {
             if !self.takes(name) {
                 let known: Vec<&str> = self.params.iter().map(|p| p.name.as_str()).collect();
                 bail!(
-                    "report '{}' has no parameter '{name}' (it takes: {})",
-                    self.name,
+                    "{} has no parameter '{name}' (it takes: {})",
+                    self.owner,
                     if known.is_empty() {
                         "none".to_owned()
                     } else {
@@ -214,8 +253,8 @@ impl Report {
         for p in &self.params {
             let value = given.get(&p.name).or(p.default.as_ref()).with_context(|| {
                 format!(
-                    "report '{}' needs --param {}=... ({})",
-                    self.name, p.name, p.description
+                    "{} needs --param {}=... ({})",
+                    self.owner, p.name, p.description
                 )
             })?;
             let literal = p.literal(value)?;
@@ -237,8 +276,12 @@ impl Param {
             "integer" => ParamKind::Integer,
             "text" => ParamKind::Text,
             "timestamp" => ParamKind::Timestamp,
-            other => bail!("unknown param type '{other}' (integer, text or timestamp)"),
+            "list" => ParamKind::List,
+            other => bail!("unknown param type '{other}' (integer, text, timestamp or list)"),
         };
+        if (kind == ParamKind::List) != (default == "[]") {
+            bail!("a list param, and only a list param, has the default [] (the empty list)");
+        }
         let param = Param {
             name: name.to_owned(),
             kind,
@@ -269,6 +312,30 @@ impl Param {
                     .map_err(|e| anyhow::anyhow!("parameter {}: {e}", self.name))?;
                 Ok(format!("'{}'", time::render_millis(bound.start)))
             }
+            ParamKind::List => {
+                let items: Vec<&str> = match value {
+                    "[]" => Vec::new(),
+                    _ => value.split(',').map(str::trim).collect(),
+                };
+                if let Some(bad) = items.iter().find(|i| {
+                    i.is_empty()
+                        || !i
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-_.:/*".contains(c))
+                }) {
+                    bail!(
+                        "parameter {} takes names separated by commas (letters, digits, - _ . : / *), not '{bad}'",
+                        self.name
+                    );
+                }
+                let mut literal = String::from("',");
+                for item in items {
+                    literal.push_str(item);
+                    literal.push(',');
+                }
+                literal.push('\'');
+                Ok(literal)
+            }
         }
     }
 }
@@ -296,8 +363,9 @@ mod tests {
         for (file, report) in BUNDLED.iter().zip(reports()) {
             assert_eq!(format!("{}.sql", report.name), file.0);
             assert!(names.insert(report.name.clone()));
-            if report.params.iter().all(|p| p.default.is_some()) {
-                assert!(!report.render(&BTreeMap::new()).unwrap().contains("{{"));
+            let template = &report.template;
+            if template.params.iter().all(|p| p.default.is_some()) {
+                assert!(!template.render(&BTreeMap::new()).unwrap().contains("{{"));
             }
         }
     }
@@ -311,24 +379,51 @@ mod tests {
         let mut given = BTreeMap::new();
         given.insert("who".to_owned(), "o'brien".to_owned());
         assert_eq!(
-            r.render(&given).unwrap(),
+            r.template.render(&given).unwrap(),
             "SELECT 7, 'o''brien', '2024-03-01T00:00:00.000Z'"
         );
         given.insert("n".to_owned(), "7; DROP TABLE x".to_owned());
-        assert!(r.render(&given).is_err());
+        assert!(r.template.render(&given).is_err());
         given.remove("n");
         given.insert("nope".to_owned(), "1".to_owned());
         assert!(
-            r.render(&given)
+            r.template
+                .render(&given)
                 .unwrap_err()
                 .to_string()
-                .contains("no parameter 'nope'")
+                .contains("report 'x' has no parameter 'nope'")
         );
         assert!(
-            r.render(&BTreeMap::new())
+            r.template
+                .render(&BTreeMap::new())
                 .unwrap_err()
                 .to_string()
                 .contains("needs --param who")
+        );
+    }
+
+    #[test]
+    fn lists_become_one_text_literal_with_commas_around_each_item() {
+        let r = Report::parse(
+            "-- name: x\n-- title: X\n-- description: d\n-- param: ok list [] trusted\nSELECT {{ok}}",
+        )
+        .unwrap();
+        let render = |value: Option<&str>| {
+            let mut given = BTreeMap::new();
+            if let Some(v) = value {
+                given.insert("ok".to_owned(), v.to_owned());
+            }
+            r.template.render(&given)
+        };
+        assert_eq!(render(None).unwrap(), "SELECT ','");
+        assert_eq!(render(Some("1, 2")).unwrap(), "SELECT ',1,2,'");
+        assert!(render(Some("1,'x")).is_err());
+        assert!(render(Some("1,,2")).is_err());
+        assert!(
+            Report::parse(
+                "-- name: x\n-- title: X\n-- description: d\n-- param: ok list - t\nSELECT 1"
+            )
+            .is_err()
         );
     }
 

@@ -1,7 +1,11 @@
 //! Answering audit questions with SQL: the embedded DataFusion [`session`], the bundled
-//! [`catalogue`] of reports in `queries/`, and the result [`results`] formats.
+//! [`catalogue`] of reports in `queries/` and [`checks`] in `queries/checks/` (findings, also
+//! as [`asff`]), the [`baseline`] of described clusters, and the result [`results`] formats.
 
+pub mod asff;
+pub mod baseline;
 pub mod catalogue;
+pub mod checks;
 mod pruned_store;
 pub mod results;
 pub mod session;

@@ -22,6 +22,7 @@ use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{Expr, SessionConfig, SessionContext, coalesce, col, lit};
 
+use super::baseline::{self, Baseline};
 use super::pruned_store::PrunedStore;
 use crate::filter::EventFilter;
 use crate::output::destination::{Destination, OutputLocation, url_of};
@@ -53,8 +54,8 @@ const SOURCE_TABLE: &str = "events_unscoped";
 const PRUNED_TABLE: &str = "events_listed";
 
 impl Engine {
-    /// Opens a session over `data` with `scope` applied.
-    pub fn open(data: Data, scope: &EventFilter) -> Result<Engine> {
+    /// Opens a session over `data` with `scope` applied, and the `baseline` tables.
+    pub fn open(data: Data, scope: &EventFilter, baseline: &Baseline) -> Result<Engine> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .set_str("datafusion.execution.time_zone", "UTC");
@@ -83,6 +84,13 @@ impl Engine {
         };
         let engine = Engine { ctx, partitions };
         engine.register_scoped_view(scope)?;
+        for (name, batch) in [
+            (baseline::CLUSTERS_TABLE, baseline.clusters()?),
+            (baseline::BACKUPS_TABLE, baseline.backups()?),
+        ] {
+            let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+            engine.ctx.register_table(name, Arc::new(table))?;
+        }
         Ok(engine)
     }
 
@@ -108,6 +116,13 @@ impl Engine {
                  Parquet schema"
             ),
         }
+    }
+
+    /// Runs one SQL statement to its end.
+    pub fn collect(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        use futures::TryStreamExt;
+        let stream = self.stream(sql)?;
+        self.block_on(stream.try_collect()).map_err(query_error)
     }
 
     /// When the scoped `events` holds no row: the span of the whole data (`the data spans A to

@@ -24,20 +24,23 @@ fn summary_accounts_for_every_file_and_record() {
         n(&r["read"]),
         n(&r["kept"]) + n(&r["filtered"]) + n(&r["duplicates"]) + n(&r["rejected"])
     );
-    // 40 distinct CloudHSM events in the archive, 3 more in the other formats.
-    assert_eq!(n(&r["kept"]), 43);
-    assert_eq!(table.len(), 43);
+    // 40 distinct CloudHSM events in the archive, 3 more in the other formats, and 10 events
+    // of other services about CloudHSM (2024-03-03).
+    assert_eq!(n(&r["kept"]), 53);
+    assert_eq!(table.len(), 53);
     assert_eq!(n(&r["rejected"]), 0);
     // The organization trail delivered CreateCluster twice; the other formats repeat records.
     assert_eq!(n(&r["duplicates"]), 11);
-    assert_eq!(n(&r["filtered"]), 14);
-    assert_eq!(s["files"]["total"], 19);
-    assert_eq!(s["files"]["converted"], 17);
+    // Other services' events, three of them (an external key store, a RAM share of a subnet,
+    // a Lambda log group) next to the related events kept.
+    assert_eq!(n(&r["filtered"]), 17);
+    assert_eq!(s["files"]["total"], 20);
+    assert_eq!(s["files"]["converted"], 18);
     assert_eq!(s["files"]["failed"], 0);
     assert_eq!(s["files"]["skipped"], json!({"digest": 1, "not-json": 1}));
     assert_eq!(
         s["formats"],
-        json!({"records": 9, "json-lines": 3, "array": 1, "record": 1, "lookup": 1,
+        json!({"records": 10, "json-lines": 3, "array": 1, "record": 1, "lookup": 1,
                "eventbridge": 1, "cloudwatch-logs": 1})
     );
     assert_eq!(s["type_mismatches"], json!({"api_version": 1}));
@@ -90,9 +93,26 @@ fn every_cloudhsm_operation_and_service_event_is_there() {
         .map(String::from)
         .into()
     );
-    assert!(
-        (0..t.len())
-            .all(|r| t.text(r, "event_source").as_deref() == Some("cloudhsm.amazonaws.com"))
+    // Every other event is kept for its relation to CloudHSM, and says which.
+    let related: BTreeSet<(String, String)> = (0..t.len())
+        .filter(|&r| t.text(r, "event_source").as_deref() != Some("cloudhsm.amazonaws.com"))
+        .map(|r| {
+            (
+                t.text(r, "event_source").unwrap(),
+                t.text(r, "cloudhsm_relation").expect("a reason to be kept"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        related,
+        [
+            ("cloudtrail.amazonaws.com", "trail-change"),
+            ("kms.amazonaws.com", "kms-custom-key-store"),
+            ("logs.amazonaws.com", "audit-log-group"),
+            ("ram.amazonaws.com", "ram-backup-share"),
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .into()
     );
 }
 
@@ -330,7 +350,7 @@ fn request_response_and_resource_columns() {
     );
     assert_eq!(
         t.text(r, "request_hsm_type").as_deref(),
-        Some("hsm2m.medium")
+        Some("hsm1.medium")
     );
     assert_eq!(
         t.text(r, "request_backup_retention_type").as_deref(),
@@ -648,6 +668,6 @@ fn every_record_rebuilds_from_its_row() {
     }
     rebuilt.sort();
     inputs.sort();
-    assert_eq!(rebuilt.len(), 68);
+    assert_eq!(rebuilt.len(), 81);
     assert_eq!(rebuilt, inputs);
 }

@@ -116,17 +116,26 @@ fn filters_by_time_account_region_and_source() {
     assert_eq!(
         t.count_by("event_source").into_iter().collect::<Vec<_>>(),
         [
-            ("kms.amazonaws.com".to_owned(), 2),
+            ("kms.amazonaws.com".to_owned(), 7),
             ("sts.amazonaws.com".to_owned(), 1)
         ]
     );
     let t = count(&["--all-sources"], "all");
-    assert_eq!(t.len(), 40 + 7);
-    // CloudHSM-only columns stay empty for other services.
+    // 40 CloudHSM events, 10 of other services about CloudHSM, 10 others.
+    assert_eq!(t.len(), 40 + 10 + 10);
+    // CloudHSM-only columns stay empty for other services; cluster_id only for those about it.
     for r in t.rows_where("event_source", "kms.amazonaws.com") {
         assert_eq!(t.text(r, "request_cluster_id"), None);
-        assert_eq!(t.text(r, "cluster_id"), None);
+        assert_eq!(
+            t.text(r, "cluster_id").is_some(),
+            t.text(r, "cloudhsm_relation").is_some(),
+            "row {r}"
+        );
     }
+    // `--source` keeps CloudHSM's own events only, as the default did before it kept the
+    // related ones.
+    let t = count(&["--source", "cloudhsm.amazonaws.com"], "cloudhsm");
+    assert_eq!(t.len(), 40);
 }
 
 #[test]
@@ -324,7 +333,7 @@ fn shards_split_the_inputs_into_disjoint_parts_of_one_output() {
         assert_eq!(s["shard"], shard.as_str());
         total += s["files"]["total"].as_u64().unwrap();
     }
-    assert_eq!(total, 9, "every file of the archive in exactly one shard");
+    assert_eq!(total, 10, "every file of the archive in exactly one shard");
     let all_dir = dir.path().join("all");
     assert_eq!(convert(&[&fixture("archive")], &all_dir).0, 0);
     let rows = |t: &Table| -> BTreeSet<String> {

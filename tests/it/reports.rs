@@ -152,7 +152,12 @@ fn parameters_change_the_answer() {
         5 + 2
     );
     let lax = capacity(&["--param", "min_hsms=1"]);
-    assert_eq!(lax.lines().filter(|l| l.contains(",0,true,")).count(), 1);
+    assert_eq!(
+        lax.lines()
+            .filter(|l| l.contains(",0,cluster created in the data,true,"))
+            .count(),
+        1
+    );
     let bad = run(&[
         "report",
         "hsm-capacity",
@@ -182,12 +187,12 @@ fn scope_options_filter_before_the_report() {
         all.extend(args);
         stdout(&run(&all)).lines().nth(1).unwrap().to_owned()
     };
-    assert_eq!(count(&[]), "43");
+    assert_eq!(count(&[]), "53");
     assert_eq!(
         count(&["--since", "2024-03-01", "--until", "2024-03-01"]),
         "24"
     );
-    assert_eq!(count(&["--since", "2024-03-02T16:00:00Z"]), "9");
+    assert_eq!(count(&["--since", "2024-03-02T16:00:00Z"]), "19");
     assert_eq!(count(&["--account", "444455556666"]), "4");
     assert_eq!(
         count(&["--region", "us-west-2", "--region", "eu-west-1"]),
@@ -298,7 +303,7 @@ fn output_formats_and_files() {
         "--format",
         "markdown",
     ]));
-    assert!(md.starts_with("| cluster_id | kind | started | ended | duration_seconds | status |\n|---|---|---|---|---|---|\n"));
+    assert!(md.starts_with("| cluster_id | kind | requested_at | requested_by | from_type | to_type | started | ended | duration_seconds | status | rollback_deadline |\n|---|---|---|---|---|---|---|---|---|---|---|\n"));
     let json = stdout(&run(&[
         "report",
         "root-activity",
@@ -353,7 +358,7 @@ fn reports_run_straight_on_trail_files() {
         stdout(&out),
         std::fs::read_to_string(root().join("tests/expected/changes.csv")).unwrap()
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("43 events kept"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("53 events kept"));
 }
 
 #[test]
@@ -838,4 +843,72 @@ fn odd_folder_names_and_partition_values_are_read_as_spelled() {
         count(&["--account", "a~b"], "SELECT count(*) FROM events"),
         "1"
     );
+}
+
+#[test]
+fn a_baseline_makes_hsm_counts_absolute_and_none_is_ever_negative() {
+    // Day two alone: root deletes an HSM of a cluster created the day before.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("data");
+    convert_from_root(
+        &["fixtures/archive/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/02"],
+        &out,
+    );
+    let data = out.to_str().unwrap();
+    let capacity = |extra: &[&str]| -> Vec<serde_json::Value> {
+        let mut args = vec!["report", "hsm-capacity", "--data", data, "--format", "json"];
+        args.extend(extra);
+        stdout(&run(&args))
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let relative = capacity(&[]);
+    assert_eq!(relative.len(), 1);
+    assert_eq!(relative[0]["hsms_after"], 0);
+    assert_eq!(
+        relative[0]["counted_from"],
+        "at least (counted from the first event seen)"
+    );
+    // describe-clusters on 2024-03-04: one HSM left, so two before the deletion.
+    let baseline = dir.path().join("clusters.json");
+    std::fs::write(
+        &baseline,
+        r#"{"Clusters":[{"ClusterId":"cluster-abc2def3ghi","State":"ACTIVE","HsmType":"hsm2m.medium","Mode":"FIPS","Hsms":[{"HsmId":"hsm-aaa2bbb3ccc"}]}]}"#,
+    )
+    .unwrap();
+    let absolute = capacity(&[
+        "--baseline",
+        baseline.to_str().unwrap(),
+        "--baseline-at",
+        "2024-03-04",
+    ]);
+    assert_eq!(absolute[0]["hsms_after"], 1);
+    assert_eq!(absolute[0]["counted_from"], "baseline");
+    assert_eq!(absolute[0]["below_minimum"], true);
+    // The baseline is a table the SQL can read.
+    let rows = stdout(&run(&[
+        "query",
+        "--data",
+        data,
+        "--baseline",
+        baseline.to_str().unwrap(),
+        "--format",
+        "csv",
+        "SELECT cluster_id, hsms, CAST(taken_at AS VARCHAR) AS taken_at FROM baseline_clusters",
+    ]));
+    assert!(rows.contains("cluster-abc2def3ghi,1,"), "{rows}");
+    // A file that is not describe output is an error naming it.
+    let wrong = dir.path().join("wrong.json");
+    std::fs::write(&wrong, "[]").unwrap();
+    let out = run(&[
+        "report",
+        "hsm-capacity",
+        "--data",
+        data,
+        "--baseline",
+        wrong.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong.json"));
 }
