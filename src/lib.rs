@@ -42,3 +42,4 @@ pub mod runtime;
 pub mod schema;
 pub mod state;
 pub mod time;
+pub mod verify;

@@ -33,6 +33,13 @@ pub fn parse_api_time(text: &str) -> Option<i64> {
     })
 }
 
+/// A compact UTC time as CloudTrail puts in object keys, `20150817T150131Z`.
+pub fn parse_compact_utc(text: &str) -> Option<i64> {
+    NaiveDateTime::parse_from_str(text, "%Y%m%dT%H%M%SZ")
+        .ok()
+        .map(|t| t.and_utc().timestamp_millis())
+}
+
 /// CloudTrail's own form of a time: `2024-01-02T03:04:05Z`, or with `.678` when it has
 /// milliseconds. A record whose eventTime renders back to the same text needs nothing else to
 /// be rebuilt exactly.

@@ -12,6 +12,7 @@ mod reports;
 mod s3;
 mod schema;
 mod scope;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -44,6 +45,8 @@ enum Command {
     Query(Box<query::Args>),
     /// Run the bundled security checks; exit 3 when a finding is at or above --fail-on.
     Check(Box<check::Args>),
+    /// Prove from CloudTrail's signed digests that an archive is complete and untampered.
+    Verify(Box<verify::Args>),
 }
 
 /// Runs the parsed command; the exit code says whether the run was clean.
@@ -67,6 +70,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Report(args) => report::run(*args),
         Command::Query(args) => query::run(*args),
         Command::Check(args) => check::run(*args),
+        Command::Verify(args) => verify::run(*args),
     };
     match result {
         Err(_) if crate::output::reader_gone() => Ok(ExitCode::SUCCESS),
@@ -96,6 +100,7 @@ impl Command {
             Command::Report(_) => "report",
             Command::Query(_) => "query",
             Command::Check(_) => "check",
+            Command::Verify(_) => "verify",
         }
     }
 }

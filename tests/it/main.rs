@@ -18,3 +18,4 @@ mod realdata;
 mod reports;
 mod s3;
 mod schema_doc;
+mod verify;
