@@ -1,6 +1,6 @@
 -- name: hsm-capacity
 -- title: HSMs per cluster over time
--- description: The HSM count of each cluster after every successful CreateHsm and DeleteHsm, flagging clusters left with fewer than min_hsms. Counts start from a --baseline (describe-clusters) when given, from zero for a cluster created in the data, and otherwise from the fewest HSMs the events allow, which counted_from calls "at least": never negative.
+-- description: The HSM count of each cluster after every successful CreateHsm and DeleteHsm, flagging clusters left with fewer than min_hsms. Counts start from a --baseline (describe-clusters) when given, from zero for a cluster created in the data, and otherwise (or when the events contradict either) from the fewest HSMs the events allow, which counted_from calls "at least": never negative.
 -- param: min_hsms integer 2 The HSM count below which a cluster is flagged (AWS recommends at least 2, in different Availability Zones)
 WITH changes AS (
     SELECT
@@ -45,6 +45,7 @@ described AS (
         SELECT cluster_id, hsms, taken_at,
                ROW_NUMBER() OVER (PARTITION BY cluster_id ORDER BY taken_at DESC) AS newest
         FROM baseline_clusters
+        WHERE hsms IS NOT NULL
     ) b
     WHERE newest = 1
 ),
@@ -54,23 +55,30 @@ from_baseline AS (
     LEFT JOIN changes c ON c.cluster_id = d.cluster_id AND c.event_time <= d.taken_at
     GROUP BY d.cluster_id, d.hsms
 ),
+-- Each cluster's count before its first change: the baseline's, or zero for a cluster created
+-- in the data, raised (for either, or with neither) to the fewest HSMs the events allow, so
+-- that no count is negative; counted_from says which.
 starts AS (
     SELECT
         r.cluster_id,
-        CASE
-            WHEN MAX(b.start_count) IS NOT NULL THEN MAX(b.start_count)
-            WHEN MAX(c.cluster_id) IS NOT NULL THEN 0
-            ELSE GREATEST(0, -MIN(r.change_so_far))
-        END AS start_count,
-        CASE
-            WHEN MAX(b.start_count) IS NOT NULL THEN 'baseline'
-            WHEN MAX(c.cluster_id) IS NOT NULL THEN 'cluster created in the data'
-            ELSE 'at least (counted from the first event seen)'
-        END AS counted_from
+        MAX(b.start_count) AS described,
+        MAX(c.cluster_id) AS created,
+        GREATEST(0, -MIN(r.change_so_far)) AS fewest
     FROM running r
     LEFT JOIN from_baseline b ON b.cluster_id = r.cluster_id
     LEFT JOIN created c ON c.cluster_id = r.cluster_id
     GROUP BY r.cluster_id
+),
+based AS (
+    SELECT
+        cluster_id,
+        GREATEST(COALESCE(described, 0), fewest) AS start_count,
+        CASE
+            WHEN described IS NOT NULL AND described >= fewest THEN 'baseline'
+            WHEN described IS NULL AND created IS NOT NULL AND fewest = 0 THEN 'cluster created in the data'
+            ELSE 'at least (counted from the first event seen)'
+        END AS counted_from
+    FROM starts
 )
 SELECT
     r.cluster_id,
@@ -78,10 +86,10 @@ SELECT
     r.event_name,
     r.hsm_id,
     r.actor,
-    GREATEST(0, s.start_count + r.change_so_far) AS hsms_after,
+    s.start_count + r.change_so_far AS hsms_after,
     s.counted_from,
-    GREATEST(0, s.start_count + r.change_so_far) < {{min_hsms}} AS below_minimum,
+    s.start_count + r.change_so_far < {{min_hsms}} AS below_minimum,
     r.newest_first = 1 AS current_count
 FROM running r
-JOIN starts s ON s.cluster_id = r.cluster_id
+JOIN based s ON s.cluster_id = r.cluster_id
 ORDER BY r.cluster_id, r.event_time

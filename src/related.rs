@@ -133,13 +133,14 @@ fn text<'a>(object: &RawRecord<'a>, key: &str) -> Option<Cow<'a, str>> {
     object.get_str(key).ok().flatten().filter(|s| !s.is_empty())
 }
 
-/// The log group a CloudWatch Logs call names: `logGroupName`, or `logGroupIdentifier`
-/// (a name or an ARN `arn:aws:logs:region:account:log-group:NAME[:*]`).
+/// The log group a CloudWatch Logs call names: `logGroupName`, or `logGroupIdentifier` or
+/// `resourceIdentifier` (AssociateKmsKey, DisassociateKmsKey): a name or an ARN
+/// `arn:aws:logs:region:account:log-group:NAME[:*]`.
 pub fn log_group<'a>(request: &RawRecord<'a>) -> Option<Cow<'a, str>> {
     if let Some(name) = text(request, "logGroupName") {
         return Some(name);
     }
-    let id = text(request, "logGroupIdentifier")?;
+    let id = text(request, "logGroupIdentifier").or_else(|| text(request, "resourceIdentifier"))?;
     match id.split_once(":log-group:") {
         Some((_, rest)) => {
             let name = rest.strip_suffix(":*").unwrap_or(rest);
@@ -275,6 +276,8 @@ mod tests {
         assert_eq!(relation(logs), Some(Relation::AuditLogGroup));
         let by_arn = r#"{"eventSource":"logs.amazonaws.com","eventName":"DeleteLogGroup","requestParameters":{"logGroupIdentifier":"arn:aws:logs:us-east-1:1:log-group:/aws/cloudhsm/cluster-a:*"}}"#;
         assert_eq!(relation(by_arn), Some(Relation::AuditLogGroup));
+        let kms = r#"{"eventSource":"logs.amazonaws.com","eventName":"DisassociateKmsKey","requestParameters":{"resourceIdentifier":"arn:aws:logs:us-east-1:1:log-group:/aws/cloudhsm/cluster-a"}}"#;
+        assert_eq!(relation(kms), Some(Relation::AuditLogGroup));
         let lambda = r#"{"eventSource":"logs.amazonaws.com","eventName":"DeleteLogGroup","requestParameters":{"logGroupName":"/aws/lambda/f"}}"#;
         assert_eq!(relation(lambda), None);
         let stop = r#"{"eventSource":"cloudtrail.amazonaws.com","eventName":"StopLogging","requestParameters":{"name":"t"}}"#;

@@ -837,9 +837,10 @@ pub static COLUMNS: &[Column] = &[
             &[
                 &["requestParameters", "logGroupName"],
                 &["requestParameters", "logGroupIdentifier"],
+                &["requestParameters", "resourceIdentifier"],
             ],
         ),
-        "CloudWatch Logs log group changed (a name, or the ARN logGroupIdentifier gives); /aws/cloudhsm/CLUSTER holds an HSM audit log",
+        "CloudWatch Logs log group changed (a name, or the ARN logGroupIdentifier or resourceIdentifier gives); /aws/cloudhsm/CLUSTER holds an HSM audit log",
     ),
     col(
         "request_trail_name",
@@ -1118,7 +1119,7 @@ pub static COLUMNS: &[Column] = &[
         Text,
         Resource,
         Source::Derived(Derived::ResourceId(ResourceKind::Cluster)),
-        "Cluster the event touched, from request, response, service event details or resources; for a KMS key store its cloudHsmClusterId, for an audit log group the cluster it is named after",
+        "Cluster the event touched, from request, response, service event details or resources; for a KMS custom key store the cluster behind it, for an audit log group the cluster it is named after",
     ),
     col(
         "hsm_id",

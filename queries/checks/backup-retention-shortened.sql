@@ -26,6 +26,21 @@ WITH known AS (
       AND error_code IS NULL
       AND cluster_id IS NOT NULL
       AND (request_backup_retention_value IS NOT NULL OR response_cluster_backup_retention_value IS NOT NULL)
+    UNION ALL
+    -- A describe-clusters baseline (--baseline) says what the retention was at its time.
+    SELECT
+        cluster_id,
+        taken_at AS event_time,
+        CAST(NULL AS VARCHAR) AS event_id,
+        'describe-clusters baseline' AS event_name,
+        CAST(NULL AS VARCHAR) AS recipient_account_id,
+        CAST(NULL AS VARCHAR) AS aws_region,
+        CAST(NULL AS VARCHAR) AS actor,
+        CAST(NULL AS VARCHAR) AS source_ip_address,
+        false AS sets_retention,
+        TRY_CAST(backup_retention_days AS BIGINT) AS days
+    FROM baseline_clusters
+    WHERE cluster_id IS NOT NULL AND backup_retention_days IS NOT NULL
 ),
 sequenced AS (
     SELECT

@@ -32,9 +32,11 @@ outside AS (
     SELECT g.*
     FROM grants g
     LEFT JOIN known_accounts k ON k.account = g.grantee
-    WHERE g.grantee = '*'
-       OR ({{trusted_accounts}} <> ',' AND strpos({{trusted_accounts}}, ',' || g.grantee || ',') = 0)
-       OR ({{trusted_accounts}} = ',' AND k.account IS NULL)
+    -- The owner's own account is never outside.
+    WHERE g.grantee <> COALESCE(g.recipient_account_id, '')
+      AND (g.grantee = '*'
+           OR ({{trusted_accounts}} <> ',' AND strpos({{trusted_accounts}}, ',' || g.grantee || ',') = 0)
+           OR ({{trusted_accounts}} = ',' AND k.account IS NULL))
 )
 SELECT
     event_time,

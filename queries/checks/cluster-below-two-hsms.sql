@@ -75,8 +75,9 @@ baseline AS (
 judged AS (
     SELECT
         r.*,
-        CASE WHEN b.cluster_id IS NOT NULL THEN b.hsms + r.net_after - b.net_at_baseline
-             WHEN cr.cluster_id IS NOT NULL THEN r.net_after END AS hsms_after,
+        -- Never below zero: events the data lacks can make the sum negative.
+        CASE WHEN b.cluster_id IS NOT NULL THEN GREATEST(0, b.hsms + r.net_after - b.net_at_baseline)
+             WHEN cr.cluster_id IS NOT NULL THEN GREATEST(0, r.net_after) END AS hsms_after,
         CASE WHEN b.cluster_id IS NOT NULL
                  THEN 'the describe-clusters baseline: ' || CAST(b.hsms AS VARCHAR)
                       || CASE WHEN b.hsms = 1 THEN ' HSM' ELSE ' HSMs' END || ' at '

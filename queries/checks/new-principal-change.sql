@@ -9,11 +9,18 @@
 WITH data_start AS (
     SELECT MIN(event_time) AS first_event FROM events
 ),
-first_seen AS (
-    SELECT actor, MIN(event_time) AS first_seen
+-- A principal is its account and its IAM identity (the role behind a session, whatever the
+-- session's name, which the caller chooses), so that a same-named role of another account is
+-- another principal.
+principals AS (
+    SELECT *, COALESCE(identity_account_id, recipient_account_id, '') || '/' || COALESCE(identity_session_issuer_arn, identity_arn, actor) AS principal_key
     FROM events
     WHERE actor IS NOT NULL
-    GROUP BY actor
+),
+first_seen AS (
+    SELECT principal_key, MIN(event_time) AS first_seen
+    FROM principals
+    GROUP BY principal_key
 ),
 changes AS (
     SELECT
@@ -29,9 +36,9 @@ changes AS (
                  e.request_trail_name, e.cluster_id) AS touched,
         f.first_seen,
         s.first_event,
-        ROW_NUMBER() OVER (PARTITION BY e.actor ORDER BY e.event_time, e.event_id) AS nth
-    FROM events e
-    JOIN first_seen f ON f.actor = e.actor
+        ROW_NUMBER() OVER (PARTITION BY e.principal_key ORDER BY e.event_time, e.event_id) AS nth
+    FROM principals e
+    JOIN first_seen f ON f.principal_key = e.principal_key
     CROSS JOIN data_start s
     WHERE f.first_seen >= s.first_event + INTERVAL '{{learning_days}} days'
       AND (e.event_source = 'cloudhsm.amazonaws.com' OR e.cloudhsm_relation IS NOT NULL)

@@ -33,6 +33,11 @@ pub enum FindingFormat {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "--since and --until choose which findings are reported; the checks still see \
+                  every event, since \"first seen\" and \"shortened\" are judged against the \
+                  whole history in the data."
+)]
 pub struct Args {
     /// List the checks (severity, what they find, parameters) instead of running them.
     #[arg(long)]
@@ -99,6 +104,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .into_iter()
         .filter(|c| c.severity >= args.min_severity)
         .collect();
+    if selected.is_empty() {
+        return Err(super::usage(format!(
+            "no check of those given is at or above --min-severity {}",
+            args.min_severity.name()
+        )));
+    }
+    if args.asff_product_arn.is_some() && args.format != FindingFormat::Asff {
+        return Err(super::usage("--asff-product-arn goes with --format asff"));
+    }
     if args.list {
         return list(&selected);
     }
@@ -132,9 +146,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let data = args.input.data(&args.scope, &history)?;
     let engine = args.scope.engine(data, &history)?;
     let findings = run.findings(&engine)?;
-    write_results(args.output.as_deref(), |out| {
+    let written = write_results(args.output.as_deref(), |out| {
         print_findings(&findings, &args, &engine, out)
-    })?;
+    });
+    // A reader that stopped early (`| head`) does not change what was found: the exit code
+    // still says it, for a CI step under `set -o pipefail`.
+    if let Err(e) = written
+        && !crate::output::reader_gone()
+    {
+        return Err(e);
+    }
     let failing = findings
         .iter()
         .filter(|f| f.check.severity >= args.fail_on)
@@ -192,7 +213,11 @@ fn print_findings(
                 product_arn: args.asff_product_arn.as_deref(),
                 generated_at: now_ms(),
             };
-            serde_json::to_writer_pretty(&mut *out, &asff::findings(findings, &target)?)?;
+            let (filed, left_out) = asff::findings(findings, &target);
+            for why in left_out {
+                crate::say!("hsmtrail: warning: left out of the ASFF file: {why}");
+            }
+            serde_json::to_writer_pretty(&mut *out, &filed)?;
             writeln!(out)?;
             return Ok(());
         }

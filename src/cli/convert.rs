@@ -33,7 +33,8 @@ pub struct Args {
     #[command(flatten)]
     s3: super::s3::S3Args,
 
-    /// Keep events of this eventSource (repeatable); default: cloudhsm.amazonaws.com only.
+    /// Keep events of this eventSource only (repeatable); default: CloudHSM's events and the
+    /// KMS, RAM, CloudWatch Logs and CloudTrail events that act on CloudHSM.
     #[arg(long = "source", value_name = "NAME", conflicts_with = "all_sources")]
     sources: Vec<String>,
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::convert::{self, Options, SourceFilter};
 use crate::filter::EventFilter;
@@ -180,7 +180,7 @@ pub fn parse_params(pairs: &[String]) -> Result<BTreeMap<String, String>> {
         .map(|pair| {
             pair.split_once('=')
                 .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
-                .with_context(|| format!("--param takes key=value, not '{pair}'"))
+                .ok_or_else(|| super::usage(format!("--param takes key=value, not '{pair}'")))
         })
         .collect()
 }

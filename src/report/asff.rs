@@ -30,13 +30,18 @@ pub struct Target<'a> {
     pub generated_at: i64,
 }
 
-/// The findings as an ASFF JSON array.
-pub fn findings(findings: &[Finding], target: &Target<'_>) -> Result<Value> {
-    findings
-        .iter()
-        .map(|f| finding(f, target))
-        .collect::<Result<Vec<Value>>>()
-        .map(Value::Array)
+/// The findings as an ASFF JSON array, and why any finding was left out of it (one without an
+/// account or a region cannot be filed; the others still are).
+pub fn findings(findings: &[Finding], target: &Target<'_>) -> (Value, Vec<String>) {
+    let mut filed = Vec::new();
+    let mut left_out = Vec::new();
+    for f in findings {
+        match finding(f, target) {
+            Ok(v) => filed.push(v),
+            Err(e) => left_out.push(format!("{e:#}")),
+        }
+    }
+    (Value::Array(filed), left_out)
 }
 
 fn finding(f: &Finding, target: &Target<'_>) -> Result<Value> {
@@ -128,8 +133,22 @@ fn id(f: &Finding, account: &str) -> String {
         hash.update(event.as_bytes());
         hash.update(b"\n");
     }
+    // Events without an eventID leave the list empty: then what the finding says tells them
+    // apart (otherwise not, so that a detail that grows on a later run keeps the Id).
+    let detail = if f.event_ids.is_empty() {
+        f.detail.as_str()
+    } else {
+        ""
+    };
+    for part in [
+        f.resource.as_deref().unwrap_or_default(),
+        f.principal.as_deref().unwrap_or_default(),
+        detail,
+    ] {
+        hash.update(part.as_bytes());
+        hash.update(b"\n");
+    }
     hash.update(f.event_time.to_le_bytes());
-    hash.update(f.resource.as_deref().unwrap_or_default().as_bytes());
     let digest = hash.finalize();
     let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
     format!(

@@ -49,8 +49,8 @@ struct DescribeOutput {
 #[serde(rename_all = "PascalCase")]
 struct DescribedCluster {
     cluster_id: String,
-    #[serde(default)]
-    hsms: Vec<serde_json::Value>,
+    /// Absent: the output did not say (a `--query` that left it out), so the count is unknown.
+    hsms: Option<Vec<serde_json::Value>>,
     state: Option<String>,
     hsm_type: Option<String>,
     mode: Option<String>,
@@ -82,7 +82,33 @@ impl Baseline {
                 .add(file)
                 .with_context(|| format!("reading the baseline {}", file.path.display()))?;
         }
+        baseline.refuse_conflicts(files)?;
         Ok(baseline)
+    }
+
+    /// Two descriptions of one cluster at one time that disagree cannot both be right, and
+    /// which one a report used would depend on the order the files were given in.
+    fn refuse_conflicts(&self, files: &[BaselineFile]) -> Result<()> {
+        let mut seen: std::collections::HashMap<(&str, i64), Option<usize>> =
+            std::collections::HashMap::new();
+        for (c, at) in &self.clusters {
+            let hsms = c.hsms.as_ref().map(Vec::len);
+            if let Some(other) = seen.insert((&c.cluster_id, *at), hsms)
+                && other != hsms
+            {
+                let names: Vec<String> =
+                    files.iter().map(|f| f.path.display().to_string()).collect();
+                bail!(
+                    "the baseline ({}) describes cluster {} twice at {} with different HSM counts: \
+                     give each file its own time (files taken at different times can be given \
+                     in separate runs, or with the time in their modification time)",
+                    names.join(", "),
+                    c.cluster_id,
+                    time::render_millis(*at)
+                );
+            }
+        }
+        Ok(())
     }
 
     fn add(&mut self, file: &BaselineFile) -> Result<()> {
@@ -113,7 +139,7 @@ impl Baseline {
     pub fn clusters_schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
             Field::new("cluster_id", DataType::Utf8, false),
-            Field::new("hsms", DataType::Int64, false),
+            Field::new("hsms", DataType::Int64, true),
             Field::new("state", DataType::Utf8, true),
             Field::new("hsm_type", DataType::Utf8, true),
             Field::new("mode", DataType::Utf8, true),
@@ -147,7 +173,7 @@ impl Baseline {
         let mut taken = TimestampMillisecondBuilder::new().with_timezone("UTC");
         for (c, at) in &self.clusters {
             id.append_value(&c.cluster_id);
-            hsms.append_value(c.hsms.len() as i64);
+            hsms.append_option(c.hsms.as_ref().map(|h| h.len() as i64));
             state.append_option(c.state.as_deref());
             hsm_type.append_option(c.hsm_type.as_deref());
             mode.append_option(c.mode.as_deref());

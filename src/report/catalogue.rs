@@ -19,6 +19,7 @@ use std::sync::LazyLock;
 
 use anyhow::{Context, Result, bail};
 
+use crate::error::UsageError;
 use crate::time;
 
 /// The SQL files, by file name. A test checks that every file in `queries/` is listed.
@@ -238,7 +239,7 @@ impl Template {
         for name in given.keys() {
             if !self.takes(name) {
                 let known: Vec<&str> = self.params.iter().map(|p| p.name.as_str()).collect();
-                bail!(
+                return Err(UsageError(format!(
                     "{} has no parameter '{name}' (it takes: {})",
                     self.owner,
                     if known.is_empty() {
@@ -246,18 +247,20 @@ impl Template {
                     } else {
                         known.join(", ")
                     }
-                );
+                ))
+                .into());
             }
         }
         let mut sql = self.sql.clone();
         for p in &self.params {
-            let value = given.get(&p.name).or(p.default.as_ref()).with_context(|| {
-                format!(
+            let value = given.get(&p.name).or(p.default.as_ref()).ok_or_else(|| {
+                UsageError(format!(
                     "{} needs --param {}=... ({})",
                     self.owner, p.name, p.description
-                )
+                ))
             })?;
-            let literal = p.literal(value)?;
+            // A value the parameter's type refuses is the user's to fix: a usage error.
+            let literal = p.literal(value).map_err(|e| UsageError(format!("{e:#}")))?;
             sql = sql.replace(&format!("{{{{{}}}}}", p.name), &literal);
         }
         Ok(sql)

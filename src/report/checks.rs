@@ -250,7 +250,11 @@ pub fn refuse_unknown_params(checks: &[&Check], params: &BTreeMap<String, String
             known.dedup();
             return Err(crate::error::UsageError(format!(
                 "no check takes the parameter '{name}' (they take: {})",
-                known.join(", ")
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
             ))
             .into());
         }
@@ -276,6 +280,7 @@ impl Run<'_> {
                 );
             }
         }
+        fill_accounts(engine, &mut findings)?;
         findings.sort_by(|a, b| {
             (b.check.severity, a.event_time, &a.check.name, &a.event_ids).cmp(&(
                 a.check.severity,
@@ -286,6 +291,32 @@ impl Run<'_> {
         });
         Ok(findings)
     }
+}
+
+/// A finding without an account (its events have no recipientAccountId, which the oldest
+/// records lack) takes the caller's account from its events, as `convert` does for partitions.
+fn fill_accounts(engine: &Engine, findings: &mut [Finding]) -> Result<()> {
+    for f in findings.iter_mut().filter(|f| f.account_id.is_none()) {
+        let ids: Vec<String> = f
+            .event_ids
+            .iter()
+            .map(|id| format!("'{}'", id.replace('\'', "''")))
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let sql = format!(
+            "SELECT min(COALESCE(recipient_account_id, identity_account_id)) AS account FROM events WHERE event_id IN ({})",
+            ids.join(", ")
+        );
+        let batches = engine.collect(&sql)?;
+        f.account_id = batches.iter().find(|b| b.num_rows() > 0).and_then(|b| {
+            let column = arrow::compute::cast(b.column(0), &DataType::Utf8).ok()?;
+            let column = column.as_string::<i32>();
+            column.is_valid(0).then(|| column.value(0).to_owned())
+        });
+    }
+    Ok(())
 }
 
 /// The findings in one batch of a check's answer.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
-use datafusion::catalog::MemTable;
+use datafusion::catalog::{MemTable, TableProvider};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -26,7 +26,7 @@ use super::baseline::{self, Baseline};
 use super::pruned_store::PrunedStore;
 use crate::filter::EventFilter;
 use crate::output::destination::{Destination, OutputLocation, url_of};
-use crate::output::partition::PartitionField;
+use crate::output::partition::{LAYOUT_RECORD, PartitionField};
 use crate::remote::S3Options;
 use crate::schema;
 use crate::time;
@@ -334,8 +334,8 @@ pub fn query_error(e: datafusion::error::DataFusionError) -> anyhow::Error {
 
 /// The converted output as tables: whole, and as listed for a scope.
 struct Tables {
-    whole: Arc<ListingTable>,
-    pruned: Arc<ListingTable>,
+    whole: Arc<dyn TableProvider>,
+    pruned: Arc<dyn TableProvider>,
     partitions: Vec<PartitionField>,
 }
 
@@ -343,6 +343,18 @@ impl Tables {
     /// One file: nothing to prune, no partition columns.
     fn one_file(url: ListingTableUrl) -> Result<Tables> {
         let table = table(url, &[])?;
+        Ok(Tables {
+            whole: table.clone(),
+            pruned: table,
+            partitions: Vec::new(),
+        })
+    }
+
+    /// An output `convert` made that holds no event yet (every input filtered out): an empty
+    /// table, so that reports give no rows and checks no findings rather than an error.
+    fn empty() -> Result<Tables> {
+        let table: Arc<dyn TableProvider> =
+            Arc::new(MemTable::try_new(schema::arrow_schema(), vec![vec![]])?);
         Ok(Tables {
             whole: table.clone(),
             pruned: table,
@@ -402,6 +414,16 @@ fn listing_tables(
     let Some(first) = dest.first_data_file(scope)? else {
         if dest.holds_trail_files()? {
             return Err(trail_files(&dest.display()));
+        }
+        // Converted into, with nothing kept: its layout, or the record of an --incremental run.
+        if dest.read_small(LAYOUT_RECORD)?.is_some()
+            || !dest.read_folder(crate::state::FOLDER)?.is_empty()
+        {
+            crate::say!(
+                "hsmtrail: {} holds no events yet: every event converted into it so far was filtered out",
+                dest.display()
+            );
+            return Tables::empty();
         }
         bail!("no Parquet files under {}: {HOW}", dest.display());
     };

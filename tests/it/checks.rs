@@ -265,8 +265,86 @@ fn severities_windows_and_exit_codes() {
         assert!(err.contains(says), "{args:?}: {err}");
         assert_ne!(out.status.code(), Some(0), "{args:?}");
     }
-    let out = run(&["check", "--only", "cluster-deleteed"]);
-    assert_eq!(out.status.code(), Some(2));
+    for args in [
+        vec!["check", "--only", "cluster-deleteed"],
+        vec!["check", "--data", data, "--trusted-account", "1'1"],
+        vec!["check", "--data", data, "--param", "burst=1;DROP"],
+        vec!["check", "--data", data, "--param", "burst"],
+        vec![
+            "check",
+            "--data",
+            data,
+            "--only",
+            "migration-unfinished",
+            "--min-severity",
+            "high",
+        ],
+    ] {
+        assert_eq!(run(&args).status.code(), Some(2), "{args:?}");
+    }
+}
+
+#[test]
+fn empty_outputs_old_records_and_closed_pipes() {
+    let dir = tempfile::tempdir().unwrap();
+    // Converted into with nothing kept: no findings, exit 0 (a nightly run on a quiet day).
+    let quiet = dir.path().join("quiet.json");
+    std::fs::write(
+        &quiet,
+        r#"{"Records":[{"eventVersion":"1.09","eventTime":"2024-04-04T10:00:00Z","eventSource":"kms.amazonaws.com","eventName":"Decrypt","awsRegion":"us-east-1","eventID":"e1","recipientAccountId":"111122223333"}]}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    hsmtrail()
+        .arg("convert")
+        .arg(&quiet)
+        .args(["--incremental", "--quiet", "--output"])
+        .arg(&out)
+        .assert()
+        .success();
+    let (rows, code) = findings(&["check", "--data", out.to_str().unwrap(), "--format", "json"]);
+    assert!(rows.is_empty());
+    assert_eq!(code, 0);
+    // A record without recipientAccountId: the finding takes the caller's account, and ASFF
+    // files it.
+    let old = dir.path().join("old.json");
+    std::fs::write(
+        &old,
+        r#"{"Records":[{"eventVersion":"1.09","eventTime":"2024-04-04T10:00:00Z","eventSource":"cloudhsm.amazonaws.com","eventName":"DeleteCluster","awsRegion":"us-east-1","eventID":"e2","userIdentity":{"type":"IAMUser","accountId":"111122223333","userName":"bob"},"requestParameters":{"clusterId":"cluster-a"}}]}"#,
+    )
+    .unwrap();
+    let old = old.to_str().unwrap();
+    let (rows, _) = findings(&[
+        "check",
+        "--input",
+        old,
+        "--only",
+        "cluster-deleted",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(rows[0]["account_id"], "111122223333");
+    let asff = run(&[
+        "check",
+        "--input",
+        old,
+        "--only",
+        "cluster-deleted",
+        "--format",
+        "asff",
+    ]);
+    let filed: Vec<Value> = serde_json::from_slice(&asff.stdout).unwrap();
+    assert_eq!(filed[0]["AwsAccountId"], "111122223333");
+    // A reader that stops early does not turn findings into success.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hsmtrail"))
+        .args(["check", "--data"])
+        .arg(fired_data())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    assert_eq!(child.wait().unwrap().code(), Some(3));
 }
 
 #[test]
