@@ -49,6 +49,20 @@ def main():
                 path = os.path.join(root, name)
                 rel = os.path.relpath(path, local).replace(os.sep, "/")
                 s3.upload_file(path, bucket, f"{prefix.rstrip('/')}/{rel}" if prefix else rel)
+    elif command == "put-signed":
+        # A CloudTrail bucket as CloudTrail writes it: each digest with its signature as
+        # object metadata (x-amz-meta-signature), from a {key: signature} file.
+        bucket, local, signatures = args
+        signatures = json.load(open(signatures))
+        for root, _, files in os.walk(local):
+            for name in files:
+                path = os.path.join(root, name)
+                key = os.path.relpath(path, local).replace(os.sep, "/")
+                extra = {}
+                if key in signatures:
+                    extra = {"Metadata": {"signature": signatures[key],
+                                          "signature-algorithm": "SHA256withRSA"}}
+                s3.upload_file(path, bucket, key, ExtraArgs=extra)
     elif command == "put":
         bucket, key, local = args
         s3.upload_file(local, bucket, key)

@@ -24,9 +24,10 @@ pub enum VerifyFormat {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Local copies of the logging bucket (folders holding `AWSLogs/`).
+    /// The logging bucket: `s3://bucket/prefix/` (digests' signatures read from their
+    /// metadata) or a local copy (a folder holding `AWSLogs/`).
     #[arg(required = true, value_name = "INPUT")]
-    inputs: Vec<PathBuf>,
+    inputs: Vec<String>,
 
     /// The JSON output of `aws cloudtrail list-public-keys` (repeatable: one a region).
     #[arg(long = "public-keys", value_name = "FILE")]
@@ -47,12 +48,20 @@ pub struct Args {
     /// Also write the counts as JSON to this file.
     #[arg(long, value_name = "FILE")]
     summary_json: Option<PathBuf>,
+
+    /// No progress bar.
+    #[arg(short, long)]
+    quiet: bool,
+
+    #[command(flatten)]
+    s3: super::s3::S3Args,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let keys = PublicKeys::read(&args.public_keys)?;
     let opts = Options {
         inputs: args.inputs.clone(),
+        s3: args.s3.options(),
         filter: args.filter.filter(SourceFilter::All)?,
         keys,
         signatures: match &args.signatures {
@@ -60,7 +69,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             None => Default::default(),
         },
     };
-    let outcome = verify::run(&opts)?;
+    let bar = super::progress::Bar::new(args.quiet);
+    let outcome = verify::run(&opts, &bar)?;
     let counts = counts(&outcome);
     let mut out = std::io::BufWriter::new(super::stdout());
     match args.format {
@@ -76,10 +86,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         crate::output::write_user_file(path, |f| Ok(f.write_all(&text)?))?;
     }
     if args.public_keys.is_empty() && !outcome.digests.is_empty() {
+        let regions: std::collections::BTreeSet<&str> = outcome
+            .digests
+            .iter()
+            .filter_map(|(key, _)| key.split('/').nth_back(4))
+            .collect();
         crate::say!(
-            "hsmtrail: no --public-keys given, so no signature was checked: save the keys of \
-             each region with `aws cloudtrail list-public-keys --region REGION --start-time \
-             ... --end-time ... > keys-REGION.json` and pass them with --public-keys"
+            "hsmtrail: no --public-keys given, so no signature was checked. The digests were \
+             signed in {}: save the keys of each region with `aws cloudtrail list-public-keys \
+             --region REGION --start-time ... --end-time ... > keys-REGION.json` and pass \
+             them with --public-keys",
+            regions.into_iter().collect::<Vec<_>>().join(", ")
         );
     }
     Ok(if outcome.all_proven() {

@@ -23,11 +23,15 @@ use sha2::{Digest as _, Sha256};
 use self::digest::{ChainId, Digest, DigestName, hex};
 use self::keys::{PublicKeys, Signature};
 use crate::filter::EventFilter;
+use crate::progress::Progress;
+use crate::remote::{Remote, S3Options, S3Url};
+use object_store::ObjectStoreExt;
 
 /// What `verify` is asked.
 pub struct Options {
-    /// Local folders or files (copies of the bucket).
-    pub inputs: Vec<PathBuf>,
+    /// Local folders (copies of the bucket) or `s3://bucket/prefix/`.
+    pub inputs: Vec<String>,
+    pub s3: S3Options,
     /// Digests whose end time is in this window, of these accounts and regions.
     pub filter: EventFilter,
     pub keys: PublicKeys,
@@ -144,10 +148,18 @@ pub fn gunzip_one_member(gzipped: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// A file of the archive: its key from `AWSLogs/` on, and where it is.
+/// Where a file of the archive is.
+#[derive(Debug, Clone)]
+enum Where {
+    Local(PathBuf),
+    S3 { bucket: String, key: String },
+}
+
+/// A file of the archive: its key from `AWSLogs/` on, where it is, and its size.
 struct Found {
     key: String,
-    path: PathBuf,
+    at: Where,
+    size: u64,
 }
 
 /// The key a path or an S3 object key has from `AWSLogs/` on, which is how digests are
@@ -162,14 +174,91 @@ fn archive_key(text: &str) -> Option<&str> {
 struct Archive {
     digests: Vec<(Found, DigestName)>,
     /// Log files by key.
-    logs: HashMap<String, PathBuf>,
+    logs: HashMap<String, Found>,
 }
 
-/// Walks the inputs for digests and log files.
-fn find(inputs: &[PathBuf]) -> Result<Archive> {
+impl Archive {
+    /// Files the walk or listing found, sorted into digests and log files by their keys.
+    fn add(&mut self, text: &str, at: Where, size: u64) {
+        let Some(key) = archive_key(text) else {
+            return;
+        };
+        let found = Found {
+            key: key.to_owned(),
+            at,
+            size,
+        };
+        if key.contains("/CloudTrail-Digest/") {
+            if let Some(name) = DigestName::parse(key) {
+                self.digests.push((found, name));
+            }
+        } else if key.contains("/CloudTrail/") && key.ends_with(".json.gz") {
+            self.logs.insert(found.key.clone(), found);
+        }
+    }
+}
+
+/// How files are read: from disk, or from S3 with the digests' signature metadata.
+struct Reader {
+    remote: Option<Remote>,
+}
+
+impl Reader {
+    /// The file's bytes, and for an S3 object its `x-amz-meta-signature`.
+    fn read(&self, at: &Where) -> Result<(Vec<u8>, Option<String>)> {
+        match at {
+            Where::Local(path) => Ok((
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+                None,
+            )),
+            Where::S3 { bucket, key } => {
+                let remote = self.remote.as_ref().expect("S3 inputs open a client");
+                let store = remote.store(bucket)?;
+                let location = object_store::path::Path::parse(key)?;
+                let url = format!("s3://{bucket}/{key}");
+                crate::runtime::block_on(async {
+                    let got = store.get(&location).await?;
+                    let signature = got
+                        .attributes
+                        .get(&object_store::Attribute::Metadata("signature".into()))
+                        .map(|v| v.to_string());
+                    Ok((got.bytes().await?.to_vec(), signature))
+                })
+                .map_err(|e| crate::remote::explain(e, &url))
+            }
+        }
+    }
+}
+
+/// Walks the local inputs and lists the S3 ones for digests and log files.
+fn find(opts: &Options) -> Result<(Archive, Reader)> {
     let mut archive = Archive::default();
-    let (digests, logs) = (&mut archive.digests, &mut archive.logs);
-    for input in inputs {
+    let mut remote = None;
+    for input in &opts.inputs {
+        if let Some(url) = S3Url::parse(input) {
+            let url = url?;
+            let client = match &remote {
+                Some(r) => r,
+                None => remote.insert(Remote::new(opts.s3.clone())?),
+            };
+            let store = client.store(&url.bucket)?;
+            let prefix = object_store::path::Path::parse(url.prefix.trim_end_matches('/'))?;
+            let listed: Vec<object_store::ObjectMeta> = crate::runtime::block_on(async {
+                use futures::TryStreamExt;
+                store.list(Some(&prefix)).try_collect().await
+            })
+            .map_err(|e| crate::remote::explain(e, input))?;
+            for meta in listed {
+                let key = meta.location.to_string();
+                let at = Where::S3 {
+                    bucket: url.bucket.clone(),
+                    key: key.clone(),
+                };
+                archive.add(&key, at, meta.size);
+            }
+            continue;
+        }
+        let input = Path::new(input);
         if !input.exists() {
             bail!("{} does not exist", input.display());
         }
@@ -178,35 +267,23 @@ fn find(inputs: &[PathBuf]) -> Result<Archive> {
             if !entry.file_type().is_file() {
                 continue;
             }
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
             let path = entry.path();
-            let text = path.to_string_lossy();
-            let Some(key) = archive_key(&text) else {
-                continue;
-            };
-            if key.contains("/CloudTrail-Digest/") {
-                if let Some(name) = DigestName::parse(key) {
-                    digests.push((
-                        Found {
-                            key: key.to_owned(),
-                            path: path.to_owned(),
-                        },
-                        name,
-                    ));
-                }
-            } else if key.contains("/CloudTrail/") && key.ends_with(".json.gz") {
-                logs.insert(key.to_owned(), path.to_owned());
-            }
+            archive.add(&path.to_string_lossy(), Where::Local(path.to_owned()), size);
         }
     }
-    Ok(archive)
+    Ok((archive, Reader { remote }))
 }
 
-/// Runs the verification.
-pub fn run(opts: &Options) -> Result<Outcome> {
-    let Archive {
-        digests: found,
-        logs: log_paths,
-    } = find(&opts.inputs)?;
+/// Runs the verification, reporting the bytes read to `progress`.
+pub fn run(opts: &Options, progress: &dyn Progress) -> Result<Outcome> {
+    let (
+        Archive {
+            digests: found,
+            logs: log_paths,
+        },
+        reader,
+    ) = find(opts)?;
     let filter = &opts.filter;
     let in_range: Vec<(Found, DigestName)> = found
         .into_iter()
@@ -216,18 +293,39 @@ pub fn run(opts: &Options) -> Result<Outcome> {
                 && filter.admits_region(Some(&n.region))
         })
         .collect();
-    let read: Vec<(String, Result<Digest>)> = in_range
+    // The work ahead, in stored bytes: the digests, then at most every log file.
+    let total: u64 = in_range.iter().map(|(f, _)| f.size).sum::<u64>()
+        + log_paths.values().map(|f| f.size).sum::<u64>();
+    progress.start(total);
+    let read: Vec<(String, Result<Digest>, Option<String>)> = in_range
         .par_iter()
         .map(|(f, name)| {
-            let digest = std::fs::read(&f.path)
-                .with_context(|| format!("reading {}", f.path.display()))
-                .and_then(|bytes| Digest::read(&f.key, name.clone(), &bytes));
-            (f.key.clone(), digest)
+            let fetched = reader.read(&f.at);
+            progress.advance(f.size, "digests");
+            match fetched {
+                Ok((bytes, signature)) => (
+                    f.key.clone(),
+                    Digest::read(&f.key, name.clone(), &bytes),
+                    signature,
+                ),
+                Err(e) => (f.key.clone(), Err(e), None),
+            }
+        })
+        .collect();
+    let buckets: HashMap<&str, &str> = in_range
+        .iter()
+        .filter_map(|(f, _)| match &f.at {
+            Where::S3 { bucket, .. } => Some((f.key.as_str(), bucket.as_str())),
+            Where::Local(_) => None,
         })
         .collect();
     let mut outcome = Outcome::default();
     let mut digests: Vec<Digest> = Vec::new();
-    for (key, result) in read {
+    let mut metadata: HashMap<String, String> = HashMap::new();
+    for (key, result, signature) in read {
+        if let Some(signature) = signature {
+            metadata.insert(key.clone(), signature);
+        }
         match result {
             Ok(d) => digests.push(d),
             Err(e) => outcome
@@ -247,8 +345,19 @@ pub fn run(opts: &Options) -> Result<Outcome> {
     }
     let mut proven: HashSet<&str> = HashSet::new();
     for d in &digests {
-        let saved = opts.signatures.get(&d.key).map(String::as_str);
-        let status = judge(d, successors.get(&d.key).copied(), saved, &opts.keys);
+        let saved = metadata
+            .get(&d.key)
+            .or_else(|| opts.signatures.get(&d.key))
+            .map(String::as_str);
+        let status = match buckets.get(d.key.as_str()) {
+            Some(bucket) if d.file.digest_s3_bucket.as_deref() != Some(bucket) => {
+                DigestStatus::Moved(format!(
+                    "CloudTrail put it in bucket {}, not {bucket}",
+                    d.file.digest_s3_bucket.as_deref().unwrap_or_default()
+                ))
+            }
+            _ => judge(d, successors.get(&d.key).copied(), saved, &opts.keys),
+        };
         if status == DigestStatus::Valid {
             proven.insert(&d.key);
         }
@@ -256,7 +365,8 @@ pub fn run(opts: &Options) -> Result<Outcome> {
     }
     let unreadable: HashSet<String> = outcome.digests.iter().map(|(k, _)| k.clone()).collect();
     outcome.gaps = gaps(&digests, &by_key, &unreadable, &mut outcome.digests, filter);
-    outcome.logs = logs(&digests, &proven, &log_paths, filter);
+    outcome.logs = logs(&digests, &proven, &log_paths, filter, &reader, progress);
+    progress.finish();
     outcome.digests.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(outcome)
 }
@@ -373,9 +483,18 @@ fn gaps(
 fn logs(
     digests: &[Digest],
     proven: &HashSet<&str>,
-    paths: &HashMap<String, PathBuf>,
+    paths: &HashMap<String, Found>,
     filter: &EventFilter,
+    reader: &Reader,
+    progress: &dyn Progress,
 ) -> Vec<(String, LogStatus)> {
+    let hash_log = |found: &Found| {
+        let hash = reader
+            .read(&found.at)
+            .and_then(|(bytes, _)| Ok(hex(&Sha256::digest(gunzip_one_member(&bytes)?))));
+        progress.advance(found.size, "log files");
+        hash
+    };
     let mut listed: BTreeMap<String, (String, bool)> = BTreeMap::new();
     for d in digests {
         for log in &d.file.log_files {
@@ -394,7 +513,7 @@ fn logs(
         .map(|(key, (expected, trusted))| {
             let status = match paths.get(key) {
                 None => LogStatus::Missing,
-                Some(path) => match hash_log(path) {
+                Some(found) => match hash_log(found) {
                     Err(e) => LogStatus::Unreadable(format!("{e:#}")),
                     Ok(hash) if hash != *expected => LogStatus::Modified,
                     Ok(_) if *trusted => LogStatus::Valid,
@@ -413,7 +532,7 @@ fn logs(
     let unlisted: Vec<(String, String)> = paths
         .par_iter()
         .filter(|(key, _)| !listed.contains_key(*key) && log_in_scope(key, &covered, filter))
-        .map(|(key, path)| (key.clone(), hash_log(path).unwrap_or_default()))
+        .map(|(key, found)| (key.clone(), hash_log(found).unwrap_or_default()))
         .collect();
     let mut out = hashed;
     let moved_to: HashMap<&str, &str> = unlisted
@@ -459,12 +578,6 @@ fn log_in_scope(key: &str, covered: &HashSet<(String, String)>, filter: &EventFi
     let ms = crate::time::parse_compact_utc(&format!("{}00Z", stamp.trim_end_matches('Z')));
     covered.contains(&(account.to_owned(), region.to_owned()))
         && ms.is_some_and(|ms| filter.admits_time(ms))
-}
-
-/// Lowercase hex SHA-256 of a log file's one gzip member.
-fn hash_log(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path)?;
-    Ok(hex(&Sha256::digest(gunzip_one_member(&bytes)?)))
 }
 
 #[cfg(test)]

@@ -1396,3 +1396,93 @@ fn a_key_the_client_cannot_name_is_a_problem_and_the_listing_goes_on() {
     assert_eq!(code, 0, "{s:#}");
     assert_eq!(s["records"]["kept"], 1, "{s:#}");
 }
+
+#[test]
+fn verify_reads_digest_signatures_from_s3_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = std::process::Command::new("python3")
+        .arg(crate::common::root().join("tests/make_digests.py"))
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let moto = Moto::start(&[]);
+    moto.tool(&["mb", "trail-bucket"]);
+    let local = dir.path().join("trail-bucket");
+    let signatures = dir.path().join("signatures.json");
+    moto.tool(&[
+        "put-signed",
+        "trail-bucket",
+        local.to_str().unwrap(),
+        signatures.to_str().unwrap(),
+    ]);
+    let keys = dir.path().join("keys.json");
+    let verify = |url: &str| {
+        let out = moto.hsmtrail(
+            &[
+                "verify",
+                url,
+                "--public-keys",
+                keys.to_str().unwrap(),
+                "--format",
+                "json",
+            ],
+            ("testing", "testing"),
+        );
+        let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (out.status.code().unwrap(), lines, out)
+    };
+    // Every digest's own signature is in its metadata: the newest of each chain is proven too.
+    let (code, lines, out) = verify("s3://trail-bucket/");
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l["kind"] == "digest" && l["status"] == "valid")
+            .count(),
+        13
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l["kind"] == "log" && l["status"] == "valid")
+            .count(),
+        25
+    );
+    // A log replaced in the bucket, and a newest digest uploaded again without its metadata.
+    let log = lines.iter().find(|l| l["kind"] == "log").unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let edited = dir.path().join("edited.json.gz");
+    std::fs::write(
+        &edited,
+        b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xab\xae\x05\x00\x43\xbf\xa6\xa3\x02\x00\x00\x00",
+    )
+    .unwrap();
+    moto.tool(&["put", "trail-bucket", &log, edited.to_str().unwrap()]);
+    let newest = "AWSLogs/111122223333/CloudTrail-Digest/us-west-2/2024/03/01/111122223333_CloudTrail-Digest_us-west-2_main_us-east-1_20240301T040000Z.json.gz";
+    moto.tool(&[
+        "put",
+        "trail-bucket",
+        newest,
+        local.join(newest).to_str().unwrap(),
+    ]);
+    let (code, lines, _) = verify("s3://trail-bucket/AWSLogs/");
+    assert_eq!(code, 1);
+    let status = |key: &str| {
+        lines
+            .iter()
+            .find(|l| l["key"] == key)
+            .map(|l| l["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(status(&log).as_deref(), Some("modified"));
+    assert_eq!(status(newest).as_deref(), Some("unproven"));
+}
