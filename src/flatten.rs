@@ -21,6 +21,24 @@ use crate::schema::{
 };
 use crate::time;
 
+/// Where a record came from: the input's name, and with `convert --verify` whether a digest
+/// proven by its signature lists that input with its exact hash.
+#[derive(Debug, Clone, Copy)]
+pub struct Provenance<'a> {
+    pub file: &'a str,
+    pub verified: Option<bool>,
+}
+
+impl<'a> Provenance<'a> {
+    /// An input that was not verified.
+    pub fn unverified(file: &'a str) -> Self {
+        Provenance {
+            file,
+            verified: None,
+        }
+    }
+}
+
 /// A record that passed the filters, with the fields the pipeline already parsed.
 #[derive(Debug)]
 pub struct Prepared<'a> {
@@ -192,7 +210,7 @@ impl Flattener {
     }
 
     /// Appends one record as a row.
-    pub fn push(&mut self, rec: &Prepared<'_>, source_file: &str) {
+    pub fn push(&mut self, rec: &Prepared<'_>, source: &Provenance<'_>) {
         let mut row = Row::new(rec);
         let mut deferred = Vec::new();
         for (i, column) in COLUMNS.iter().enumerate() {
@@ -201,7 +219,10 @@ impl Flattener {
                     deferred.push(i);
                     continue;
                 }
-                Source::Derived(Derived::SourceFile) => Cell::Text(Cow::Borrowed(source_file)),
+                Source::Derived(Derived::SourceFile) => Cell::Text(Cow::Borrowed(source.file)),
+                Source::Derived(Derived::SourceVerified) => {
+                    source.verified.map_or(Cell::Null, Cell::Bool)
+                }
                 _ => row.cell(i, column),
             };
             self.builders[i].append(cell);
@@ -691,7 +712,7 @@ pub(crate) fn batch_of_events(events: &[(&str, Option<&str>)]) -> RecordBatch {
             event_source: None,
             record: RawRecord::parse(&text).expect("a test record"),
         };
-        f.push(&prepared, "t");
+        f.push(&prepared, &Provenance::unverified("t"));
     }
     f.finish()
 }
@@ -715,7 +736,7 @@ mod tests {
             record,
         };
         let mut f = Flattener::new();
-        f.push(&prepared, "test.json");
+        f.push(&prepared, &Provenance::unverified("test.json"));
         f.finish()
     }
 

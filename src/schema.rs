@@ -111,6 +111,8 @@ pub enum Derived {
     SharedWith,
     /// Why an event of another service concerns CloudHSM ([`crate::related::Relation`]).
     Relation,
+    /// Whether a proven digest lists the record's input (`convert --verify`).
+    SourceVerified,
 }
 
 /// The kinds of CloudHSM resource that get a derived ID column.
@@ -1227,6 +1229,13 @@ pub static COLUMNS: &[Column] = &[
         Provenance,
         Source::Derived(Derived::SourceFile),
         "Input path or object key the record was read from",
+    ),
+    col(
+        "source_verified",
+        Bool,
+        Provenance,
+        Source::Derived(Derived::SourceVerified),
+        "Whether a CloudTrail digest proven by its signature lists the input file with its exact SHA-256 (convert --verify); false when none does, null when converted without --verify",
     ),
     col(
         "type_mismatches",

@@ -7,12 +7,14 @@ use anyhow::Result;
 
 use crate::convert::{
     self, DEFAULT_MAX_FILE_BYTES, DEFAULT_MEMORY_BUDGET, Limits, Options, SourceFilter,
-    TableDefinitions, WriteSettings,
+    TableDefinitions, Verified, WriteSettings,
 };
+use crate::filter::EventFilter;
 use crate::input::Shard;
 use crate::output::Compression;
 use crate::output::destination::OutputLocation;
 use crate::output::partition::Layout;
+use crate::verify::{self, keys::PublicKeys};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -95,6 +97,48 @@ pub struct Args {
     /// With --write-ddl: the S3 location the Athena definition points at.
     #[arg(long, value_name = "URI", requires = "write_ddl")]
     athena_location: Option<String>,
+
+    /// Verify the inputs against CloudTrail's signed digests first (as `hsmtrail verify`),
+    /// and record in the column source_verified whether a proven digest lists each input.
+    #[arg(long)]
+    verify: bool,
+
+    /// With --verify: the JSON output of `aws cloudtrail list-public-keys` (repeatable).
+    #[arg(long = "public-keys", value_name = "FILE", requires = "verify")]
+    public_keys: Vec<PathBuf>,
+
+    /// With --verify: the digests' saved signatures (see `hsmtrail verify --signatures`).
+    #[arg(long, value_name = "FILE", requires = "verify")]
+    signatures: Option<PathBuf>,
+}
+
+/// `--verify`: the log files of the inputs that digests proven by their signatures list.
+fn verify_inputs(args: &Args) -> Result<Verified> {
+    let opts = verify::Options {
+        inputs: args.inputs.clone(),
+        s3: args.s3.options(),
+        filter: EventFilter::every_source(),
+        keys: PublicKeys::read(&args.public_keys)?,
+        signatures: match &args.signatures {
+            Some(path) => verify::read_signatures(path)?,
+            None => Default::default(),
+        },
+    };
+    let outcome = verify::run(&opts, &crate::progress::Silent)?;
+    let proven = outcome.proven_logs();
+    if !args.quiet {
+        crate::say!(
+            "hsmtrail: --verify: {} of {} log files listed in digests are proven{}",
+            proven.len(),
+            outcome.logs.len(),
+            if outcome.all_proven() {
+                String::new()
+            } else {
+                "; `hsmtrail verify` on the same inputs says why the others are not".to_owned()
+            }
+        );
+    }
+    Ok(Verified { proven })
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -106,6 +150,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
             "--athena-location must be s3://bucket/prefix/, not '{l}'"
         )));
     }
+    let verified = if args.verify {
+        Some(std::sync::Arc::new(verify_inputs(&args)?))
+    } else {
+        None
+    };
     let sources = if args.all_sources {
         SourceFilter::All
     } else if args.sources.is_empty() {
@@ -114,6 +163,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         SourceFilter::Only(args.sources)
     };
     let opts = Options {
+        verified,
         filter: args.filter.filter(sources)?,
         shard: args.shard,
         write: WriteSettings {

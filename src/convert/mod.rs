@@ -18,7 +18,8 @@ mod summary;
 mod write;
 
 pub use options::{
-    DEFAULT_MAX_FILE_BYTES, DEFAULT_MEMORY_BUDGET, Limits, Options, TableDefinitions, WriteSettings,
+    DEFAULT_MAX_FILE_BYTES, DEFAULT_MEMORY_BUDGET, Limits, Options, TableDefinitions, Verified,
+    WriteSettings,
 };
 pub use pending::{BATCH_ROWS, Flushed, PendingRows};
 pub use prefilter::SourceFilter;

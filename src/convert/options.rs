@@ -31,6 +31,22 @@ pub struct Options {
     pub limits: Limits,
     /// How to reach S3, for `s3://` inputs and output.
     pub s3: S3Options,
+    /// With `convert --verify`: which input files a digest proven by its signature lists
+    /// with their exact hash, for the `source_verified` column; `None` leaves it null.
+    pub verified: Option<std::sync::Arc<Verified>>,
+}
+
+/// The log files a verification proved, by their key from `AWSLogs/` on.
+#[derive(Debug, Default)]
+pub struct Verified {
+    pub proven: std::collections::HashSet<String>,
+}
+
+impl Verified {
+    /// `source_verified` for an input named `name` (a path or `s3://` URL).
+    pub fn of(&self, name: &str) -> bool {
+        crate::verify::archive_key(name).is_some_and(|key| self.proven.contains(key))
+    }
 }
 
 /// How the output is written.
@@ -89,6 +105,7 @@ impl Options {
             write: WriteSettings::default(),
             limits: Limits::default(),
             s3: S3Options::default(),
+            verified: None,
         }
     }
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use arrow::record_batch::RecordBatch;
 
-use crate::flatten::{Flattener, Prepared};
+use crate::flatten::{Flattener, Prepared, Provenance};
 use crate::output;
 
 /// Rows a worker has flattened and not yet handed to the run's state, by partition.
@@ -36,12 +36,17 @@ pub struct Flushed {
 }
 
 impl PendingRows {
-    pub(super) fn push(&mut self, partition: String, prepared: &Prepared<'_>, source_file: &str) {
+    pub(super) fn push(
+        &mut self,
+        partition: String,
+        prepared: &Prepared<'_>,
+        source: &Provenance<'_>,
+    ) {
         let flattener = match self.partitions.get_mut(&partition) {
             Some(f) => f,
             None => self.partitions.entry(partition).or_default(),
         };
-        flattener.push(prepared, source_file);
+        flattener.push(prepared, source);
         self.rows += 1;
     }
 

@@ -7,6 +7,7 @@ use super::accept::{Verdict, accept};
 use super::options::Options;
 use super::pending::{Flushed, MAX_PENDING_ROWS, PendingRows};
 use super::summary::{RecordCounts, Severity};
+use crate::flatten::Provenance;
 use crate::input::container::{self, Content, Item, Location};
 use crate::input::{self, Input, Skip, decode};
 use crate::remote::Remote;
@@ -152,6 +153,10 @@ pub fn convert_text(
     let prefilter = prefilter.over(text);
     let mut records = RecordCounts::default();
     let mut rejected = Vec::new();
+    let source = Provenance {
+        file: name,
+        verified: opts.verified.as_ref().map(|v| v.of(name)),
+    };
     let mut sink = |item: Item<'_>, location: Location| {
         records.read += 1;
         let verdict = match item {
@@ -164,7 +169,7 @@ pub fn convert_text(
         match verdict {
             Verdict::Keep(prepared, partition) => {
                 records.kept += 1;
-                pending.push(partition, &prepared, name);
+                pending.push(partition, &prepared, &source);
                 if pending.rows >= MAX_PENDING_ROWS {
                     hand_over(pending.take_full());
                 }

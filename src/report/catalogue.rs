@@ -87,6 +87,7 @@ const BUNDLED: &[(&str, &str)] = &[
         "data-quality.sql",
         include_str!("../../queries/data-quality.sql"),
     ),
+    ("integrity.sql", include_str!("../../queries/integrity.sql")),
 ];
 
 /// The file names of the bundled reports, for the test that keeps `queries/` and the binary in

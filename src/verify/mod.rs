@@ -104,6 +104,15 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The log files proven: listed with their exact hash by a digest whose signature checks.
+    pub fn proven_logs(&self) -> std::collections::HashSet<String> {
+        self.logs
+            .iter()
+            .filter(|(_, s)| *s == LogStatus::Valid)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     /// Whether everything in range was proven valid. A chain that restarts is reported but is
     /// not a failure: CloudTrail delivered nothing to prove while logging was off.
     pub fn all_proven(&self) -> bool {
@@ -164,7 +173,7 @@ struct Found {
 
 /// The key a path or an S3 object key has from `AWSLogs/` on, which is how digests are
 /// matched with the files of a copy made anywhere.
-fn archive_key(text: &str) -> Option<&str> {
+pub fn archive_key(text: &str) -> Option<&str> {
     let at = text.find("AWSLogs/")?;
     Some(&text[at..])
 }

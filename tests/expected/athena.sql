@@ -129,6 +129,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `events` (
   `edge_device_details` string,
   `extra` string,
   `source_file` string,
+  `source_verified` boolean,
   `type_mismatches` array<string>
 )
 PARTITIONED BY (

@@ -323,3 +323,63 @@ fn the_window_accounts_and_regions_choose_the_digests() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/bucket"));
 }
+
+#[test]
+fn convert_verify_records_which_inputs_a_proven_digest_covers() {
+    let (dir, bucket) = copy();
+    let root = bucket.parent().unwrap();
+    // One log edited after delivery: its events are converted, but not proven.
+    let edited = files(&bucket, WEST_LOGS)[0].clone();
+    let text = String::from_utf8(gunzip(&std::fs::read(&edited).unwrap()))
+        .unwrap()
+        .replace("DescribeClusters", "DescribeBackups");
+    std::fs::write(&edited, gzip(text.as_bytes())).unwrap();
+    let out = dir.path().join("out");
+    let run = hsmtrail()
+        .arg("convert")
+        .arg(&bucket)
+        .arg("--verify")
+        .arg("--public-keys")
+        .arg(root.join("keys.json"))
+        .arg("--signatures")
+        .arg(root.join("signatures.json"))
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--verify: 24 of 25 log files"));
+    let report = hsmtrail()
+        .args(["report", "integrity", "--format", "json", "--data"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let rows: Vec<Value> = String::from_utf8_lossy(&report.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // The edited input first, not proven; every other input proven.
+    let name = edited.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(rows[0]["source_file"].as_str().unwrap().ends_with(&name));
+    assert_eq!(rows[0]["integrity"], "NOT proven");
+    assert!(rows[1..].iter().all(|r| r["integrity"] == "proven"));
+    // Converted without --verify, the column is null and the report says so.
+    let plain = dir.path().join("plain");
+    hsmtrail()
+        .arg("convert")
+        .arg(&bucket)
+        .args(["--quiet", "--output"])
+        .arg(&plain)
+        .assert()
+        .success();
+    let report = hsmtrail()
+        .args(["report", "integrity", "--format", "csv", "--data"])
+        .arg(&plain)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        text.lines().skip(1).all(|l| l.contains("not checked")),
+        "{text}"
+    );
+}
