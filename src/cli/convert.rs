@@ -118,7 +118,8 @@ fn verify_inputs(args: &Args) -> Result<Verified> {
         inputs: args.inputs.clone(),
         s3: args.s3.options(),
         filter: EventFilter::every_source(),
-        keys: PublicKeys::read(&args.public_keys)?,
+        keys: PublicKeys::read(&args.public_keys)
+            .map_err(|e| crate::error::UsageError(format!("{e:#}")))?,
         signatures: match &args.signatures {
             Some(path) => verify::read_signatures(path)?,
             None => Default::default(),

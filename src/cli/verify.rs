@@ -58,7 +58,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let keys = PublicKeys::read(&args.public_keys)?;
+    let keys = PublicKeys::read(&args.public_keys)
+        .map_err(|e| crate::error::UsageError(format!("{e:#}")))?;
     let opts = Options {
         inputs: args.inputs.clone(),
         s3: args.s3.options(),
@@ -120,6 +121,9 @@ fn counts(o: &Outcome) -> BTreeMap<String, usize> {
     for g in &o.gaps {
         *counts.entry(format!("gap {}", gap_word(g))).or_default() += 1;
     }
+    if !o.unreadable.is_empty() {
+        counts.insert("file unreadable".to_owned(), o.unreadable.len());
+    }
     counts
 }
 
@@ -153,7 +157,7 @@ fn log_word(s: &LogStatus) -> &'static str {
     match s {
         LogStatus::Valid => "valid",
         LogStatus::Unproven => "unproven",
-        LogStatus::Modified => "modified",
+        LogStatus::Modified(_) => "modified",
         LogStatus::Missing => "missing",
         LogStatus::Moved(_) => "moved",
         LogStatus::Unreadable(_) => "unreadable",
@@ -165,7 +169,7 @@ fn log_reason(s: &LogStatus) -> String {
     match s {
         LogStatus::Valid => "hash matches a proven digest".to_owned(),
         LogStatus::Unproven => "hash matches, but its digest is unproven".to_owned(),
-        LogStatus::Modified => "its SHA-256 differs from its digest's".to_owned(),
+        LogStatus::Modified(r) => r.clone(),
         LogStatus::Missing => "listed in a digest, not in the archive".to_owned(),
         LogStatus::Moved(to) => format!("found at {to}"),
         LogStatus::Unreadable(r) => r.clone(),
@@ -177,6 +181,8 @@ fn gap_word(g: &Gap) -> &'static str {
     match g {
         Gap::Restart { .. } => "restart",
         Gap::Broken { .. } => "broken",
+        Gap::Hole { .. } => "hole",
+        Gap::EndsEarly { .. } => "ends-early",
     }
 }
 
@@ -190,6 +196,16 @@ fn gap_text(g: &Gap) -> String {
             at,
             expected,
         } => format!("{chain}: {at} follows another digest than the one it names ({expected})"),
+        Gap::Hole { chain, from, to } => {
+            format!("{chain}: digests are missing, none from {from} to {to}")
+        }
+        Gap::EndsEarly {
+            chain,
+            at,
+            others_until,
+        } => format!(
+            "{chain}: the chain's newest digest ends at {at}, while digests run to {others_until}:              its newest digests were deleted, or its trail stopped or deleted (reported, not a failure)"
+        ),
     }
 }
 
@@ -212,6 +228,11 @@ fn print_table(o: &Outcome, counts: &BTreeMap<String, usize>, out: &mut dyn Writ
                 .map(|(k, s)| format!("log {}: {k}: {}", log_word(s), log_reason(s))),
         )
         .chain(o.gaps.iter().map(|g| format!("gap: {}", gap_text(g))))
+        .chain(
+            o.unreadable
+                .iter()
+                .map(|(path, why)| format!("file unreadable: {path}: {why}")),
+        )
         .collect();
     if !problems.is_empty() {
         writeln!(out)?;
@@ -243,6 +264,10 @@ fn print_json(o: &Outcome, out: &mut dyn Write) -> Result<()> {
     }
     for g in &o.gaps {
         let line = json!({"kind": "gap", "status": gap_word(g), "reason": gap_text(g)});
+        writeln!(out, "{line}")?;
+    }
+    for (path, why) in &o.unreadable {
+        let line = json!({"kind": "file", "key": path, "status": "unreadable", "reason": why});
         writeln!(out, "{line}")?;
     }
     Ok(())

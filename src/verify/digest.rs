@@ -118,7 +118,7 @@ pub struct Digest {
 impl Digest {
     /// Inflates and parses a digest object; the error says what is wrong with it.
     pub fn read(key: &str, name: DigestName, gzipped: &[u8]) -> Result<Digest> {
-        let inflated = super::gunzip_one_member(gzipped)?;
+        let inflated = super::gunzip_one_member(gzipped, super::MAX_DIGEST_BYTES)?;
         let file: DigestFile =
             serde_json::from_slice(&inflated).context("not a CloudTrail digest JSON object")?;
         for (field, present) in [

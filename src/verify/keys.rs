@@ -41,7 +41,9 @@ impl PublicKeys {
         let mut keys = PublicKeys::default();
         for file in files {
             let file = file.as_ref();
-            keys.add_listing(&std::fs::read(file)?)
+            let text = std::fs::read(file)
+                .with_context(|| format!("reading the public keys in {}", file.display()))?;
+            keys.add_listing(&text)
                 .with_context(|| format!("reading the public keys in {}", file.display()))?;
         }
         Ok(keys)

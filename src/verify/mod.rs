@@ -22,6 +22,7 @@ use sha2::{Digest as _, Sha256};
 
 use self::digest::{ChainId, Digest, DigestName, hex};
 use self::keys::{PublicKeys, Signature};
+use crate::error::UsageError;
 use crate::filter::EventFilter;
 use crate::progress::Progress;
 use crate::remote::{Remote, S3Options, S3Url};
@@ -65,8 +66,8 @@ pub enum LogStatus {
     Valid,
     /// Its SHA-256 is the one an unproven digest lists.
     Unproven,
-    /// Listed, but its content differs.
-    Modified,
+    /// Listed, but its content differs (from a proven digest's record, or between copies).
+    Modified(String),
     /// Listed, but not in the archive.
     Missing,
     /// Listed here, but found (same content) at another key.
@@ -86,12 +87,26 @@ pub enum Gap {
         from: String,
         to: String,
     },
-    /// A digest follows one that is not the previous digest it names: a digest is missing or
-    /// out of place.
+    /// A digest follows one that is not the previous digest it names: a digest is out of
+    /// place.
     Broken {
         chain: ChainId,
         at: String,
         expected: String,
+    },
+    /// Digests are missing: no digest of the chain between the two times.
+    Hole {
+        chain: ChainId,
+        from: String,
+        to: String,
+    },
+    /// The chain's newest digest ends well before the newest of the other chains (and the
+    /// window): its newest digests may have been deleted, or its trail was stopped or deleted.
+    /// Reported, not a failure: the files alone cannot tell the two apart.
+    EndsEarly {
+        chain: ChainId,
+        at: String,
+        others_until: String,
     },
 }
 
@@ -101,6 +116,9 @@ pub struct Outcome {
     pub digests: Vec<(String, DigestStatus)>,
     pub logs: Vec<(String, LogStatus)>,
     pub gaps: Vec<Gap>,
+    /// Files or folders of the inputs that could not be read at all (a dangling link, no
+    /// permission), with why.
+    pub unreadable: Vec<(String, String)>,
 }
 
 impl Outcome {
@@ -119,19 +137,24 @@ impl Outcome {
         !self.digests.is_empty()
             && self.digests.iter().all(|(_, s)| *s == DigestStatus::Valid)
             && self.logs.iter().all(|(_, s)| *s == LogStatus::Valid)
-            && self.gaps.iter().all(|g| matches!(g, Gap::Restart { .. }))
+            && self
+                .gaps
+                .iter()
+                .all(|g| matches!(g, Gap::Restart { .. } | Gap::EndsEarly { .. }))
+            && self.unreadable.is_empty()
     }
 }
 
 /// Reads a `--signatures` file: a JSON object of digest keys (S3 object keys or paths; matched
 /// from `AWSLogs/` on) and their hex signatures.
 pub fn read_signatures(path: &Path) -> Result<HashMap<String, String>> {
-    let text = std::fs::read(path)?;
-    let map: HashMap<String, String> = serde_json::from_slice(&text).with_context(|| {
-        format!(
-            "{}: not a JSON object of digest keys and their signatures",
+    let text = std::fs::read(path)
+        .map_err(|e| UsageError(format!("reading --signatures {}: {e}", path.display())))?;
+    let map: HashMap<String, String> = serde_json::from_slice(&text).map_err(|e| {
+        UsageError(format!(
+            "--signatures {}: not a JSON object of digest keys and their signatures ({e})",
             path.display()
-        )
+        ))
     })?;
     Ok(map
         .into_iter()
@@ -139,14 +162,24 @@ pub fn read_signatures(path: &Path) -> Result<HashMap<String, String>> {
         .collect())
 }
 
-/// Inflates exactly one gzip member; data after it is an error (CloudTrail writes one member;
-/// a second one appended would be read by multi-member readers but covered by no hash).
-pub fn gunzip_one_member(gzipped: &[u8]) -> Result<Vec<u8>> {
+/// Largest inflated digest: real ones are a few KB to a few MB; more is a gzip bomb.
+const MAX_DIGEST_BYTES: u64 = 256 << 20;
+/// Largest inflated log file, as `convert`'s default `--max-file-bytes`.
+const MAX_LOG_BYTES: u64 = crate::convert::DEFAULT_MAX_FILE_BYTES;
+
+/// Inflates exactly one gzip member of at most `limit` bytes; data after it is an error
+/// (CloudTrail writes one member; a second one appended would be read by multi-member readers
+/// but covered by no hash).
+pub fn gunzip_one_member(gzipped: &[u8], limit: u64) -> Result<Vec<u8>> {
     let mut decoder = flate2::bufread::GzDecoder::new(gzipped);
     let mut out = Vec::new();
-    decoder
+    (&mut decoder)
+        .take(limit + 1)
         .read_to_end(&mut out)
         .context("not a complete gzip file")?;
+    if out.len() as u64 > limit {
+        bail!("inflates to more than {limit} bytes: refused (a gzip bomb?)");
+    }
     let rest = decoder.into_inner();
     if !rest.is_empty() {
         bail!(
@@ -164,26 +197,41 @@ enum Where {
     S3 { bucket: String, key: String },
 }
 
+impl Where {
+    fn describe(&self) -> String {
+        match self {
+            Where::Local(p) => p.display().to_string(),
+            Where::S3 { bucket, key } => format!("s3://{bucket}/{key}"),
+        }
+    }
+}
+
 /// A file of the archive: its key from `AWSLogs/` on, where it is, and its size.
 struct Found {
-    key: String,
     at: Where,
     size: u64,
 }
 
 /// The key a path or an S3 object key has from `AWSLogs/` on, which is how digests are
-/// matched with the files of a copy made anywhere.
+/// matched with the files of a copy made anywhere: from the `AWSLogs/` that precedes the
+/// `CloudTrail/` or `CloudTrail-Digest/` folder (a copy may sit below a folder that is
+/// itself called `AWSLogs`).
 pub fn archive_key(text: &str) -> Option<&str> {
-    let at = text.find("AWSLogs/")?;
+    let trail = ["/CloudTrail/", "/CloudTrail-Digest/"]
+        .iter()
+        .filter_map(|m| text.rfind(m))
+        .max()?;
+    let at = text[..trail].rfind("AWSLogs/")?;
     Some(&text[at..])
 }
 
-/// The digests and log files of the inputs.
+/// The digests and log files of the inputs, each key with every copy found (the same bucket
+/// given twice, or a forged copy beside the real one).
 #[derive(Default)]
 struct Archive {
-    digests: Vec<(Found, DigestName)>,
-    /// Log files by key.
-    logs: HashMap<String, Found>,
+    digests: BTreeMap<String, (DigestName, Vec<Found>)>,
+    logs: BTreeMap<String, Vec<Found>>,
+    unreadable: Vec<(String, String)>,
 }
 
 impl Archive {
@@ -192,17 +240,23 @@ impl Archive {
         let Some(key) = archive_key(text) else {
             return;
         };
-        let found = Found {
-            key: key.to_owned(),
-            at,
-            size,
-        };
+        let found = Found { at, size };
         if key.contains("/CloudTrail-Digest/") {
-            if let Some(name) = DigestName::parse(key) {
-                self.digests.push((found, name));
+            match DigestName::parse(key) {
+                Some(name) => self
+                    .digests
+                    .entry(key.to_owned())
+                    .or_insert_with(|| (name, Vec::new()))
+                    .1
+                    .push(found),
+                None => self.unreadable.push((
+                    found.at.describe(),
+                    "in a CloudTrail-Digest folder, but not named like a digest".to_owned(),
+                )),
             }
-        } else if key.contains("/CloudTrail/") && key.ends_with(".json.gz") {
-            self.logs.insert(found.key.clone(), found);
+        } else {
+            // Anything in a CloudTrail folder is read by `convert`: a planted file is named.
+            self.logs.entry(key.to_owned()).or_default().push(found);
         }
     }
 }
@@ -239,7 +293,8 @@ impl Reader {
     }
 }
 
-/// Walks the local inputs and lists the S3 ones for digests and log files.
+/// Walks the local inputs and lists the S3 ones for digests and log files. A file or folder
+/// the walk cannot enter is named and the walk goes on.
 fn find(opts: &Options) -> Result<(Archive, Reader)> {
     let mut archive = Archive::default();
     let mut remote = None;
@@ -269,10 +324,20 @@ fn find(opts: &Options) -> Result<(Archive, Reader)> {
         }
         let input = Path::new(input);
         if !input.exists() {
-            bail!("{} does not exist", input.display());
+            return Err(UsageError(format!("{} does not exist", input.display())).into());
         }
         for entry in walkdir::WalkDir::new(input).follow_links(true) {
-            let entry = entry.with_context(|| format!("walking {}", input.display()))?;
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    let path = e
+                        .path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default();
+                    archive.unreadable.push((path, e.to_string()));
+                    continue;
+                }
+            };
             if !entry.file_type().is_file() {
                 continue;
             }
@@ -284,99 +349,166 @@ fn find(opts: &Options) -> Result<(Archive, Reader)> {
     Ok((archive, Reader { remote }))
 }
 
-/// Runs the verification, reporting the bytes read to `progress`.
-pub fn run(opts: &Options, progress: &dyn Progress) -> Result<Outcome> {
-    let (
-        Archive {
-            digests: found,
-            logs: log_paths,
-        },
-        reader,
-    ) = find(opts)?;
-    let filter = &opts.filter;
-    let in_range: Vec<(Found, DigestName)> = found
-        .into_iter()
-        .filter(|(_, n)| {
-            filter.admits_time(n.end_ms)
-                && filter.admits_account(Some(&n.account))
-                && filter.admits_region(Some(&n.region))
-        })
-        .collect();
-    // The work ahead, in stored bytes: the digests, then at most every log file.
-    let total: u64 = in_range.iter().map(|(f, _)| f.size).sum::<u64>()
-        + log_paths.values().map(|f| f.size).sum::<u64>();
-    progress.start(total);
-    let read: Vec<(String, Result<Digest>, Option<String>)> = in_range
-        .par_iter()
-        .map(|(f, name)| {
-            let fetched = reader.read(&f.at);
-            progress.advance(f.size, "digests");
-            match fetched {
-                Ok((bytes, signature)) => (
-                    f.key.clone(),
-                    Digest::read(&f.key, name.clone(), &bytes),
-                    signature,
-                ),
-                Err(e) => (f.key.clone(), Err(e), None),
-            }
-        })
-        .collect();
-    let buckets: HashMap<&str, &str> = in_range
-        .iter()
-        .filter_map(|(f, _)| match &f.at {
-            Where::S3 { bucket, .. } => Some((f.key.as_str(), bucket.as_str())),
+/// One digest as read: parsed (or why not), its signature from S3 metadata, whether its
+/// copies disagree, and where it came from.
+struct ReadDigest {
+    key: String,
+    name: DigestName,
+    parsed: Result<Digest>,
+    metadata_signature: Option<String>,
+    from_s3: Option<String>,
+}
+
+/// Reads every copy of a digest: copies that differ make it unreadable as evidence.
+fn read_digest(key: &str, name: &DigestName, copies: &[Found], reader: &Reader) -> ReadDigest {
+    let mut parsed: Option<Result<Digest>> = None;
+    let mut metadata_signature = None;
+    for found in copies {
+        let this = reader.read(&found.at).and_then(|(bytes, signature)| {
+            metadata_signature = metadata_signature.take().or(signature);
+            Digest::read(key, name.clone(), &bytes)
+        });
+        parsed = Some(match (parsed, this) {
+            (None, this) => this,
+            (Some(Ok(first)), Ok(other)) if first.sha256 != other.sha256 => Err(anyhow::anyhow!(
+                "its copies differ ({}): which one is CloudTrail's cannot be told",
+                copies
+                    .iter()
+                    .map(|f| f.at.describe())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            (Some(first), _) => first,
+        });
+    }
+    ReadDigest {
+        key: key.to_owned(),
+        name: name.clone(),
+        parsed: parsed.unwrap_or_else(|| Err(anyhow::anyhow!("no copy"))),
+        metadata_signature,
+        from_s3: copies.iter().find_map(|f| match &f.at {
+            Where::S3 { bucket, .. } => Some(bucket.clone()),
             Where::Local(_) => None,
+        }),
+    }
+}
+
+/// Runs the verification, reporting the bytes read to `progress`.
+///
+/// Every digest of the accounts and regions asked for is read (digests are small), so that a
+/// digest at the window's end is proven by its successor and a log delivered late, in a digest
+/// just after the window, is not called unlisted; only what lies in the window is reported.
+pub fn run(opts: &Options, progress: &dyn Progress) -> Result<Outcome> {
+    let (archive, reader) = find(opts)?;
+    let filter = &opts.filter;
+    let of_scope = |n: &DigestName| {
+        filter.admits_account(Some(&n.account)) && filter.admits_region(Some(&n.region))
+    };
+    let in_window = |n: &DigestName| of_scope(n) && filter.admits_time(n.end_ms);
+    let candidates: Vec<(&String, &(DigestName, Vec<Found>))> = archive
+        .digests
+        .iter()
+        .filter(|(_, (n, _))| of_scope(n))
+        .collect();
+    let total: u64 = candidates
+        .iter()
+        .flat_map(|(_, (_, copies))| copies.iter().map(|f| f.size))
+        .sum::<u64>()
+        + archive.logs.values().flatten().map(|f| f.size).sum::<u64>();
+    progress.start(total);
+    let read: Vec<ReadDigest> = candidates
+        .par_iter()
+        .map(|(key, (name, copies))| {
+            let digest = read_digest(key, name, copies, &reader);
+            progress.advance(copies.iter().map(|f| f.size).sum(), "digests");
+            digest
         })
         .collect();
-    let mut outcome = Outcome::default();
-    let mut digests: Vec<Digest> = Vec::new();
-    let mut metadata: HashMap<String, String> = HashMap::new();
-    for (key, result, signature) in read {
-        if let Some(signature) = signature {
-            metadata.insert(key.clone(), signature);
-        }
-        match result {
+    let mut outcome = Outcome {
+        unreadable: archive.unreadable.clone(),
+        ..Outcome::default()
+    };
+    let mut digests: Vec<&Digest> = Vec::new();
+    let mut statuses: BTreeMap<String, DigestStatus> = BTreeMap::new();
+    for r in &read {
+        match &r.parsed {
             Ok(d) => digests.push(d),
-            Err(e) => outcome
-                .digests
-                .push((key, DigestStatus::Unreadable(format!("{e:#}")))),
+            Err(e) => {
+                statuses.insert(r.key.clone(), DigestStatus::Unreadable(format!("{e:#}")));
+            }
         }
     }
-    let by_key: HashMap<&str, &Digest> = digests.iter().map(|d| (d.key.as_str(), d)).collect();
+    let by_key: HashMap<&str, &Digest> = digests.iter().map(|d| (d.key.as_str(), *d)).collect();
     // What the next digest of each chain says about the one before it.
-    let mut successors: HashMap<String, &Digest> = HashMap::new();
+    let mut successors: HashMap<&str, &Digest> = HashMap::new();
     for d in &digests {
-        if let Some(previous) = d.file.previous_digest_s3_object.as_deref()
-            && let Some(key) = archive_key(previous)
+        if let Some(previous) = d
+            .file
+            .previous_digest_s3_object
+            .as_deref()
+            .and_then(archive_key)
         {
-            successors.insert(key.to_owned(), d);
+            successors.insert(previous, d);
         }
     }
     let mut proven: HashSet<&str> = HashSet::new();
-    for d in &digests {
-        let saved = metadata
-            .get(&d.key)
+    for r in &read {
+        let Ok(d) = &r.parsed else { continue };
+        let saved = r
+            .metadata_signature
+            .as_ref()
             .or_else(|| opts.signatures.get(&d.key))
             .map(String::as_str);
-        let status = match buckets.get(d.key.as_str()) {
-            Some(bucket) if d.file.digest_s3_bucket.as_deref() != Some(bucket) => {
+        let status = match &r.from_s3 {
+            Some(bucket) if d.file.digest_s3_bucket.as_deref() != Some(bucket.as_str()) => {
                 DigestStatus::Moved(format!(
                     "CloudTrail put it in bucket {}, not {bucket}",
                     d.file.digest_s3_bucket.as_deref().unwrap_or_default()
                 ))
             }
-            _ => judge(d, successors.get(&d.key).copied(), saved, &opts.keys),
+            _ => judge(
+                d,
+                successors.get(d.key.as_str()).copied(),
+                saved,
+                r.from_s3.is_some(),
+                &opts.keys,
+            ),
         };
         if status == DigestStatus::Valid {
             proven.insert(&d.key);
         }
-        outcome.digests.push((d.key.clone(), status));
+        statuses.insert(d.key.clone(), status);
     }
-    let unreadable: HashSet<String> = outcome.digests.iter().map(|(k, _)| k.clone()).collect();
-    outcome.gaps = gaps(&digests, &by_key, &unreadable, &mut outcome.digests, filter);
-    outcome.logs = logs(&digests, &proven, &log_paths, filter, &reader, progress);
+    // A digest whose saved signature proves it existed, gone from the archive.
+    for key in opts.signatures.keys() {
+        if !archive.digests.contains_key(key)
+            && DigestName::parse(key).is_some_and(|n| in_window(&n))
+        {
+            statuses.insert(key.clone(), DigestStatus::Missing);
+        }
+    }
+    let gaps = gaps(&digests, &by_key, &mut statuses, filter);
+    // Only what lies in the window is reported.
+    outcome.digests = statuses
+        .into_iter()
+        .filter(|(key, _)| DigestName::parse(key).is_none_or(|n| in_window(&n)))
+        .collect();
+    outcome.gaps = gaps;
+    let reported: HashSet<&str> = read
+        .iter()
+        .filter(|r| in_window(&r.name))
+        .map(|r| r.key.as_str())
+        .collect();
+    outcome.logs = logs(
+        &digests,
+        &reported,
+        &proven,
+        &archive.logs,
+        filter,
+        &reader,
+        progress,
+    );
     progress.finish();
-    outcome.digests.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(outcome)
 }
 
@@ -386,6 +518,7 @@ fn judge(
     d: &Digest,
     next: Option<&Digest>,
     saved: Option<&str>,
+    in_s3: bool,
     keys: &PublicKeys,
 ) -> DigestStatus {
     let recorded = d.file.digest_s3_object.as_deref().unwrap_or_default();
@@ -393,10 +526,14 @@ fn judge(
         return DigestStatus::Moved(format!("CloudTrail put it at {recorded}"));
     }
     if let Some(next) = next
-        && next.file.previous_digest_hash_value.as_deref() != Some(d.sha256.as_str())
+        && !next
+            .file
+            .previous_digest_hash_value
+            .as_deref()
+            .is_some_and(|h| h.eq_ignore_ascii_case(&d.sha256))
     {
         return DigestStatus::Invalid(format!(
-            "its SHA-256 is not the one the next digest ({}) recorded: it was changed",
+            "its SHA-256 is not the one the next digest ({}) recorded: one of the two was changed",
             next.key
         ));
     }
@@ -404,16 +541,23 @@ fn judge(
     if let (Some(saved), Some(chained)) = (saved, chained)
         && !saved.eq_ignore_ascii_case(chained)
     {
-        return DigestStatus::Invalid(
-            "its saved signature is not the one the next digest recorded".to_owned(),
-        );
+        return DigestStatus::Invalid(format!(
+            "its own signature is not the one the next digest ({}) recorded: one of the two was changed",
+            next.map(|n| n.key.as_str()).unwrap_or_default()
+        ));
     }
     let Some(signature) = saved.or(chained) else {
-        return DigestStatus::Unproven(
-            "the newest digest of its chain, and a local copy keeps no signature metadata: \
-             nothing later vouches for it (save signatures with --signatures)"
-                .to_owned(),
-        );
+        let why = if d.name.backfill {
+            "a backfill digest, which no later digest names"
+        } else {
+            "the newest digest of its chain, which no later digest names"
+        };
+        let how = if in_s3 {
+            "and its S3 object has no signature metadata"
+        } else {
+            "and a local copy keeps no signature metadata (save signatures with --signatures)"
+        };
+        return DigestStatus::Unproven(format!("{why}, {how}"));
     };
     if keys.is_empty() {
         return DigestStatus::Unproven(
@@ -436,112 +580,154 @@ fn judge(
     }
 }
 
-/// Walks each chain in time order for restarts, broken links and missing digests.
+/// Walks each chain in time order for restarts, holes and broken links, and chains that end
+/// early; a digest the next one names but the archive lacks is missing.
 fn gaps(
-    digests: &[Digest],
+    digests: &[&Digest],
     by_key: &HashMap<&str, &Digest>,
-    unreadable: &HashSet<String>,
-    statuses: &mut Vec<(String, DigestStatus)>,
+    statuses: &mut BTreeMap<String, DigestStatus>,
     filter: &EventFilter,
 ) -> Vec<Gap> {
     let mut chains: BTreeMap<ChainId, Vec<&Digest>> = BTreeMap::new();
     for d in digests.iter().filter(|d| !d.name.backfill) {
         chains.entry(d.name.chain()).or_default().push(d);
     }
+    let in_window = |ms: i64| filter.admits_time(ms);
+    let newest = chains
+        .values()
+        .filter_map(|m| m.iter().map(|d| d.name.end_ms).max())
+        .max();
     let mut gaps = Vec::new();
     for (chain, mut members) in chains {
         members.sort_by_key(|d| d.name.end_ms);
+        let end = |d: &Digest| d.file.digest_end_time.clone().unwrap_or_default();
+        let start = |d: &Digest| d.file.digest_start_time.clone().unwrap_or_default();
         for (i, d) in members.iter().enumerate() {
+            let before = i.checked_sub(1).map(|j| members[j]);
             let previous = d
                 .file
                 .previous_digest_s3_object
                 .as_deref()
                 .and_then(archive_key);
-            match (previous, i.checked_sub(1).map(|j| members[j])) {
-                (None, Some(before)) => gaps.push(Gap::Restart {
+            let reported = in_window(d.name.end_ms);
+            match (previous, before) {
+                (None, Some(before)) if reported => gaps.push(Gap::Restart {
                     chain: chain.clone(),
-                    from: before.file.digest_end_time.clone().unwrap_or_default(),
-                    to: d.file.digest_start_time.clone().unwrap_or_default(),
+                    from: end(before),
+                    to: start(d),
                 }),
-                (Some(previous), before) => {
-                    if by_key.contains_key(previous) {
-                        if before.is_some_and(|b| b.key != previous) {
-                            gaps.push(Gap::Broken {
-                                chain: chain.clone(),
-                                at: d.key.clone(),
-                                expected: previous.to_owned(),
-                            });
-                        }
-                    } else if unreadable.contains(previous) {
-                        // Named already, as unreadable.
-                    } else if DigestName::parse(previous)
-                        .is_some_and(|n| filter.admits_time(n.end_ms))
-                        || before.is_some()
-                    {
-                        statuses.push((previous.to_owned(), DigestStatus::Missing));
+                (Some(previous), before) if !by_key.contains_key(previous) => {
+                    if !statuses.contains_key(previous) {
+                        statuses.insert(previous.to_owned(), DigestStatus::Missing);
+                    }
+                    if reported {
+                        gaps.push(Gap::Hole {
+                            chain: chain.clone(),
+                            from: before.map_or_else(|| "the start of the archive".to_owned(), end),
+                            to: start(d),
+                        });
                     }
                 }
-                (None, None) => {}
+                (Some(previous), Some(before)) if before.key != previous && reported => {
+                    gaps.push(Gap::Broken {
+                        chain: chain.clone(),
+                        at: d.key.clone(),
+                        expected: previous.to_owned(),
+                    })
+                }
+                _ => {}
+            }
+        }
+        // CloudTrail delivers a digest every hour, even an empty one, while a trail logs.
+        if let (Some(last), Some(newest)) = (members.last(), newest) {
+            let until = filter.until_ms().map_or(newest, |u| u.min(newest));
+            if last.name.end_ms + 2 * 3_600_000 < until && filter.admits_time(last.name.end_ms) {
+                gaps.push(Gap::EndsEarly {
+                    chain: chain.clone(),
+                    at: end(last),
+                    others_until: crate::time::render_millis(until),
+                });
             }
         }
     }
     gaps
 }
 
-/// Hashes every log file the digests list, and names the ones present that none lists.
+/// What one digest records about a log file.
+struct Expected<'d> {
+    hash: &'d str,
+    /// The digest is proven.
+    trusted: bool,
+}
+
+/// Hashes every log file the digests in the window list (every copy of it), and names the
+/// files present that no digest lists.
+#[allow(clippy::too_many_arguments)]
 fn logs(
-    digests: &[Digest],
+    digests: &[&Digest],
+    reported: &HashSet<&str>,
     proven: &HashSet<&str>,
-    paths: &HashMap<String, Found>,
+    paths: &BTreeMap<String, Vec<Found>>,
     filter: &EventFilter,
     reader: &Reader,
     progress: &dyn Progress,
 ) -> Vec<(String, LogStatus)> {
     let hash_log = |found: &Found| {
-        let hash = reader
-            .read(&found.at)
-            .and_then(|(bytes, _)| Ok(hex(&Sha256::digest(gunzip_one_member(&bytes)?))));
+        let hash = reader.read(&found.at).and_then(|(bytes, _)| {
+            Ok(hex(&Sha256::digest(gunzip_one_member(
+                &bytes,
+                MAX_LOG_BYTES,
+            )?)))
+        });
         progress.advance(found.size, "log files");
         hash
     };
-    let mut listed: BTreeMap<String, (String, bool)> = BTreeMap::new();
+    // Every digest read counts for "listed"; those in the window say what is checked.
+    let mut listed: BTreeMap<String, Vec<Expected<'_>>> = BTreeMap::new();
+    let mut checked: HashSet<String> = HashSet::new();
     for d in digests {
         for log in &d.file.log_files {
             let key = archive_key(&log.s3_object)
                 .unwrap_or(&log.s3_object)
                 .to_owned();
-            let trusted = proven.contains(d.key.as_str());
-            listed
-                .entry(key)
-                .and_modify(|(_, t)| *t |= trusted)
-                .or_insert((log.hash_value.to_ascii_lowercase(), trusted));
+            if reported.contains(d.key.as_str()) {
+                checked.insert(key.clone());
+            }
+            listed.entry(key).or_default().push(Expected {
+                hash: &log.hash_value,
+                trusted: proven.contains(d.key.as_str()),
+            });
         }
     }
     let hashed: Vec<(String, LogStatus)> = listed
         .par_iter()
-        .map(|(key, (expected, trusted))| {
+        .filter(|(key, _)| checked.contains(*key))
+        .map(|(key, expected)| {
             let status = match paths.get(key) {
                 None => LogStatus::Missing,
-                Some(found) => match hash_log(found) {
-                    Err(e) => LogStatus::Unreadable(format!("{e:#}")),
-                    Ok(hash) if hash != *expected => LogStatus::Modified,
-                    Ok(_) if *trusted => LogStatus::Valid,
-                    Ok(_) => LogStatus::Unproven,
-                },
+                Some(copies) => {
+                    let hashes: Result<Vec<String>> = copies.iter().map(&hash_log).collect();
+                    match hashes {
+                        Err(e) => LogStatus::Unreadable(format!("{e:#}")),
+                        Ok(hashes) => verdict(&hashes, expected, copies),
+                    }
+                }
             };
             (key.clone(), status)
         })
         .collect();
-    // Logs present but listed by no digest: in the chains' accounts and regions and within
-    // the window, so that a copy of more than the range is not all "unlisted".
-    let covered: HashSet<(String, String)> = digests
-        .iter()
-        .map(|d| (d.name.account.clone(), d.name.region.clone()))
-        .collect();
+    // Files present that no digest lists, within the window (by the time in their name;
+    // a file named otherwise is always reported).
     let unlisted: Vec<(String, String)> = paths
         .par_iter()
-        .filter(|(key, _)| !listed.contains_key(*key) && log_in_scope(key, &covered, filter))
-        .map(|(key, found)| (key.clone(), hash_log(found).unwrap_or_default()))
+        .filter(|(key, _)| !listed.contains_key(*key) && log_in_window(key, filter))
+        .map(|(key, copies)| {
+            let hash = copies
+                .first()
+                .and_then(|f| hash_log(f).ok())
+                .unwrap_or_default();
+            (key.clone(), hash)
+        })
         .collect();
     let mut out = hashed;
     let moved_to: HashMap<&str, &str> = unlisted
@@ -551,8 +737,10 @@ fn logs(
         .collect();
     for (key, status) in out.iter_mut() {
         if *status == LogStatus::Missing
-            && let Some((hash, _)) = listed.get(key)
-            && let Some(to) = moved_to.get(hash.as_str())
+            && let Some(to) = listed.get(key).and_then(|e| {
+                e.iter()
+                    .find_map(|e| moved_to.get(e.hash.to_ascii_lowercase().as_str()))
+            })
         {
             *status = LogStatus::Moved((*to).to_owned());
         }
@@ -574,19 +762,44 @@ fn logs(
     out
 }
 
-/// Whether a log file's key is of an account and region the digests cover, and its time (in
-/// the file name) within the window.
-fn log_in_scope(key: &str, covered: &HashSet<(String, String)>, filter: &EventFilter) -> bool {
+/// A log file's verdict from the hashes of its copies and what the digests record: valid only
+/// when every copy matches every proven digest's record.
+fn verdict(hashes: &[String], expected: &[Expected<'_>], copies: &[Found]) -> LogStatus {
+    let first = &hashes[0];
+    if let Some(other) = hashes.iter().position(|h| h != first) {
+        return LogStatus::Modified(format!(
+            "its copies differ: {} and {}",
+            copies[0].at.describe(),
+            copies[other].at.describe()
+        ));
+    }
+    let matches = |e: &Expected<'_>| e.hash.eq_ignore_ascii_case(first);
+    if expected.iter().any(|e| e.trusted && !matches(e)) {
+        return LogStatus::Modified("its SHA-256 differs from a proven digest's record".to_owned());
+    }
+    if expected.iter().any(|e| e.trusted) {
+        return LogStatus::Valid;
+    }
+    if expected.iter().any(|e| !matches(e)) {
+        return LogStatus::Modified("its SHA-256 differs from its digest's record".to_owned());
+    }
+    LogStatus::Unproven
+}
+
+/// Whether a log file's time (in its name) is in the window; a name without one always is.
+fn log_in_window(key: &str, filter: &EventFilter) -> bool {
     let file = key.rsplit('/').next().unwrap_or_default();
-    let mut parts = file.split('_');
-    let (Some(account), Some(_), Some(region), Some(stamp)) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return false;
-    };
+    let stamp = file.split('_').nth(3).unwrap_or_default();
     let ms = crate::time::parse_compact_utc(&format!("{}00Z", stamp.trim_end_matches('Z')));
-    covered.contains(&(account.to_owned(), region.to_owned()))
-        && ms.is_some_and(|ms| filter.admits_time(ms))
+    let account_region: Vec<&str> = file.split('_').collect();
+    match (ms, account_region.as_slice()) {
+        (Some(ms), [account, _, region, ..]) => {
+            filter.admits_time(ms)
+                && filter.admits_account(Some(account))
+                && filter.admits_region(Some(region))
+        }
+        _ => true,
+    }
 }
 
 #[cfg(test)]
@@ -613,14 +826,20 @@ mod tests {
             ),
         ] {
             assert_eq!(
-                hex(&Sha256::digest(gunzip_one_member(&gzip(text)).unwrap())),
+                hex(&Sha256::digest(
+                    gunzip_one_member(&gzip(text), 1 << 20).unwrap()
+                )),
                 hash
             );
         }
         let mut two = gzip(b"{\"foo\":\"bar\"}");
         two.extend(gzip(b"{\"baz\":\"qux\"}"));
-        assert!(format!("{:#}", gunzip_one_member(&two).unwrap_err()).contains("unexpected data"));
+        assert!(
+            format!("{:#}", gunzip_one_member(&two, 1 << 20).unwrap_err())
+                .contains("unexpected data")
+        );
         let whole = gzip(b"{}");
-        assert!(gunzip_one_member(&whole[..whole.len() - 4]).is_err());
+        assert!(gunzip_one_member(&whole[..whole.len() - 4], 1 << 20).is_err());
+        assert!(gunzip_one_member(&gzip(&[b' '; 4096]), 1024).is_err());
     }
 }

@@ -81,7 +81,7 @@ fn status_of(lines: &[Value], kind: &str, key_suffix: &str) -> Vec<String> {
 fn problems(lines: &[Value]) -> Vec<(String, String, String)> {
     lines
         .iter()
-        .filter(|l| l["status"] != "valid" && l["status"] != "restart")
+        .filter(|l| !["valid", "restart", "ends-early"].contains(&l["status"].as_str().unwrap()))
         .map(|l| {
             (
                 l["kind"].as_str().unwrap().to_owned(),
@@ -320,8 +320,80 @@ fn the_window_accounts_and_regions_choose_the_digests() {
         .args(["verify", "/nonexistent/bucket"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/bucket"));
+    // The digest at the window's end is proven by its successor outside the window, and no
+    // log is called unlisted for being delivered in a digest after it.
+    let (code, lines, _) = verify(&bucket, &["--until", "2024-03-01T02:00:00Z"]);
+    assert_eq!(code, 0, "{:?}", problems(&lines));
+}
+
+#[test]
+fn copies_given_twice_odd_folders_planted_files_and_deleted_newest_digests() {
+    // The same bucket twice, and under a folder itself named AWSLogs: one verdict each.
+    let (dir, bucket) = copy();
+    let nested = dir.path().join("AWSLogs").join("trail-bucket");
+    std::fs::create_dir_all(nested.parent().unwrap()).unwrap();
+    std::fs::rename(&bucket, &nested).unwrap();
+    let root = dir.path();
+    let run = |inputs: &[&Path]| {
+        let out = hsmtrail()
+            .arg("verify")
+            .args(inputs)
+            .arg("--public-keys")
+            .arg(root.join("keys.json"))
+            .arg("--signatures")
+            .arg(root.join("signatures.json"))
+            .args(["--format", "json"])
+            .output()
+            .unwrap();
+        let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (out.status.code().unwrap(), lines)
+    };
+    let (code, lines) = run(&[&nested, &nested]);
+    assert_eq!(code, 0, "{:?}", problems(&lines));
+    assert_eq!(lines.iter().filter(|l| l["kind"] == "digest").count(), 13);
+    // A forged copy of a log under another folder of the copy: the copies differ.
+    let logs = files(&nested, WEST_LOGS);
+    let key = logs[0].to_string_lossy();
+    let key = &key[key.rfind("AWSLogs/").unwrap()..];
+    let shadow = nested.join("aaa").join(key);
+    std::fs::create_dir_all(shadow.parent().unwrap()).unwrap();
+    std::fs::write(
+        &shadow,
+        gzip(br#"{"Records":[{"eventName":"DeleteCluster"}]}"#),
+    )
+    .unwrap();
+    // A planted file no digest lists, not even named like a log.
+    let planted = logs[0].with_file_name("evil.json");
+    std::fs::write(&planted, br#"{"Records":[]}"#).unwrap();
+    // A dangling link: named, and the rest still checked.
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("/nonexistent", nested.join("dangling")).unwrap();
+    let (code, lines) = run(&[&nested]);
+    assert_eq!(code, 1);
+    let name = logs[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(status_of(&lines, "log", &name), ["modified"]);
+    assert_eq!(status_of(&lines, "log", "evil.json"), ["unlisted"]);
+    #[cfg(unix)]
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["kind"] == "file" && l["key"].as_str().unwrap().ends_with("dangling"))
+    );
+
+    // The newest digest of a chain and its logs deleted: its saved signature names it.
+    let (_dir, bucket) = copy();
+    let west = files(&bucket, "CloudTrail-Digest/us-west-2/");
+    let newest = west.last().unwrap();
+    std::fs::remove_file(newest).unwrap();
+    let (code, lines, _) = verify(&bucket, &[]);
+    assert_eq!(code, 1);
+    let name = newest.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(status_of(&lines, "digest", &name), ["missing"]);
 }
 
 #[test]
