@@ -237,6 +237,45 @@ fn gunzip_members(data: &[u8], limit: u64, gate: &mut Gate) -> Result<Vec<u8>, I
     })
 }
 
+/// Inflates exactly one gzip member that fills all of `data`, as CloudTrail's digests hash a
+/// log file: the error says why not (damaged or cut short, bytes after the member, or more
+/// than `limit` bytes inflated). Large members pass the same gate as inputs, so verifying in
+/// parallel holds one large file at a time.
+pub fn gunzip_single_member(data: &[u8], limit: u64) -> Result<Vec<u8>, String> {
+    let limit_bytes = usize::try_from(limit).unwrap_or(usize::MAX);
+    let trailer_size = data
+        .len()
+        .checked_sub(4)
+        .map(|at| u32::from_le_bytes(data[at..].try_into().expect("4 bytes")) as usize)
+        .unwrap_or(0);
+    let mut gate = Gate::default();
+    DECOMPRESSOR.with_borrow_mut(|d| {
+        let mut out = Vec::new();
+        let mut room = trailer_size.max(4096).min(limit_bytes);
+        loop {
+            gate.pass_if_large(room);
+            match d.member(data, &mut out, room) {
+                Ok(used) if used < data.len() => {
+                    return Err(format!(
+                        "{} bytes of unexpected data after the end of the gzip member",
+                        data.len() - used
+                    ));
+                }
+                Ok(_) => return Ok(out),
+                Err(Room::Short) if room >= limit_bytes => {
+                    return Err(format!(
+                        "inflates to more than {limit} bytes: refused (a gzip bomb?)"
+                    ));
+                }
+                Err(Room::Short) => room = room.saturating_mul(2).min(limit_bytes),
+                Err(Room::Bad) => {
+                    return Err("not a complete gzip member (damaged or cut short)".to_owned());
+                }
+            }
+        }
+    })
+}
+
 /// The streaming decoder for gzip that libdeflate refused: it keeps what decoded before the
 /// damage and says what the damage was.
 fn decode_streaming(mut reader: impl Read, limit: u64, mut gate: Gate) -> Decoded {

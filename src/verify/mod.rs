@@ -13,10 +13,9 @@ pub mod digest;
 pub mod keys;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
@@ -169,25 +168,9 @@ const MAX_LOG_BYTES: u64 = crate::convert::DEFAULT_MAX_FILE_BYTES;
 
 /// Inflates exactly one gzip member of at most `limit` bytes; data after it is an error
 /// (CloudTrail writes one member; a second one appended would be read by multi-member readers
-/// but covered by no hash).
+/// but covered by no hash). libdeflate, as `convert` inflates.
 pub fn gunzip_one_member(gzipped: &[u8], limit: u64) -> Result<Vec<u8>> {
-    let mut decoder = flate2::bufread::GzDecoder::new(gzipped);
-    let mut out = Vec::new();
-    (&mut decoder)
-        .take(limit + 1)
-        .read_to_end(&mut out)
-        .context("not a complete gzip file")?;
-    if out.len() as u64 > limit {
-        bail!("inflates to more than {limit} bytes: refused (a gzip bomb?)");
-    }
-    let rest = decoder.into_inner();
-    if !rest.is_empty() {
-        bail!(
-            "{} bytes of unexpected data after the end of the gzip member",
-            rest.len()
-        );
-    }
-    Ok(out)
+    crate::input::decode::gunzip_single_member(gzipped, limit).map_err(anyhow::Error::msg)
 }
 
 /// Where a file of the archive is.
