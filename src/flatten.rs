@@ -29,6 +29,7 @@ pub struct Provenance<'a> {
     pub verified: Option<bool>,
 }
 
+#[cfg(test)]
 impl<'a> Provenance<'a> {
     /// An input that was not verified.
     pub fn unverified(file: &'a str) -> Self {

@@ -270,18 +270,7 @@ fn list(selected: &[&checks::Check]) -> Result<ExitCode> {
             c.severity.name(),
             c.title
         )?;
-        for p in &c.template.params {
-            let default = p
-                .default
-                .as_deref()
-                .map(|d| format!(" (default {d})"))
-                .unwrap_or_default();
-            writeln!(
-                out,
-                "{:width$}            --param {}=...  {}{default}",
-                "", p.name, p.description
-            )?;
-        }
+        super::reports::print_params(&mut out, &c.template.params, width + 12)?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

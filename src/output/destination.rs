@@ -347,7 +347,7 @@ impl Destination {
     }
 
     /// The files directly in the folder `relative` (none when there is no such folder).
-    fn list_folder(&self, relative: &str) -> Result<Vec<ObjectMeta>> {
+    pub fn list_folder(&self, relative: &str) -> Result<Vec<ObjectMeta>> {
         Ok(self.listed(relative)?.objects)
     }
 

@@ -417,7 +417,7 @@ fn listing_tables(
         }
         // Converted into, with nothing kept: its layout, or the record of an --incremental run.
         if dest.read_small(LAYOUT_RECORD)?.is_some()
-            || !dest.read_folder(crate::state::FOLDER)?.is_empty()
+            || !dest.list_folder(crate::state::FOLDER)?.is_empty()
         {
             crate::say!(
                 "hsmtrail: {} holds no events yet: every event converted into it so far was filtered out",

@@ -1,7 +1,9 @@
 //! `hsmtrail verify`: proves from CloudTrail's signed digests that an archive is complete and
 //! untampered (`../shared/reference/cloudtrail-digest-validation.md`).
 //!
-//! Every digest in range is read once and every log file it lists is read once, in parallel.
+//! Every digest of the accounts and regions asked for is read once (those just outside the
+//! window prove and list what is in it) and every log file the digests in the window list is
+//! read once, in parallel; only the window is reported.
 //! A digest is proven when its signature checks with CloudTrail's public key of its
 //! fingerprint. The signature is the object's `x-amz-meta-signature` in S3; a local copy has
 //! no metadata, but each digest carries its predecessor's signature, so every digest but the
