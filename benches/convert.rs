@@ -79,7 +79,7 @@ fn parquet_writing(c: &mut Criterion) {
     let batches: Vec<_> = parts.into_iter().map(|(_, batch)| batch).collect();
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     let dir = tempfile::tempdir().unwrap();
-    let props = output::writer_properties(output::Compression::Zstd);
+    let props = output::writer_properties(output::table::Table::Events, output::Compression::Zstd);
     let mut group = c.benchmark_group("parquet_write");
     group.throughput(Throughput::Elements(rows as u64));
     group.sample_size(10);
@@ -88,6 +88,7 @@ fn parquet_writing(c: &mut Criterion) {
             output::write_partition(
                 dir.path(),
                 "bench.parquet",
+                output::table::Table::Events,
                 vec![output::sorted_run(batches.clone()).unwrap()],
                 false,
                 Default::default(),

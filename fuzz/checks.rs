@@ -18,6 +18,7 @@ use hsmtrail::input::structural::{RECORDS_PREFIX, split_records};
 use hsmtrail::output::partition::{
     self, DEFAULT_PARTITION, Layout, MAX_ESCAPED_VALUE, PartitionField,
 };
+use hsmtrail::output::table::Table;
 use hsmtrail::time;
 use serde_json::value::RawValue;
 
@@ -140,14 +141,27 @@ pub fn records(data: &[u8]) {
     let mut rows = 0u64;
     let mut count = |flushed: convert::Flushed| {
         for (partition, batch) in flushed.parts {
-            let levels: Vec<&str> = partition.split('/').collect();
-            assert_eq!(levels.len(), 3, "{partition:?}");
+            let table = Table::of_partition(&partition);
+            let levels: Vec<&str> = match table.folder() {
+                Some(folder) => partition
+                    .strip_prefix(folder)
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .expect("the table's folder first")
+                    .split('/')
+                    .collect(),
+                None => partition.split('/').collect(),
+            };
+            let depth = match table {
+                Table::Events => 3,
+                Table::HsmAudit => 1,
+            };
+            assert_eq!(levels.len(), depth, "{partition:?}");
             assert!(
                 levels
                     .iter()
                     .all(|l| PartitionField::of_folder_name(l).is_some())
             );
-            assert_eq!(batch.schema(), hsmtrail::schema::arrow_schema());
+            assert_eq!(batch.schema(), table.arrow_schema());
             rows += batch.num_rows() as u64;
         }
     };
@@ -172,7 +186,10 @@ pub fn records(data: &[u8]) {
     let (mut delivered, mut record_items) = (0u64, 0u64);
     let content = container::read_items(&decoded.text, &mut |item, _| {
         delivered += 1;
-        record_items += u64::from(matches!(item, container::Item::Record { .. }));
+        record_items += u64::from(matches!(
+            item,
+            container::Item::Record { .. } | container::Item::AuditEntry { .. }
+        ));
     });
     assert_eq!(delivered, counts.read);
     if let Err(ContainerError::Damaged { items, .. } | ContainerError::WrongShape { items, .. }) =

@@ -32,9 +32,9 @@ use serde::Serialize;
 use crate::output::destination::{DataFile, Destination, OutputLocation};
 use crate::output::lock::OutputLock;
 use crate::output::merge::{self, Run};
+use crate::output::table::Table;
 use crate::output::{self, Compression, writer::ParallelWriter};
 use crate::remote::S3Options;
-use crate::schema;
 
 /// What compaction should do.
 #[derive(Debug, Clone)]
@@ -195,7 +195,8 @@ fn compact_partition(
         .iter()
         .map(|file| dest.run_of(file))
         .collect::<Result<Vec<Run>>>()?;
-    let written = write_sized(staging.path(), run_id, runs, opts)?;
+    let table = Table::of_partition(partition);
+    let written = write_sized(staging.path(), run_id, table, runs, opts)?;
     summary.rows = written.rows;
     summary.duplicates = written.duplicates as u64;
     summary.files_after = written.files.len() as u64;
@@ -249,12 +250,18 @@ struct Written {
 }
 
 /// Merges runs into `dir/part-<run>-<n>.parquet` files of about `target_bytes` each.
-fn write_sized(dir: &Path, run_id: &str, runs: Vec<Run>, opts: &Options) -> Result<Written> {
-    let props = output::writer_properties(opts.compression);
+fn write_sized(
+    dir: &Path,
+    run_id: &str,
+    table: Table,
+    runs: Vec<Run>,
+    opts: &Options,
+) -> Result<Written> {
+    let props = output::writer_properties(table, opts.compression);
     let mut files = Vec::new();
     let mut rows = 0u64;
     let mut current: Option<(PathBuf, ParallelWriter<std::fs::File>)> = None;
-    let dropped = merge::merge(runs, false, merge::EventIds::default(), |batch| {
+    let dropped = merge::merge(runs, table, false, merge::EventIds::default(), |batch| {
         if current.is_none() {
             let name = format!("part-{run_id}-{:04}.parquet", files.len());
             // Named `.tmp` while written: readers that glob `**/*.parquet` (DuckDB) look
@@ -264,7 +271,7 @@ fn write_sized(dir: &Path, run_id: &str, runs: Vec<Run>, opts: &Options) -> Resu
                 .with_context(|| format!("creating {}", path.display()))?;
             current = Some((
                 path,
-                ParallelWriter::try_new(file, schema::arrow_schema(), props.clone())?,
+                ParallelWriter::try_new(file, table.arrow_schema(), props.clone())?,
             ));
             files.push(name);
         }

@@ -1,9 +1,11 @@
-//! Table definitions derived from the one schema, for the engines users load the output into:
+//! Table definitions derived from the schemas, for the engines users load the output into:
 //! Athena (with partition projection, so no crawler or `MSCK REPAIR` is ever needed), DuckDB and
-//! Spark. Adding a column to [`crate::schema::COLUMNS`] adds it to every definition.
+//! Spark, for both tables of an output. Adding a column to [`crate::schema::COLUMNS`] or
+//! [`crate::audit::columns::COLUMNS`] adds it to every definition.
 
 use crate::output::partition::{Layout, PartitionField};
-use crate::schema::{COLUMNS, Kind};
+use crate::output::table::Table;
+use crate::schema::column_docs;
 
 /// The engines hsmtrail writes table definitions for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -16,12 +18,35 @@ pub enum Dialect {
 /// What a definition needs to know besides the schema.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// Which of the output's tables.
+    pub of: Table,
     /// Table (or view) name.
     pub table: String,
-    /// Where the data is: `s3://bucket/prefix/` for Athena, a directory or URI otherwise.
+    /// Where the table's data is: `s3://bucket/prefix/` for Athena, a directory or URI
+    /// otherwise (for the audit table, its `hsm_audit/` folder).
     pub location: String,
     /// The partition layout the data was written with.
     pub layout: Layout,
+}
+
+impl Target {
+    /// The definition of `of` in an output at `output` written with `layout`.
+    pub fn in_output(of: Table, table: &str, output: &str, layout: &Layout) -> Target {
+        match of.folder() {
+            None => Target {
+                of,
+                table: table.to_owned(),
+                location: output.to_owned(),
+                layout: layout.clone(),
+            },
+            Some(folder) => Target {
+                of,
+                table: table.to_owned(),
+                location: format!("{}{folder}/", with_slash(output)),
+                layout: Layout::parse(&["date".to_owned()]).expect("a valid layout"),
+            },
+        }
+    }
 }
 
 /// The first day CloudTrail could have logged (its launch), the start of Athena's date
@@ -78,16 +103,6 @@ pub fn generate(dialect: Dialect, target: &Target) -> String {
     }
 }
 
-/// Hive/Athena/Spark type of a column kind.
-fn hive_type(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Text | Kind::Json => "string",
-        Kind::Bool => "boolean",
-        Kind::Timestamp => "timestamp",
-        Kind::TextList => "array<string>",
-    }
-}
-
 /// Type of a partition column in every engine: dates are dates, the rest strings.
 fn partition_type(field: PartitionField) -> &'static str {
     match field {
@@ -97,10 +112,10 @@ fn partition_type(field: PartitionField) -> &'static str {
 }
 
 /// `` `name` type`` lines, quoted so that reserved words (`resources`, `extra`, ...) are safe.
-fn column_lines(extra: &[(String, &str)], upper: bool) -> String {
-    COLUMNS
+fn column_lines(of: Table, extra: &[(String, &str)], upper: bool) -> String {
+    column_docs(of)
         .iter()
-        .map(|c| (c.name.to_owned(), hive_type(c.kind)))
+        .map(|c| (c.name.to_owned(), c.hive_type))
         .chain(extra.iter().map(|(n, t)| (n.clone(), *t)))
         .map(|(name, ty)| {
             let ty = if upper {
@@ -150,7 +165,7 @@ fn athena(t: &Target) -> String {
     out.push_str(&format!(
         "CREATE EXTERNAL TABLE IF NOT EXISTS `{}` (\n{}\n)\n",
         t.table,
-        column_lines(&[], false)
+        column_lines(t.of, &[], false)
     ));
     if !partitions.is_empty() {
         let cols: Vec<String> = partitions
@@ -219,7 +234,15 @@ fn athena(t: &Target) -> String {
 }
 
 fn duckdb(t: &Target) -> String {
-    let glob = format!("{}**/*.parquet", with_slash(&t.location));
+    // Exactly the layout's folders: the audit table's folder beside the events' partition
+    // folders is not read as events.
+    let folders: String = t
+        .layout
+        .fields()
+        .iter()
+        .map(|f| format!("{}=*/", f.column()))
+        .collect();
+    let glob = format!("{}{folders}*.parquet", with_slash(&t.location));
     let partitions = partition_columns(&t.layout);
     let options = if partitions.is_empty() {
         "hive_partitioning = false, union_by_name = true".to_owned()
@@ -252,7 +275,7 @@ fn spark(t: &Target) -> String {
          CREATE TABLE IF NOT EXISTS `{}` (\n{}\n)\nUSING parquet\n",
         t.layout,
         t.table,
-        column_lines(&partitions, true)
+        column_lines(t.of, &partitions, true)
     );
     if !partitions.is_empty() {
         let names: Vec<String> = partitions.iter().map(|(n, _)| format!("`{n}`")).collect();
@@ -272,8 +295,8 @@ fn spark(t: &Target) -> String {
 pub const METADATA_DIR: &str = "_hsmtrail";
 
 /// Writes `duckdb.sql`, `spark.sql` and `athena.sql` into the output's `_hsmtrail/` folder,
-/// pointing at the output (Athena at `athena_location`, at the output itself when that is in
-/// S3, or at a location to replace).
+/// each defining both tables, `events` and (once the output has entries) `hsm_audit`, pointing at the output (Athena at
+/// `athena_location`, at the output itself when that is in S3, or at a location to replace).
 pub fn write_next_to_data(
     dest: &crate::output::destination::Destination,
     layout: &Layout,
@@ -281,10 +304,23 @@ pub fn write_next_to_data(
 ) -> anyhow::Result<()> {
     let here = dest.table_location();
     let athena = athena_location.or(dest.s3_url().map(|_| here.as_str()));
-    let target = |location: &str| Target {
-        table: "events".into(),
-        location: location.to_owned(),
-        layout: layout.clone(),
+    // The audit table's definition once there are entries for it: DuckDB refuses a view over
+    // files that do not exist, and Spark would discover no partition.
+    let has_audit = dest.holds_audit_entries()?;
+    let both = |dialect: Dialect, location: &str| {
+        Table::ALL
+            .iter()
+            .map(|&of| match of {
+                Table::HsmAudit if !has_audit => format!(
+                    "-- No HSM audit log entries in this output yet: the `{}` table is defined here once a\n\
+                     -- conversion adds some (or print it with `hsmtrail schema --table {}`).\n",
+                    of.name(),
+                    of.name()
+                ),
+                _ => generate(dialect, &Target::in_output(of, of.name(), location, layout)),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     };
     for (file, dialect, location) in [
         ("duckdb.sql", Dialect::Duckdb, here.as_str()),
@@ -295,7 +331,7 @@ pub fn write_next_to_data(
             athena.unwrap_or("s3://YOUR-BUCKET/YOUR-PREFIX/"),
         ),
     ] {
-        let mut text = generate(dialect, &target(location));
+        let mut text = both(dialect, location);
         if dialect == Dialect::Athena && athena.is_none() {
             text.insert_str(
                 0,
@@ -313,6 +349,7 @@ mod tests {
 
     fn target(layout: &str, location: &str) -> Target {
         Target {
+            of: Table::Events,
             table: "events".into(),
             location: location.into(),
             layout: Layout::parse(&[layout.to_owned()]).unwrap(),
@@ -320,20 +357,37 @@ mod tests {
     }
 
     #[test]
-    fn every_column_is_in_every_dialect() {
-        for dialect in [Dialect::Athena, Dialect::Duckdb, Dialect::Spark] {
-            let ddl = generate(dialect, &target("account,region,date", "s3://b/p"));
-            if dialect != Dialect::Duckdb {
-                for c in COLUMNS {
-                    assert!(
-                        ddl.contains(&format!("`{}` ", c.name)),
-                        "{dialect:?} lacks {}",
-                        c.name
-                    );
+    fn every_column_of_both_tables_is_in_every_dialect() {
+        let layout = Layout::parse(&["account,region,date".to_owned()]).unwrap();
+        for of in Table::ALL {
+            let t = Target::in_output(of, of.name(), "s3://b/p", &layout);
+            for dialect in [Dialect::Athena, Dialect::Duckdb, Dialect::Spark] {
+                let ddl = generate(dialect, &t);
+                if dialect != Dialect::Duckdb {
+                    for c in column_docs(of) {
+                        assert!(
+                            ddl.contains(&format!("`{}` ", c.name)),
+                            "{dialect:?} lacks {}",
+                            c.name
+                        );
+                    }
                 }
+                assert!(ddl.contains("event_date"));
             }
-            assert!(ddl.contains("event_date"));
         }
+        let audit = Target::in_output(Table::HsmAudit, "hsm_audit", "s3://b/p", &layout);
+        let ddl = generate(Dialect::Duckdb, &audit);
+        assert!(
+            ddl.contains("'s3://b/p/hsm_audit/event_date=*/*.parquet'"),
+            "{ddl}"
+        );
+        let ddl = generate(Dialect::Athena, &audit);
+        assert!(ddl.contains("`event_time` timestamp"));
+        assert!(
+            ddl.contains("'s3://b/p/hsm_audit/event_date=${event_date}/'"),
+            "{ddl}"
+        );
+        assert!(!ddl.contains("`account`"));
     }
 
     #[test]
@@ -358,6 +412,6 @@ mod tests {
     #[test]
     fn locations_are_quoted() {
         let ddl = generate(Dialect::Duckdb, &target("date", "/data/o'brien"));
-        assert!(ddl.contains("'/data/o''brien/**/*.parquet'"));
+        assert!(ddl.contains("'/data/o''brien/event_date=*/*.parquet'"));
     }
 }

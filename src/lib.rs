@@ -20,6 +20,7 @@ macro_rules! say {
     }};
 }
 
+pub mod audit;
 pub mod cert;
 #[cfg(feature = "cli")]
 pub mod cli;

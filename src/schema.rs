@@ -9,6 +9,7 @@
 //! no unsigned integers and no null-typed columns.
 
 use crate::output::partition::PartitionField;
+use crate::output::table::Table;
 use std::sync::{Arc, LazyLock};
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -39,6 +40,16 @@ impl Kind {
             Kind::Bool => DataType::Boolean,
             Kind::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
             Kind::TextList => DataType::List(Arc::new(list_item_field())),
+        }
+    }
+
+    /// Athena, Spark and Hive type.
+    pub fn hive_type(self) -> &'static str {
+        match self {
+            Kind::Text | Kind::Json => "string",
+            Kind::Bool => "boolean",
+            Kind::Timestamp => "timestamp",
+            Kind::TextList => "array<string>",
         }
     }
 
@@ -1254,33 +1265,83 @@ pub fn index_of(name: &str) -> usize {
         .unwrap_or_else(|| panic!("no column named {name}"))
 }
 
-static ARROW_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+static ARROW_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| schema_of(Table::Events));
+
+/// The Arrow schema of a table's files, from its columns.
+pub fn schema_of(table: Table) -> SchemaRef {
     Arc::new(Schema::new(
-        COLUMNS
-            .iter()
-            .map(|c| Field::new(c.name, c.kind.data_type(), true))
+        column_docs(table)
+            .into_iter()
+            .map(|c| Field::new(c.name, c.data_type, true))
             .collect::<Vec<_>>(),
     ))
-});
+}
 
 /// The Arrow schema of every file hsmtrail writes.
 pub fn arrow_schema() -> SchemaRef {
     ARROW_SCHEMA.clone()
 }
 
-/// The schema as a Markdown table: used by `hsmtrail schema --format markdown` and kept in the
-/// README by a test.
-pub fn markdown_table() -> String {
+/// What listings and table definitions need of a column, whichever table it is in.
+#[derive(Debug, Clone)]
+pub struct ColumnDoc {
+    pub name: &'static str,
+    pub doc_type: &'static str,
+    pub data_type: DataType,
+    /// Athena, Spark and Hive type.
+    pub hive_type: &'static str,
+    pub group: &'static str,
+    pub description: &'static str,
+}
+
+/// The columns of `table`, in file order.
+pub fn column_docs(table: Table) -> Vec<ColumnDoc> {
+    match table {
+        Table::Events => COLUMNS
+            .iter()
+            .map(|c| ColumnDoc {
+                name: c.name,
+                doc_type: c.kind.doc_name(),
+                data_type: c.kind.data_type(),
+                hive_type: c.kind.hive_type(),
+                group: c.group.title(),
+                description: c.description,
+            })
+            .collect(),
+        Table::HsmAudit => crate::audit::columns::COLUMNS
+            .iter()
+            .map(|c| ColumnDoc {
+                name: c.name,
+                doc_type: c.kind.doc_name(),
+                data_type: c.kind.data_type(),
+                hive_type: c.kind.hive_type(),
+                group: c.group,
+                description: c.description,
+            })
+            .collect(),
+    }
+}
+
+/// The partition columns `table` can have: any of the layout's for events, the date for
+/// audit entries.
+pub fn partition_fields(table: Table) -> &'static [PartitionField] {
+    match table {
+        Table::Events => &PartitionField::ALL,
+        Table::HsmAudit => &[PartitionField::Date],
+    }
+}
+
+/// A table's schema as a Markdown table: used by `hsmtrail schema --format markdown` and kept
+/// in the README by a test.
+pub fn markdown_table(table: Table) -> String {
     let mut out = String::from("| column | type | description |\n|---|---|---|\n");
-    for c in COLUMNS {
+    for c in column_docs(table) {
         out.push_str(&format!(
             "| `{}` | {} | {} |\n",
-            c.name,
-            c.kind.doc_name(),
-            c.description
+            c.name, c.doc_type, c.description
         ));
     }
-    for p in PartitionField::ALL {
+    for p in partition_fields(table) {
         out.push_str(&format!(
             "| `{}` | {} (partition) | {} |\n",
             p.column(),
@@ -1291,33 +1352,28 @@ pub fn markdown_table() -> String {
     out
 }
 
-/// The schema as plain text, one line a column with its description.
-pub fn text_listing() -> String {
-    let width = COLUMNS.iter().map(|c| c.name.len()).max().unwrap_or(0);
-    let type_width = COLUMNS
-        .iter()
-        .map(|c| c.kind.doc_name().len())
-        .max()
-        .unwrap_or(0);
+/// A table's schema as plain text, one line a column with its description.
+pub fn text_listing(table: Table) -> String {
+    let docs = column_docs(table);
+    let width = docs.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    let type_width = docs.iter().map(|c| c.doc_type.len()).max().unwrap_or(0);
     let mut out = String::new();
     let mut group = None;
-    for c in COLUMNS {
+    for c in &docs {
         if group != Some(c.group) {
             if group.is_some() {
                 out.push('\n');
             }
-            out.push_str(&format!("# {}\n", c.group.title()));
+            out.push_str(&format!("# {}\n", c.group));
             group = Some(c.group);
         }
         out.push_str(&format!(
             "{:width$}  {:type_width$}  {}\n",
-            c.name,
-            c.kind.doc_name(),
-            c.description
+            c.name, c.doc_type, c.description
         ));
     }
     out.push_str("\n# Partition columns (folder names, not in the files; queries can use them)\n");
-    for p in PartitionField::ALL {
+    for p in partition_fields(table) {
         out.push_str(&format!(
             "{:width$}  {:type_width$}  {}\n",
             p.column(),
@@ -1328,22 +1384,22 @@ pub fn text_listing() -> String {
     out
 }
 
-/// The schema as JSON: `[{"name", "type", "arrow_type", "group", "description"}]`.
-pub fn json_listing() -> serde_json::Value {
+/// A table's schema as JSON: `[{"name", "type", "arrow_type", "group", "description"}]`.
+pub fn json_listing(table: Table) -> serde_json::Value {
     serde_json::Value::Array(
-        COLUMNS
-            .iter()
+        column_docs(table)
+            .into_iter()
             .map(|c| {
                 serde_json::json!({
                     "name": c.name,
-                    "type": c.kind.doc_name(),
-                    "arrow_type": c.kind.data_type().to_string(),
-                    "group": c.group.title(),
+                    "type": c.doc_type,
+                    "arrow_type": c.data_type.to_string(),
+                    "group": c.group,
                     "description": c.description,
                     "partition": false,
                 })
             })
-            .chain(PartitionField::ALL.iter().map(|p| {
+            .chain(partition_fields(table).iter().map(|p| {
                 serde_json::json!({
                     "name": p.column(),
                     "type": p.doc_type(),

@@ -9,6 +9,7 @@ to ISO text) and compared as multisets of rows with the same column names. Exit 
 equal; 1 with a readable difference otherwise.
 """
 import json
+import os
 import sys
 
 import duckdb
@@ -21,8 +22,13 @@ def main():
     sql = open(sql_file).read()
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    glob = f"{data}/**/*.parquet".replace("'", "''")
-    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{glob}', hive_partitioning = true)")
+    # The two tables as the generated definitions read them: the events' partition folders
+    # (layout `date`), and the audit table's own folder (empty when the data has none).
+    quote = lambda path: path.replace("'", "''")
+    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{quote(data)}/event_date=*/*.parquet', hive_partitioning = true)")
+    audit = os.path.join(data, "hsm_audit")
+    if os.path.isdir(audit):
+        con.execute(f"CREATE VIEW hsm_audit AS SELECT * FROM read_parquet('{quote(audit)}/event_date=*/*.parquet', hive_partitioning = true)")
     # The --baseline tables, empty as hsmtrail has them without --baseline.
     con.execute(
         "CREATE TABLE baseline_clusters (cluster_id VARCHAR, hsms BIGINT, state VARCHAR, "

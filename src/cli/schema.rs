@@ -9,6 +9,7 @@ use anyhow::Result;
 use super::scope::DEFAULT_DATA;
 use crate::ddl::{self, Dialect, Target};
 use crate::output::partition::Layout;
+use crate::output::table::Table;
 use crate::schema;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -44,22 +45,26 @@ pub struct Args {
     #[arg(long, value_name = "LEVELS", default_value = "date")]
     partition_by: Vec<String>,
 
-    /// Table or view name (athena, duckdb, spark).
-    #[arg(long, value_name = "NAME", default_value = "events")]
-    table: String,
+    /// Which table of the output: the CloudTrail events or the HSM audit log entries.
+    #[arg(long, value_enum, default_value = "events")]
+    table: Table,
+
+    /// The created table's (or view's) name (athena, duckdb, spark); default: the table's own.
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let dialect = match args.format {
-        SchemaFormat::Text => return print(schema::text_listing()),
-        SchemaFormat::Markdown => return print(schema::markdown_table()),
+        SchemaFormat::Text => return print(schema::text_listing(args.table)),
+        SchemaFormat::Markdown => return print(schema::markdown_table(args.table)),
         SchemaFormat::Json => {
             return print(format!(
                 "{}\n",
-                serde_json::to_string_pretty(&schema::json_listing())?
+                serde_json::to_string_pretty(&schema::json_listing(args.table))?
             ));
         }
-        SchemaFormat::Arrow => return print(format!("{:#?}\n", schema::arrow_schema())),
+        SchemaFormat::Arrow => return print(format!("{:#?}\n", args.table.arrow_schema())),
         SchemaFormat::Athena => Dialect::Athena,
         SchemaFormat::Duckdb => Dialect::Duckdb,
         SchemaFormat::Spark => Dialect::Spark,
@@ -79,11 +84,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         (None, _) => DEFAULT_DATA.to_owned(),
     };
-    let target = Target {
-        table: args.table,
-        location,
-        layout,
-    };
+    let name = args.name.unwrap_or_else(|| args.table.name().to_owned());
+    // --location is the output's: the audit table is in its `hsm_audit/` folder.
+    let target = Target::in_output(args.table, &name, &location, &layout);
     print(ddl::generate(dialect, &target))
 }
 

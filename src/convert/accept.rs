@@ -2,12 +2,19 @@
 
 use super::options::Options;
 use super::prefilter::FilePrefilter;
+use crate::audit;
+use crate::audit::entry::Entry;
+use crate::audit::rows::{Delivery, Origin};
 use crate::flatten::Prepared;
+use crate::input::container::Location;
+use crate::output::partition::PartitionField;
 use crate::record::{MAX_NESTING, RawRecord, nesting_exceeds, raw_str};
 use crate::time;
 
 pub(super) enum Verdict<'a> {
     Keep(Prepared<'a>, String),
+    /// Kept already (an audit entry, whose row is built where it is parsed).
+    Kept,
     Filter,
     Reject(std::borrow::Cow<'a, str>, String),
 }
@@ -70,6 +77,68 @@ pub(super) fn accept<'a>(
         record,
     };
     Verdict::Keep(prepared, partition)
+}
+
+/// An audit entry ready for its row: parsed, placed, and given its identity.
+pub(super) struct AuditKeep<'a> {
+    pub(super) entry: Entry<'a>,
+    pub(super) origin: Origin,
+    pub(super) entry_id: String,
+    pub(super) partition: String,
+}
+
+pub(super) enum AuditVerdict<'a> {
+    Keep(AuditKeep<'a>),
+    Filter,
+    Reject(String),
+}
+
+/// Decides an HSM audit entry's fate. Audit entries are kept whatever `--source` says (they
+/// are CloudHSM's by definition); `--since`/`--until` apply to their time, `--account` when the
+/// delivery names the account, `--region` never (nothing in the delivery says it).
+pub(super) fn accept_audit<'a>(
+    message: &'a str,
+    delivery: &Delivery<'_>,
+    file: &str,
+    location: Location,
+    opts: &Options,
+) -> AuditVerdict<'a> {
+    if opts.write.layout.fields().is_empty() {
+        return AuditVerdict::Reject(
+            "an HSM audit entry cannot go into an output with --partition-by none: engines read \
+             that output's top folder, audit table included, as the CloudTrail table; convert audit \
+             logs into a partitioned output"
+                .into(),
+        );
+    }
+    let entry = match Entry::parse(message) {
+        Ok(e) => e,
+        Err(e) => return AuditVerdict::Reject(e.to_string()),
+    };
+    let ms = entry.time_us.div_euclid(1000);
+    if !opts.filter.admits_time(ms)
+        || delivery
+            .account
+            .as_deref()
+            .is_some_and(|a| !opts.filter.admits_account(Some(a)))
+    {
+        return AuditVerdict::Filter;
+    }
+    let origin = Origin::of(delivery, file);
+    let place = format!("{file}#{}", location.index);
+    let entry_id = audit::rows::entry_id(&entry, &origin, message, &place);
+    let partition = format!(
+        "{}/{}={}",
+        audit::TABLE_FOLDER,
+        PartitionField::Date.column(),
+        time::date_of(ms)
+    );
+    AuditVerdict::Keep(AuditKeep {
+        entry,
+        origin,
+        entry_id,
+        partition,
+    })
 }
 
 /// The account an event belongs to: the recipient account, or for the oldest records (before

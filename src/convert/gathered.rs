@@ -35,7 +35,8 @@ pub(super) struct SpillJob {
 
 impl SpillJob {
     pub(super) fn run(&self) -> Result<()> {
-        output::merge::spill(&self.path, output::sorted_run(self.batches.clone())?)
+        let table = output::table::Table::of_partition(&self.partition);
+        output::merge::spill(&self.path, table, output::sorted_run(self.batches.clone())?)
     }
 }
 
@@ -121,6 +122,7 @@ impl Gathered {
         let c = &mut self.summary.records;
         c.read += r.records.read;
         c.kept += r.records.kept;
+        c.audit_entries += r.records.audit_entries;
         c.filtered += r.records.filtered;
         c.rejected += r.records.rejected;
         if !r.rejected.is_empty()

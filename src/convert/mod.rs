@@ -41,6 +41,7 @@ use crate::input;
 use crate::output::destination::{Destination, OutputLocation};
 use crate::output::lock::{self, OutputLock};
 use crate::output::partition;
+use crate::output::table::Table;
 use crate::progress::Progress;
 use crate::remote::Remote;
 use crate::state;
@@ -121,12 +122,12 @@ pub fn run(opts: &Options, progress: &dyn Progress) -> Result<Summary> {
 /// Names of the hidden folders of rows spilled to disk, in the output directory.
 pub const SPILL_PREFIX: &str = ".hsmtrail-spill-";
 
-/// Converts without writing anything: the rows (sorted by event time and de-duplicated like
-/// the files `run` writes) and the summary. For a quick look at a few trail files.
-pub fn run_in_memory(
-    opts: &Options,
-    progress: &dyn Progress,
-) -> Result<(Vec<RecordBatch>, Summary)> {
+/// Rows of each table, in memory.
+pub type TableRows = std::collections::BTreeMap<Table, Vec<RecordBatch>>;
+
+/// Converts without writing anything: the rows of each table (sorted by event time and
+/// de-duplicated like the files `run` writes) and the summary. For a quick look at a few files.
+pub fn run_in_memory(opts: &Options, progress: &dyn Progress) -> Result<(TableRows, Summary)> {
     let started = Instant::now();
     let remote = connect(opts)?;
     let to_read = find_inputs(opts, remote.as_deref(), &state::Converted::default())?;

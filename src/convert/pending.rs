@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use arrow::record_batch::RecordBatch;
 
+use crate::audit::rows::{AuditRows, Located};
 use crate::flatten::{Flattener, Prepared, Provenance};
 use crate::output;
 
@@ -17,6 +18,8 @@ use crate::output;
 #[derive(Default)]
 pub struct PendingRows {
     partitions: HashMap<String, Flattener>,
+    /// HSM audit entries, by partition of the `hsm_audit` table.
+    audit: HashMap<String, AuditRows>,
     pub(super) rows: usize,
 }
 
@@ -50,6 +53,15 @@ impl PendingRows {
         self.rows += 1;
     }
 
+    pub(super) fn push_audit(&mut self, partition: &str, entry: &Located<'_, '_>) {
+        let rows = match self.audit.get_mut(partition) {
+            Some(r) => r,
+            None => self.audit.entry(partition.to_owned()).or_default(),
+        };
+        rows.push(entry);
+        self.rows += 1;
+    }
+
     /// The partitions that have gathered a batch, or every row once the worker holds too many.
     pub(super) fn take_full(&mut self) -> Flushed {
         if self.rows >= MAX_PENDING_ROWS {
@@ -62,6 +74,12 @@ impl PendingRows {
                 flushed.add(partition.clone(), flattener);
             }
         }
+        for (partition, rows) in &mut self.audit {
+            if rows.rows() >= BATCH_ROWS {
+                self.rows -= rows.rows();
+                flushed.parts.push((partition.clone(), rows.finish()));
+            }
+        }
         flushed
     }
 
@@ -71,6 +89,11 @@ impl PendingRows {
         for (partition, mut flattener) in self.partitions {
             if flattener.rows() > 0 {
                 flushed.add(partition, &mut flattener);
+            }
+        }
+        for (partition, mut rows) in self.audit {
+            if rows.rows() > 0 {
+                flushed.parts.push((partition, rows.finish()));
             }
         }
         flushed

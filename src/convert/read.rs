@@ -3,10 +3,11 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use super::accept::{Verdict, accept};
+use super::accept::{AuditVerdict, Verdict, accept, accept_audit};
 use super::options::Options;
 use super::pending::{Flushed, MAX_PENDING_ROWS, PendingRows};
 use super::summary::{RecordCounts, Severity};
+use crate::audit::rows::Located;
 use crate::flatten::Provenance;
 use crate::input::container::{self, Content, Item, Location};
 use crate::input::{self, Input, Skip, decode};
@@ -104,6 +105,9 @@ pub(super) fn convert_file(
         (Ok(Content::Trail(format)), None) => (Outcome::Converted(format), None),
         (Ok(Content::Digest), None) => Skip::Digest.outcome(),
         (Ok(Content::Empty), None) => Skip::Empty.outcome(),
+        (Ok(Content::NotJson), None) if result.name.ends_with("/aws-logs-write-test") => {
+            Skip::ExportWriteTest.outcome()
+        }
         (Ok(Content::NotJson), None) if walked => Skip::NotJson.outcome(),
         (Ok(Content::NotJson), None) => (
             Outcome::Failed,
@@ -118,7 +122,7 @@ impl Skip {
     pub(super) fn outcome(self) -> (Outcome, Option<(String, Severity)>) {
         let severity = match self {
             // Expected by the thousand in a real archive.
-            Skip::Digest | Skip::OtherLogs(_) => Severity::Skipped,
+            Skip::Digest | Skip::OtherLogs(_) | Skip::ExportWriteTest => Severity::Skipped,
             Skip::Empty | Skip::NotJson => Severity::Warning,
         };
         let reason = format!("skipped: {}", self.describe());
@@ -165,15 +169,34 @@ pub fn convert_text(
                 unicode_escape,
             } => accept(text, unicode_escape, opts, &prefilter),
             Item::Invalid { raw, reason } => Verdict::Reject(raw.to_owned().into(), reason),
+            Item::AuditEntry { message, delivery } => {
+                match accept_audit(message, &delivery, name, location, opts) {
+                    AuditVerdict::Keep(keep) => {
+                        pending.push_audit(
+                            &keep.partition,
+                            &Located {
+                                entry: &keep.entry,
+                                message,
+                                delivery: &delivery,
+                                origin: &keep.origin,
+                                source_file: name,
+                                entry_id: &keep.entry_id,
+                            },
+                        );
+                        records.audit_entries += 1;
+                        Verdict::Kept
+                    }
+                    AuditVerdict::Filter => Verdict::Filter,
+                    AuditVerdict::Reject(reason) => Verdict::Reject(message.into(), reason),
+                }
+            }
         };
         match verdict {
             Verdict::Keep(prepared, partition) => {
                 records.kept += 1;
                 pending.push(partition, &prepared, &source);
-                if pending.rows >= MAX_PENDING_ROWS {
-                    hand_over(pending.take_full());
-                }
             }
+            Verdict::Kept => records.kept += 1,
             Verdict::Filter => records.filtered += 1,
             Verdict::Reject(raw, reason) => {
                 records.rejected += 1;
@@ -186,6 +209,9 @@ pub fn convert_text(
                 serde_json::to_writer(&mut rejected, &line).expect("writing to memory");
                 rejected.push(b'\n');
             }
+        }
+        if pending.rows >= MAX_PENDING_ROWS {
+            hand_over(pending.take_full());
         }
     };
     let content = container::read_items(text, &mut sink);

@@ -35,6 +35,8 @@ pub struct RecordCounts {
     /// Of `duplicates`, those already in the output (written by an earlier run).
     pub already_in_output: u64,
     pub rejected: u64,
+    /// Of `kept`, HSM audit log entries (the `hsm_audit` table).
+    pub audit_entries: u64,
 }
 
 /// A file that could not be read completely, an input that named nothing, or a file left out.
@@ -125,7 +127,10 @@ impl Summary {
                 plural(f.already_converted, "more input", "more inputs")
             ));
         }
-        let mut records = vec![format!("{} written", r.kept)];
+        let mut records = vec![match r.audit_entries {
+            0 => format!("{} written", r.kept),
+            audit => format!("{} written ({audit} of them HSM audit entries)", r.kept),
+        }];
         if r.already_in_output > 0 {
             records.push(format!("{} already in the output", r.already_in_output));
         }

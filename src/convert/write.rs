@@ -4,15 +4,16 @@
 use std::collections::HashSet;
 
 use anyhow::Result;
-use arrow::record_batch::RecordBatch;
 use rayon::prelude::*;
 
+use super::TableRows;
 use super::gathered::{Gathered, Partition};
 use super::options::Options;
 use super::summary::Summary;
 use crate::output;
 use crate::output::destination::Destination;
 use crate::output::merge::EventIds;
+use crate::output::table::Table;
 use crate::state;
 
 impl Gathered {
@@ -24,17 +25,19 @@ impl Gathered {
         partitions
     }
 
-    pub(super) fn count_duplicates(&mut self, dropped: output::merge::Dropped) {
+    pub(super) fn count_duplicates(&mut self, table: Table, dropped: output::merge::Dropped) {
         let records = &mut self.summary.records;
         records.duplicates += dropped.total() as u64;
         records.already_in_output += dropped.in_output as u64;
         records.kept -= dropped.total() as u64;
+        if table == Table::HsmAudit {
+            records.audit_entries -= dropped.total() as u64;
+        }
     }
 
     /// Writes every partition, then the rejected records, then (with `--overwrite`) removes the
     /// data of earlier runs: new data is complete on disk before anything old goes.
     pub(super) fn write_parquet(mut self, opts: &Options, dest: &Destination) -> Result<Summary> {
-        let props = output::writer_properties(opts.write.compression);
         let file_name = format!("part-{}.parquet", self.run_id);
         let partitions = self.take_partitions();
         let dedup_against_output = !(opts.write.overwrite || opts.write.keep_duplicates);
@@ -57,13 +60,14 @@ impl Gathered {
             .into_par_iter()
             .enumerate()
             .map(|(index, (dir, partition))| {
+                let table = Table::of_partition(&dir);
                 let mut runs = partition
                     .spilled
                     .iter()
                     .map(|p| output::merge::spilled_run(p.clone()))
                     .collect::<Result<Vec<_>>>()?;
                 if let Some(spill_dir) = spill_dir {
-                    runs = output::merge::reduce_runs(runs, spill_dir, &index.to_string())?;
+                    runs = output::merge::reduce_runs(runs, table, spill_dir, &index.to_string())?;
                 }
                 if !partition.batches.is_empty() {
                     runs.push(output::sorted_run(partition.batches)?);
@@ -78,22 +82,23 @@ impl Gathered {
                 let file = output::write_partition(
                     &dest.work_dir().join(&dir),
                     &file_name,
+                    table,
                     runs,
                     opts.write.keep_duplicates,
                     seen,
-                    &props,
+                    &output::writer_properties(table, opts.write.compression),
                 )?;
                 let relative = format!("{dir}/{file_name}");
                 if file.path.is_some() {
                     dest.publish(&relative)?;
                 }
-                Ok((dest.name_of(&relative), file))
+                Ok((dest.name_of(&relative), table, file))
             })
             .collect::<Result<Vec<_>>>()?;
         let mut kept = HashSet::new();
         self.summary.output.directory = dest.display();
-        for (name, file) in written {
-            self.count_duplicates(file.dropped);
+        for (name, table, file) in written {
+            self.count_duplicates(table, file.dropped);
             if file.path.is_some() {
                 let out = &mut self.summary.output;
                 out.bytes += file.bytes;
@@ -126,27 +131,32 @@ impl Gathered {
         Ok(self.summary)
     }
 
-    /// The rows of every partition, prepared as `write_parquet` would write them.
-    pub(super) fn into_batches(mut self, opts: &Options) -> Result<(Vec<RecordBatch>, Summary)> {
+    /// The rows of every partition, prepared as `write_parquet` would write them, by table.
+    pub(super) fn into_batches(mut self, opts: &Options) -> Result<(TableRows, Summary)> {
         let prepared: Vec<_> = self
             .take_partitions()
             .into_par_iter()
-            .map(|(_, partition)| {
+            .map(|(dir, partition)| {
                 let mut batches = Vec::new();
                 let run = output::sorted_run(partition.batches)?;
                 let existing = EventIds::default();
-                let dropped =
-                    output::merge::merge(vec![run], opts.write.keep_duplicates, existing, |b| {
+                let dropped = output::merge::merge(
+                    vec![run],
+                    Table::of_partition(&dir),
+                    opts.write.keep_duplicates,
+                    existing,
+                    |b| {
                         batches.push(b);
                         Ok(())
-                    })?;
-                Ok((batches, dropped))
+                    },
+                )?;
+                Ok((batches, Table::of_partition(&dir), dropped))
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut batches = Vec::new();
-        for (partition, dropped) in prepared {
-            self.count_duplicates(dropped);
-            batches.extend(partition);
+        let mut batches = TableRows::new();
+        for (partition, table, dropped) in prepared {
+            self.count_duplicates(table, dropped);
+            batches.entry(table).or_default().extend(partition);
         }
         Ok((batches, self.summary))
     }

@@ -6,13 +6,16 @@
 //! payloads. A single top-level object is parsed in one streaming pass, so the records that
 //! parsed before a point of damage (a truncated download, a bad byte) are still delivered.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::structural;
-use crate::record::{CowStr, RawRecord};
+use crate::audit::entry::looks_like_entry;
+use crate::audit::rows::Delivery;
+use crate::record::{CowStr, RawRecord, raw_str};
 
 /// Where a record sits in its file, for error messages and the rejected-records file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -47,6 +50,12 @@ pub enum Item<'a> {
         raw: &'a str,
         reason: String,
     },
+    /// A CloudHSM audit log entry (the text of one CloudWatch Logs event) and what its
+    /// delivery says about it.
+    AuditEntry {
+        message: &'a str,
+        delivery: Delivery<'a>,
+    },
 }
 
 /// The wrapper a file's records came in.
@@ -65,8 +74,14 @@ pub enum Wrapping {
     Lookup,
     /// An EventBridge "AWS API Call via CloudTrail" envelope.
     EventBridge,
-    /// A CloudWatch Logs subscription payload.
+    /// A CloudWatch Logs subscription payload (CloudTrail records or HSM audit entries).
     CloudwatchLogs,
+    /// `aws logs filter-log-events`/`get-log-events` output, or its events as JSON Lines.
+    LogEvents,
+    /// A CloudWatch Logs export to S3 (`CreateExportTask`): `<time> <message>` lines.
+    LogExport,
+    /// HSM audit entries as plain text, one `Time: ...` entry after another.
+    AuditText,
 }
 
 impl Wrapping {
@@ -79,6 +94,9 @@ impl Wrapping {
             Wrapping::Lookup => "lookup",
             Wrapping::EventBridge => "eventbridge",
             Wrapping::CloudwatchLogs => "cloudwatch-logs",
+            Wrapping::LogEvents => "log-events",
+            Wrapping::LogExport => "log-export",
+            Wrapping::AuditText => "audit-text",
         }
     }
 }
@@ -128,7 +146,9 @@ pub fn read_items(
     match trimmed.as_bytes().first() {
         None => return Ok(Content::Empty),
         Some(b'{') | Some(b'[') => {}
-        Some(_) => return Ok(Content::NotJson),
+        Some(_) => {
+            return Ok(audit_text(trimmed, line_of(text, offset), sink).unwrap_or(Content::NotJson));
+        }
     }
     let mut walker = Walker::new(sink);
     if let Some(elements) = structural::split_records(trimmed.as_bytes()) {
@@ -152,9 +172,15 @@ pub fn read_items(
     if de.end().is_ok() {
         return walker.finish(kind);
     }
-    // More than one top-level value: JSON Lines (or concatenated JSON).
+    // More than one top-level value: JSON Lines (or concatenated JSON), or subscription
+    // payloads one after another as Firehose writes them.
+    walker.only_subscriptions = kind == ValueKind::Trail(Wrapping::CloudwatchLogs);
     walker.read_more_values(trimmed, text, offset)?;
-    walker.finish(ValueKind::Trail(Wrapping::JsonLines))
+    let kind = match walker.only_subscriptions {
+        true => Wrapping::CloudwatchLogs,
+        false => Wrapping::JsonLines,
+    };
+    walker.finish(ValueKind::Trail(kind))
 }
 
 /// What one top-level value was.
@@ -175,6 +201,43 @@ struct Walker<'s> {
     unrecognised: Vec<(String, Location)>,
     unrecognised_keys: Option<String>,
     line: Option<usize>,
+    /// The subscription payload whose `logEvents` are being read.
+    envelope: Envelope,
+    /// Whether every value so far was a subscription payload.
+    only_subscriptions: bool,
+}
+
+/// What a CloudWatch Logs subscription payload says around its events.
+#[derive(Debug, Default)]
+struct Envelope {
+    group: Option<String>,
+    stream: Option<String>,
+    owner: Option<String>,
+    /// CloudWatch Logs' own `CONTROL_MESSAGE` (a health check of the destination): no events.
+    control: bool,
+}
+
+impl Envelope {
+    fn of<'a>(fields: impl IntoIterator<Item = (&'a str, &'a RawValue)>) -> Envelope {
+        let mut envelope = Envelope::default();
+        for (key, value) in fields {
+            let text = || raw_str(value).ok().flatten().map(|t| t.into_owned());
+            match key {
+                "logGroup" => envelope.group = text(),
+                "logStream" => envelope.stream = text(),
+                "owner" => envelope.owner = text(),
+                "messageType" => envelope.control = text().as_deref() == Some("CONTROL_MESSAGE"),
+                _ => {}
+            }
+        }
+        envelope
+    }
+
+    fn holds_audit_logs(&self) -> bool {
+        self.group
+            .as_deref()
+            .is_some_and(|g| g.starts_with("/aws/cloudhsm/"))
+    }
 }
 
 impl<'s> Walker<'s> {
@@ -187,6 +250,8 @@ impl<'s> Walker<'s> {
             unrecognised: Vec::new(),
             unrecognised_keys: None,
             line: None,
+            envelope: Envelope::default(),
+            only_subscriptions: false,
         }
     }
 
@@ -199,7 +264,7 @@ impl<'s> Walker<'s> {
 
     fn emit(&mut self, item: Item<'_>) {
         let loc = self.location();
-        if matches!(item, Item::Record { .. }) {
+        if matches!(item, Item::Record { .. } | Item::AuditEntry { .. }) {
             self.records += 1;
         }
         (self.sink)(item, loc);
@@ -245,9 +310,15 @@ impl<'s> Walker<'s> {
             return self.array_of(events, Wrapping::Lookup, |w, item| w.lookup_item(item));
         }
         if let Some(log_events) = obj.get("logEvents") {
-            return self.array_of(log_events, Wrapping::CloudwatchLogs, |w, item| {
+            self.envelope = Envelope::of(obj.fields.iter().map(|(k, v)| (k.as_ref(), *v)));
+            let kind = self.array_of(log_events, Wrapping::CloudwatchLogs, |w, item| {
                 w.log_event(item)
             });
+            self.envelope = Envelope::default();
+            return kind;
+        }
+        if let Some(events) = obj.get("events") {
+            return self.array_of(events, Wrapping::LogEvents, |w, item| w.log_event(item));
         }
         self.single_object(obj, raw)
     }
@@ -284,6 +355,19 @@ impl<'s> Walker<'s> {
                 }
             }
             return ValueKind::Trail(Wrapping::Record);
+        }
+        // One event of `filter-log-events` output, as a line of JSON Lines.
+        if obj.get("message").is_some()
+            && ["timestamp", "ingestionTime", "logStreamName", "eventId"]
+                .iter()
+                .any(|k| obj.get(k).is_some())
+        {
+            let text = raw
+                .map(Cow::Borrowed)
+                .unwrap_or_else(|| Cow::Owned(rebuild_object(obj)));
+            let raw = serde_json::from_str::<&RawValue>(&text).expect("an object's own text");
+            self.log_event(raw);
+            return ValueKind::Trail(Wrapping::LogEvents);
         }
         let keys: Vec<&str> = obj.fields.iter().map(|(k, _)| k.as_ref()).take(8).collect();
         let text = raw
@@ -327,12 +411,49 @@ impl<'s> Walker<'s> {
         );
     }
 
+    /// One CloudWatch Logs event: a CloudTrail record (a trail delivered to CloudWatch Logs:
+    /// a JSON object outside `/aws/cloudhsm/` log groups), else an HSM audit entry.
     fn log_event(&mut self, item: &RawValue) {
-        self.embedded_in(
-            item,
-            ("message", "logEvents message"),
-            "CloudWatch Logs event without a message string",
-        );
+        if self.envelope.control {
+            return;
+        }
+        let event = RawRecord::parse(item.get()).ok();
+        let message = event
+            .as_ref()
+            .and_then(|e| e.get("message"))
+            .and_then(|m| raw_str(m).ok().flatten());
+        let (Some(event), Some(message)) = (event, message) else {
+            self.emit(Item::Invalid {
+                raw: item.get(),
+                reason: "CloudWatch Logs event without a message string".into(),
+            });
+            return;
+        };
+        if !self.envelope.holds_audit_logs()
+            && message.trim_start().starts_with('{')
+            && !looks_like_entry(&message)
+        {
+            self.emit(Item::Record {
+                text: &message,
+                unicode_escape: true,
+            });
+            return;
+        }
+        let text = |key: &str| event.get(key).and_then(|v| raw_str(v).ok().flatten());
+        let number = |key: &str| event.get(key).and_then(|v| v.get().parse::<i64>().ok());
+        let envelope = &self.envelope;
+        let delivery = Delivery {
+            log_group: envelope.group.clone().map(Cow::Owned),
+            log_stream: text("logStreamName").or_else(|| envelope.stream.clone().map(Cow::Owned)),
+            account: envelope.owner.clone().map(Cow::Owned),
+            cloudwatch_ms: number("timestamp"),
+            ingestion_ms: number("ingestionTime"),
+            event_id: text("id").or_else(|| text("eventId")),
+        };
+        self.emit(Item::AuditEntry {
+            message: &message,
+            delivery,
+        });
     }
 
     /// The record held as a JSON string in the field `field` (named `what` in messages) of
@@ -350,7 +471,11 @@ impl<'s> Walker<'s> {
     /// One value of an array or a line: classify it from its text.
     fn value(&mut self, raw: &str) -> ValueKind {
         match RawRecord::parse(raw) {
-            Ok(obj) => self.object(&obj, Some(raw)),
+            Ok(obj) => {
+                let kind = self.object(&obj, Some(raw));
+                self.only_subscriptions &= kind == ValueKind::Trail(Wrapping::CloudwatchLogs);
+                kind
+            }
             Err(_) => {
                 self.emit(Item::Invalid {
                     raw,
@@ -461,6 +586,69 @@ impl<'s> Walker<'s> {
     }
 }
 
+/// HSM audit entries in plain text: a CloudWatch Logs export (`<time>Z <message>`, the
+/// message's own lines following its first), or bare messages one after another (each starting
+/// `Time:`). `None` when the text is neither. Entries are split where the next one starts, so
+/// that a multi-line message stays whole.
+fn audit_text(
+    text: &str,
+    first_line: usize,
+    sink: &mut dyn FnMut(Item<'_>, Location),
+) -> Option<Content> {
+    let first = text.split('\n').next().unwrap_or("");
+    let (format, starts): (Wrapping, EntryStart) = if export_line(first).is_some() {
+        (Wrapping::LogExport, export_line)
+    } else if looks_like_entry(first) && !first.trim_start().starts_with('{') {
+        (Wrapping::AuditText, |line| {
+            looks_like_entry(line).then_some((None, 0))
+        })
+    } else {
+        return None;
+    };
+    // (line number, byte offset of the line, of the message in it, CloudWatch time)
+    let mut entries: Vec<(usize, usize, usize, Option<i64>)> = Vec::new();
+    let mut offset = 0;
+    for (n, line) in text.split('\n').enumerate() {
+        if let Some((time, skip)) = starts(line) {
+            entries.push((first_line + n, offset, skip, time));
+        }
+        offset += line.len() + 1;
+    }
+    for (index, &(line, line_start, skip, time)) in entries.iter().enumerate() {
+        let end = entries.get(index + 1).map_or(text.len(), |next| next.1);
+        let message = text[line_start + skip..end].trim_end();
+        sink(
+            Item::AuditEntry {
+                message,
+                delivery: Delivery {
+                    cloudwatch_ms: time,
+                    ..Delivery::default()
+                },
+            },
+            Location {
+                index,
+                line: Some(line),
+            },
+        );
+    }
+    Some(Content::Trail(format))
+}
+
+/// Whether a line starts an entry: its CloudWatch time, if the line gives one, and where the
+/// message starts in it.
+type EntryStart = fn(&str) -> Option<(Option<i64>, usize)>;
+
+/// A line of a CloudWatch Logs export: its time (`2024-03-05T14:20:11.482Z`) and where the
+/// message after it starts.
+fn export_line(line: &str) -> Option<(Option<i64>, usize)> {
+    let (stamp, _) = line.split_once(' ')?;
+    if !stamp.ends_with('Z') || !stamp.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    let ms = crate::time::parse_event_time(stamp)?;
+    Some((Some(ms), stamp.len() + 1))
+}
+
 /// 1-based line number of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
     memchr::memchr_iter(b'\n', &text.as_bytes()[..offset]).count() + 1
@@ -507,14 +695,22 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_> {
                 "Records" => Some(Wrapping::Records),
                 "Events" => Some(Wrapping::Lookup),
                 "logEvents" => Some(Wrapping::CloudwatchLogs),
+                "events" => Some(Wrapping::LogEvents),
                 _ => None,
             };
             match format {
                 Some(format) if streamed.is_none() => {
+                    // A subscription payload names its group and stream before its events.
+                    self.walker.envelope = Envelope::of(
+                        fields
+                            .iter()
+                            .map(|(k, v): &(Cow<'de, str>, &RawValue)| (k.as_ref(), *v)),
+                    );
                     map.next_value_seed(StreamSeed {
                         walker: self.walker,
                         format,
                     })?;
+                    self.walker.envelope = Envelope::default();
                     streamed = Some(format);
                 }
                 _ => fields.push((key, map.next_value::<&'de RawValue>()?)),
@@ -558,7 +754,7 @@ impl<'de> Visitor<'de> for StreamSeed<'_, '_> {
         while let Some(raw) = seq.next_element::<&'de RawValue>()? {
             match self.format {
                 Wrapping::Lookup => self.walker.lookup_item(raw),
-                Wrapping::CloudwatchLogs => self.walker.log_event(raw),
+                Wrapping::CloudwatchLogs | Wrapping::LogEvents => self.walker.log_event(raw),
                 _ => self.walker.emit_record_text(raw.get()),
             }
         }
@@ -583,6 +779,13 @@ mod tests {
             items.push(match item {
                 Item::Record { text, .. } => format!("R{}:{}", loc.index, text),
                 Item::Invalid { reason, .. } => format!("I{loc}:{reason}"),
+                Item::AuditEntry { message, delivery } => format!(
+                    "A{loc}:{}|{}|{}|{:?}",
+                    message,
+                    delivery.log_group.as_deref().unwrap_or("-"),
+                    delivery.log_stream.as_deref().unwrap_or("-"),
+                    delivery.cloudwatch_ms
+                ),
             })
         });
         (result, items)
@@ -716,5 +919,85 @@ mod tests {
         let (r, items) = collect(&text);
         assert_eq!(r, Ok(Content::Trail(Wrapping::Records)));
         assert_eq!(items.len(), 1);
+    }
+
+    const ENTRY: &str = "Time: 03/05/24 14:21:02.310478, usecs:1709648462310478\nSequence No: 0x1e\nOpcode: CN_LOGIN (0xd)";
+
+    #[test]
+    fn subscription_payloads_of_cloudhsm_log_groups_hold_audit_entries() {
+        let message = serde_json::to_string(ENTRY).unwrap();
+        let payload = format!(
+            r#"{{"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"/aws/cloudhsm/cluster-jd3b5xkz7pq","logStream":"hsm-q3vb7ydxm2k","subscriptionFilters":["f"],"logEvents":[{{"id":"1","timestamp":1709648462310,"message":{message}}}]}}"#
+        );
+        let control = r#"{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1,"message":"CWL CONTROL MESSAGE: Checking health of destination Firehose."}]}"#;
+        // As Firehose delivers them: payloads one after another, no delimiter.
+        let (r, items) = collect(&format!("{control}{payload}{payload}"));
+        assert_eq!(r, Ok(Content::Trail(Wrapping::CloudwatchLogs)));
+        let expected = format!(
+            "Arecord index 0:{ENTRY}|/aws/cloudhsm/cluster-jd3b5xkz7pq|hsm-q3vb7ydxm2k|Some(1709648462310)"
+        );
+        assert_eq!(
+            items,
+            [expected.clone(), expected.replace("index 0", "index 1")]
+        );
+        // Streamed at the top of a file too.
+        let (r, items) = collect(&payload);
+        assert_eq!(r, Ok(Content::Trail(Wrapping::CloudwatchLogs)));
+        assert_eq!(items, [expected]);
+    }
+
+    #[test]
+    fn log_events_output_holds_audit_entries_or_records() {
+        let message = serde_json::to_string(ENTRY).unwrap();
+        let output = format!(
+            r#"{{"events":[{{"logStreamName":"hsm-q3vb7ydxm2k","timestamp":5,"message":{message},"ingestionTime":6,"eventId":"9"}},{{"timestamp":7,"message":"{{\"eventTime\":\"t\"}}"}}],"searchedLogStreams":[]}}"#
+        );
+        let (r, items) = collect(&output);
+        assert_eq!(r, Ok(Content::Trail(Wrapping::LogEvents)));
+        assert_eq!(
+            items,
+            [
+                format!("Arecord index 0:{ENTRY}|-|hsm-q3vb7ydxm2k|Some(5)"),
+                r#"R1:{"eventTime":"t"}"#.to_owned()
+            ]
+        );
+        let line =
+            format!(r#"{{"logStreamName":"hsm-q3vb7ydxm2k","timestamp":5,"message":{message}}}"#);
+        let (r, items) = collect(&format!("{line}\n{line}\n"));
+        assert_eq!(r, Ok(Content::Trail(Wrapping::JsonLines)));
+        assert_eq!(items.len(), 2);
+        assert!(items[1].starts_with("Aline 2:Time:"), "{items:?}");
+    }
+
+    #[test]
+    fn exports_and_bare_messages_split_where_the_next_entry_starts() {
+        let export = format!(
+            "2024-03-05T14:21:02.310Z {ENTRY}\n\n2024-03-05T14:20:02.000Z {{\"op_code\":\"CreateObject\",\"timestamp\":1}}\n2024-03-05T14:21:03.000Z garbage\n"
+        );
+        let (r, items) = collect(&export);
+        assert_eq!(r, Ok(Content::Trail(Wrapping::LogExport)));
+        assert_eq!(
+            items,
+            [
+                format!("Aline 1:{ENTRY}|-|-|Some(1709648462310)"),
+                r#"Aline 5:{"op_code":"CreateObject","timestamp":1}|-|-|Some(1709648402000)"#
+                    .to_owned(),
+                "Aline 6:garbage|-|-|Some(1709648463000)".to_owned(),
+            ]
+        );
+        let bare = format!("\n{ENTRY}\n\n{ENTRY}\nExtra: line\n");
+        let (r, items) = collect(&bare);
+        assert_eq!(r, Ok(Content::Trail(Wrapping::AuditText)));
+        assert_eq!(
+            items,
+            [
+                format!("Aline 2:{ENTRY}|-|-|None"),
+                format!("Aline 6:{ENTRY}\nExtra: line|-|-|None"),
+            ]
+        );
+        assert_eq!(
+            collect("Permission Check Successful").0,
+            Ok(Content::NotJson)
+        );
     }
 }

@@ -161,6 +161,8 @@ pub enum Skip {
     Empty,
     /// Not JSON, found by walking a folder.
     NotJson,
+    /// The object CloudWatch Logs writes to check it may write an export (`aws-logs-write-test`).
+    ExportWriteTest,
     /// Another service's logs beside CloudTrail's in a logging bucket
     /// (`AWSLogs/<account>/<service>/`): the service folder's name.
     OtherLogs(String),
@@ -173,6 +175,7 @@ impl Skip {
             Skip::Digest => "digest".into(),
             Skip::Empty => "empty".into(),
             Skip::NotJson => "not-json".into(),
+            Skip::ExportWriteTest => "export-write-test".into(),
             Skip::OtherLogs(service) => format!("not-cloudtrail:{service}"),
         }
     }
@@ -183,6 +186,9 @@ impl Skip {
             Skip::Digest => "a CloudTrail digest file, not a log file".into(),
             Skip::Empty => "the file is empty".into(),
             Skip::NotJson => "not JSON".into(),
+            Skip::ExportWriteTest => {
+                "CloudWatch Logs' write test of an export to S3, not a log".into()
+            }
             Skip::OtherLogs(service) => {
                 format!("under AWSLogs/.../{service}/, another service's logs, not CloudTrail's")
             }

@@ -35,9 +35,9 @@ use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use crate::filter::EventFilter;
 use crate::output::merge::{self, EventIds, dedup_key};
 use crate::output::partition::folder_may_hold;
+use crate::output::table::Table;
 use crate::output::{conform, is_partition_folder, is_skipped_name, reader_options};
 use crate::remote::{Remote, S3Url};
-use crate::schema;
 
 /// Where a command writes: a folder, or `s3://bucket/prefix/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -423,15 +423,24 @@ impl Destination {
         Ok(files)
     }
 
-    /// Every data file of the output, under any partition. Only partition folders are
-    /// listed: a folder of the user's in the output (or the input the output was placed in)
-    /// is none of ours.
+    /// Every data file of the output, under any partition of either table. Only partition
+    /// folders are listed: a folder of the user's in the output (or the input the output was
+    /// placed in) is none of ours.
     pub fn all_data_files(&self) -> Result<Vec<DataFile>> {
         let listed = self.listed("")?;
         let mut found = listed.objects;
+        let audit = match listed
+            .common_prefixes
+            .iter()
+            .any(|p| p.filename() == Some(crate::audit::TABLE_FOLDER))
+        {
+            true => self.listed(crate::audit::TABLE_FOLDER)?.common_prefixes,
+            false => Vec::new(),
+        };
         let partitions = listed
             .common_prefixes
             .into_iter()
+            .chain(audit)
             .filter(|p| p.filename().is_some_and(is_partition_folder));
         let below: Vec<Vec<ObjectMeta>> = crate::runtime::block_on(
             futures::stream::iter(partitions)
@@ -519,6 +528,20 @@ impl Destination {
         found.map_err(|e| self.failed(e, ""))
     }
 
+    /// Whether the output has partition folders of the `hsm_audit` table.
+    pub fn holds_audit_entries(&self) -> Result<bool> {
+        Ok(self
+            .listed(crate::audit::TABLE_FOLDER)?
+            .common_prefixes
+            .iter()
+            .any(|p| p.filename().is_some_and(is_partition_folder)))
+    }
+
+    /// The table a data file belongs to.
+    pub fn table_of(&self, file: &DataFile) -> Table {
+        Table::of_partition(&self.partition_of(file))
+    }
+
     /// The partition folder (relative, `/`-separated) of a data file.
     pub fn partition_of(&self, file: &DataFile) -> String {
         let relative = self.relative(&file.location);
@@ -573,11 +596,12 @@ impl Destination {
     /// `event_id` column alone, and from whole rows only in a file that holds rows without an
     /// ID (the oldest records).
     pub fn existing_ids(&self, partition: &str) -> Result<EventIds> {
+        let table = Table::of_partition(partition);
         let mut ids = EventIds::default();
         for file in self.data_files(partition)? {
             let mut without_id = false;
-            for batch in self.read_columns(&file, &["event_id"])? {
-                let column = event_ids_of(&batch, &file)?;
+            for batch in self.read_columns(&file, &[table.id_column()])? {
+                let column = ids_of(&batch, table, &file)?;
                 for i in 0..column.len() {
                     if column.is_valid(i) && !column.value(i).is_empty() {
                         ids.insert(column.value(i).to_owned());
@@ -588,11 +612,9 @@ impl Destination {
             }
             if without_id {
                 for batch in self.read_columns(&file, &[])? {
-                    let batch = conform(batch)
+                    let batch = conform(batch, table)
                         .with_context(|| format!("{} does not match the schema", file.name))?;
-                    let column = batch
-                        .column(schema::index_of("event_id"))
-                        .as_string::<i32>();
+                    let column = ids_of(&batch, table, &file)?;
                     for i in 0..batch.num_rows() {
                         if column.is_null(i) || column.value(i).is_empty() {
                             ids.extend(dedup_key(&batch, column, i));
@@ -609,9 +631,10 @@ impl Destination {
     /// refuses a foreign or damaged file before it writes anything rather than after some
     /// partitions.
     pub fn check_data_files(&self, partition: &str) -> Result<()> {
+        let table = Table::of_partition(partition);
         for file in self.data_files(partition)? {
             self.check_footer(&file)?;
-            self.read_columns(&file, &["event_id", "event_time"])?;
+            self.read_columns(&file, &[table.id_column(), table.time_column()])?;
         }
         Ok(())
     }
@@ -627,7 +650,7 @@ impl Destination {
             reader_options(),
         ))
         .with_context(|| format!("{}: not a readable Parquet file", file.name))?;
-        check_key_columns(metadata.schema(), file)
+        check_key_columns(metadata.schema(), self.table_of(file), file)
     }
 
     fn reader(&self, file: &DataFile) -> RangedReader {
@@ -664,6 +687,7 @@ impl Destination {
     /// A data file as a sorted run of batches of the one schema, read a row group at a time.
     pub fn run_of(&self, file: &DataFile) -> Result<merge::Run> {
         let name = file.name.clone();
+        let table = self.table_of(file);
         let stream = crate::runtime::block_on(ParquetRecordBatchStreamBuilder::new_with_options(
             self.reader(file),
             reader_options(),
@@ -681,7 +705,8 @@ impl Destination {
                     .with_context(|| format!("reading {name}"))
                     .and_then(|batch| {
                         // Files of older hsmtrail versions may lack newer columns.
-                        conform(batch).with_context(|| format!("{name} does not match the schema"))
+                        conform(batch, table)
+                            .with_context(|| format!("{name} does not match the schema"))
                     }),
             )
         })))
@@ -867,26 +892,40 @@ pub fn url_of(base: &str, path: &str, folder: bool) -> String {
 /// Checks the columns de-duplication and merging rely on: a string `event_id` and a
 /// millisecond `event_time`. Anything else is not hsmtrail's output, and reading it as such
 /// would go wrong.
-pub fn check_key_columns(schema: &arrow::datatypes::Schema, file: &DataFile) -> Result<()> {
-    use arrow::datatypes::{DataType, TimeUnit};
+pub fn check_key_columns(
+    schema: &arrow::datatypes::Schema,
+    table: Table,
+    file: &DataFile,
+) -> Result<()> {
+    use arrow::datatypes::DataType;
     let advice = "hsmtrail reads every *.parquet file in a partition folder (to write no event \
                   twice, and to compact): move files of other tools out of the output";
+    let time_unit = |t: &DataType| match t {
+        DataType::Timestamp(unit, _) => Some(*unit),
+        _ => None,
+    };
+    let time = table.time_type();
     for (column, fits, wanted) in [
         (
-            "event_id",
-            (|t: &DataType| *t == DataType::Utf8) as fn(&DataType) -> bool,
-            "a string column",
+            table.id_column(),
+            *schema
+                .field_with_name(table.id_column())
+                .map_or(&DataType::Null, |f| f.data_type())
+                == DataType::Utf8,
+            "a string column".to_owned(),
         ),
         (
-            "event_time",
-            |t: &DataType| matches!(t, DataType::Timestamp(TimeUnit::Millisecond, _)),
-            "a timestamp column",
+            table.time_column(),
+            schema
+                .field_with_name(table.time_column())
+                .is_ok_and(|f| time_unit(f.data_type()) == time_unit(&time)),
+            format!("{time}"),
         ),
     ] {
         let field = schema
             .field_with_name(column)
             .map_err(|_| anyhow!("{}: has no {column} column; {advice}", file.name))?;
-        if !fits(field.data_type()) {
+        if !fits {
             anyhow::bail!(
                 "{}: its {column} column is {}, not {wanted}; {advice}",
                 file.name,
@@ -897,21 +936,26 @@ pub fn check_key_columns(schema: &arrow::datatypes::Schema, file: &DataFile) -> 
     Ok(())
 }
 
-/// The `event_id` column of a batch read with that one column, checked.
-fn event_ids_of<'b>(
+/// The ID column of a batch (`event_id`, `entry_id`), checked.
+fn ids_of<'b>(
     batch: &'b RecordBatch,
+    table: Table,
     file: &DataFile,
 ) -> Result<&'b arrow::array::StringArray> {
-    let column = batch.column_by_name("event_id");
-    match column.map(|c| c.data_type()) {
-        Some(arrow::datatypes::DataType::Utf8) => Ok(batch.column(0).as_string::<i32>()),
-        _ => anyhow::bail!("{}: has no string event_id column", file.name),
+    let name = table.id_column();
+    match batch.column_by_name(name) {
+        Some(c) if *c.data_type() == arrow::datatypes::DataType::Utf8 => Ok(c.as_string::<i32>()),
+        _ => anyhow::bail!("{}: has no string {name} column", file.name),
     }
 }
 
 /// Whether a path under the output (its components) is a data file: a Parquet file at the top
 /// or in partition folders.
 fn is_data_path(parts: &[&str]) -> bool {
+    let parts = match parts.split_first() {
+        Some((&crate::audit::TABLE_FOLDER, below)) if !below.is_empty() => below,
+        _ => parts,
+    };
     match parts.split_last() {
         Some((file, folders)) => {
             is_data_name(file) && folders.iter().all(|f| is_partition_folder(f))

@@ -9,14 +9,14 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use arrow::array::{Array, AsArray, BooleanArray, StringArray, TimestampMillisecondArray};
+use arrow::array::{Array, AsArray, BooleanArray, Int64Array, StringArray};
 use arrow::compute::{filter_record_batch, interleave_record_batch};
-use arrow::datatypes::TimestampMillisecondType;
+use arrow::datatypes::{DataType, Int64Type, Schema};
 use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
 use arrow::record_batch::RecordBatch;
 
-use crate::schema;
+use super::table::Table;
 
 /// Rows per merged output batch.
 pub const MERGE_BATCH_ROWS: usize = 2048;
@@ -37,9 +37,9 @@ pub const SPILL_BATCH_ROWS: usize = 512;
 struct SpillWriter(FileWriter<std::io::BufWriter<File>>);
 
 impl SpillWriter {
-    fn create(path: &Path) -> Result<Self> {
+    fn create(path: &Path, schema: &Schema) -> Result<Self> {
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        let writer = FileWriter::try_new(std::io::BufWriter::new(file), &schema::arrow_schema())?;
+        let writer = FileWriter::try_new(std::io::BufWriter::new(file), schema)?;
         Ok(SpillWriter(writer))
     }
 
@@ -58,8 +58,8 @@ impl SpillWriter {
 }
 
 /// Writes a sorted run to `path` as an Arrow IPC file.
-pub fn spill(path: &Path, run: Run) -> Result<()> {
-    let mut writer = SpillWriter::create(path)?;
+pub fn spill(path: &Path, table: Table, run: Run) -> Result<()> {
+    let mut writer = SpillWriter::create(path, &table.arrow_schema())?;
     for batch in run {
         writer.write(&batch?)?;
     }
@@ -82,7 +82,7 @@ pub const MAX_FAN_IN: usize = 16;
 /// Merges runs, at most [`MAX_FAN_IN`] at a time, into Arrow IPC files under `dir` (named from
 /// `stem`), until no more than [`MAX_FAN_IN`] runs remain. Repeated IDs are kept here and
 /// dropped (and counted) by the final merge.
-pub fn reduce_runs(mut runs: Vec<Run>, dir: &Path, stem: &str) -> Result<Vec<Run>> {
+pub fn reduce_runs(mut runs: Vec<Run>, table: Table, dir: &Path, stem: &str) -> Result<Vec<Run>> {
     let mut pass = 0;
     while runs.len() > MAX_FAN_IN {
         let mut next = Vec::new();
@@ -90,8 +90,8 @@ pub fn reduce_runs(mut runs: Vec<Run>, dir: &Path, stem: &str) -> Result<Vec<Run
         while rest.peek().is_some() {
             let group: Vec<Run> = rest.by_ref().take(MAX_FAN_IN).collect();
             let path = dir.join(format!("{stem}-pass{pass}-{}.arrow", next.len()));
-            let mut writer = SpillWriter::create(&path)?;
-            merge(group, true, EventIds::default(), |batch| {
+            let mut writer = SpillWriter::create(&path, &table.arrow_schema())?;
+            merge(group, table, true, EventIds::default(), |batch| {
                 writer.write(&batch)
             })?;
             writer.finish()?;
@@ -116,18 +116,34 @@ pub fn dedup_key(batch: &RecordBatch, ids: &StringArray, row: usize) -> Option<S
     if ids.is_valid(row) && !ids.value(row).is_empty() {
         return Some(ids.value(row).to_owned());
     }
+    if Table::of_schema(&batch.schema()) != Table::Events {
+        return None;
+    }
     let record = crate::rebuild::rebuild(batch, row).ok()?;
     Some(format!("\0record:{record}"))
 }
 
-/// Event time, then whether the event ID is missing (missing IDs last), then the event ID.
-type SortKey<'a> = (i64, bool, &'a str);
+/// Event time, then whether the event ID is missing (missing IDs last), then the event ID,
+/// then which of the table's context columns are missing (a bit each, the first column the
+/// highest), then the source file: of two copies of one event, the one with most context, then
+/// from the first file by name, is kept, whichever file a worker finished first.
+type SortKey<'a> = (i64, bool, &'a str, u8, &'a str);
+
+/// A batch with its key columns, typed once per batch.
+struct Keyed {
+    batch: RecordBatch,
+    times: Int64Array,
+    ids: StringArray,
+    context: Vec<StringArray>,
+    files: StringArray,
+}
 
 /// Where one run stands in the merge.
 struct Cursor {
     run: Run,
     /// The current batch with its key columns, typed once per batch.
-    batch: Option<(RecordBatch, TimestampMillisecondArray, StringArray)>,
+    batch: Option<Keyed>,
+    table: Table,
     row: usize,
     /// Index of `batch` among the current output chunk's sources, once used there.
     source: Option<usize>,
@@ -141,9 +157,18 @@ impl Cursor {
         for next in self.run.by_ref() {
             let next = next?;
             if next.num_rows() > 0 {
-                let times = time_column(&next).clone();
-                let ids = id_column(&next).clone();
-                self.batch = Some((next, times, ids));
+                self.batch = Some(Keyed {
+                    times: time_column(&next, self.table)?,
+                    ids: id_column(&next, self.table).clone(),
+                    context: self
+                        .table
+                        .context_columns()
+                        .iter()
+                        .map(|c| string_column(&next, c).clone())
+                        .collect(),
+                    files: string_column(&next, Table::TIE_COLUMN).clone(),
+                    batch: next,
+                });
                 break;
             }
         }
@@ -152,7 +177,13 @@ impl Cursor {
 
     /// The sort key of the current row, borrowed from the batch.
     fn key(&self) -> Option<SortKey<'_>> {
-        let (_, times, ids) = self.batch.as_ref()?;
+        let Keyed {
+            times,
+            ids,
+            context,
+            files,
+            ..
+        } = self.batch.as_ref()?;
         let time = if times.is_null(self.row) {
             i64::MAX
         } else {
@@ -163,19 +194,36 @@ impl Cursor {
             time,
             missing,
             if missing { "" } else { ids.value(self.row) },
+            context
+                .iter()
+                .fold(0, |bits, c| bits << 1 | u8::from(c.is_null(self.row))),
+            if files.is_null(self.row) {
+                ""
+            } else {
+                files.value(self.row)
+            },
         ))
     }
 }
 
-fn time_column(batch: &RecordBatch) -> &TimestampMillisecondArray {
-    batch
-        .column(schema::index_of("event_time"))
-        .as_primitive::<TimestampMillisecondType>()
+/// The time column as plain integers (milliseconds or microseconds, by table).
+fn time_column(batch: &RecordBatch, table: Table) -> Result<Int64Array> {
+    let column = batch
+        .column_by_name(table.time_column())
+        .context("a batch without its time column")?;
+    Ok(arrow::compute::cast(column, &DataType::Int64)?
+        .as_primitive::<Int64Type>()
+        .clone())
 }
 
-fn id_column(batch: &RecordBatch) -> &StringArray {
+fn id_column(batch: &RecordBatch, table: Table) -> &StringArray {
+    string_column(batch, table.id_column())
+}
+
+fn string_column<'b>(batch: &'b RecordBatch, name: &str) -> &'b StringArray {
     batch
-        .column(schema::index_of("event_id"))
+        .column_by_name(name)
+        .expect("a batch of its table's schema")
         .as_string::<i32>()
 }
 
@@ -242,6 +290,7 @@ impl Dedup {
 /// one after the other, a partition's write kept one core idle for a third of the time.
 pub fn merge(
     runs: Vec<Run>,
+    table: Table,
     keep_duplicates: bool,
     existing: EventIds,
     mut emit: impl FnMut(RecordBatch) -> Result<()> + Send,
@@ -250,10 +299,11 @@ pub fn merge(
     let mut chunks: Box<dyn Chunks> = if runs.len() == 1 {
         Box::new(PassThrough {
             run: runs.into_iter().next().expect("one run"),
+            table,
             dedup,
         })
     } else {
-        Box::new(KWayMerge::new(runs, dedup)?)
+        Box::new(KWayMerge::new(runs, table, dedup)?)
     };
     let mut next = chunks.next_chunk()?;
     while let Some(chunk) = next {
@@ -281,11 +331,12 @@ struct KWayMerge {
 }
 
 impl KWayMerge {
-    fn new(runs: Vec<Run>, dedup: Dedup) -> Result<Self> {
+    fn new(runs: Vec<Run>, table: Table, dedup: Dedup) -> Result<Self> {
         let mut cursors = Vec::with_capacity(runs.len());
         for run in runs {
             let mut c = Cursor {
                 run,
+                table,
                 batch: None,
                 row: 0,
                 source: None,
@@ -320,7 +371,8 @@ impl Chunks for KWayMerge {
                 break;
             };
             let c = &mut self.cursors[i];
-            let (batch, _, ids) = c.batch.as_ref().expect("the smallest cursor has a batch");
+            let Keyed { batch, ids, .. } =
+                c.batch.as_ref().expect("the smallest cursor has a batch");
             if self.dedup.admits(batch, ids, c.row) {
                 let source = *c.source.get_or_insert_with(|| {
                     sources.push(batch.clone());
@@ -351,6 +403,7 @@ impl Chunks for KWayMerge {
 /// One run is already in order: only repeated IDs need dropping.
 struct PassThrough {
     run: Run,
+    table: Table,
     dedup: Dedup,
 }
 
@@ -361,7 +414,7 @@ impl Chunks for PassThrough {
             if self.dedup.keep_duplicates {
                 return Ok(Some(batch));
             }
-            let ids = id_column(&batch);
+            let ids = id_column(&batch, self.table);
             let keep: BooleanArray = (0..ids.len())
                 .map(|i| Some(self.dedup.admits(&batch, ids, i)))
                 .collect();
@@ -388,7 +441,7 @@ mod tests {
         batches
             .iter()
             .flat_map(|b| {
-                let ids = id_column(b);
+                let ids = id_column(b, Table::Events);
                 (0..b.num_rows())
                     .map(|i| {
                         if ids.is_null(i) {
@@ -408,6 +461,7 @@ mod tests {
         let spilled = dir.path().join("run.arrow");
         spill(
             &spilled,
+            Table::Events,
             sorted_run(vec![rows(&[
                 ("2024-01-01T00:00:03Z", Some("d")),
                 ("2024-01-01T00:00:01Z", Some("b")),
@@ -438,7 +492,7 @@ mod tests {
             .unwrap(),
         ];
         let mut out = Vec::new();
-        let dups = merge(runs, false, EventIds::default(), |b| {
+        let dups = merge(runs, Table::Events, false, EventIds::default(), |b| {
             out.push(b);
             Ok(())
         })
@@ -474,7 +528,7 @@ mod tests {
                 })
                 .collect();
             let mut out = Vec::new();
-            let dups = merge(sorted, false, EventIds::default(), |b| {
+            let dups = merge(sorted, Table::Events, false, EventIds::default(), |b| {
                 out.push(b);
                 Ok(())
             })
@@ -510,7 +564,12 @@ mod tests {
             .iter()
             .map(|id| ("2024-01-01T00:00:00Z", Some(id.as_str())))
             .collect();
-        spill(&path, sorted_run(vec![rows(&events)]).unwrap()).unwrap();
+        spill(
+            &path,
+            Table::Events,
+            sorted_run(vec![rows(&events)]).unwrap(),
+        )
+        .unwrap();
         let batches: Vec<RecordBatch> = spilled_run(path).unwrap().collect::<Result<_>>().unwrap();
         let sizes: Vec<usize> = batches.iter().map(RecordBatch::num_rows).collect();
         assert!(sizes.iter().all(|&n| n <= SPILL_BATCH_ROWS), "{sizes:?}");
@@ -527,10 +586,10 @@ mod tests {
                 sorted_run(vec![rows(&[(time.as_str(), Some(id.as_str()))])]).unwrap()
             })
             .collect();
-        let reduced = reduce_runs(runs, dir.path(), "p").unwrap();
+        let reduced = reduce_runs(runs, Table::Events, dir.path(), "p").unwrap();
         assert!(reduced.len() <= MAX_FAN_IN);
         let mut out = Vec::new();
-        let dups = merge(reduced, false, EventIds::default(), |b| {
+        let dups = merge(reduced, Table::Events, false, EventIds::default(), |b| {
             out.push(b);
             Ok(())
         })
@@ -556,7 +615,7 @@ mod tests {
             let runs_given = runs.len();
             let mut out = Vec::new();
             let seen = EventIds::from_iter(["old".to_owned()]);
-            let dups = merge(runs, false, seen, |b| {
+            let dups = merge(runs, Table::Events, false, seen, |b| {
                 out.push(b);
                 Ok(())
             })
@@ -589,6 +648,7 @@ mod tests {
                 sorted_run(vec![batch.clone()]).unwrap(),
                 sorted_run(vec![batch.slice(0, 7000), batch.slice(7000, 13_000)]).unwrap(),
             ],
+            Table::Events,
             true,
             EventIds::default(),
             |b| {

@@ -5,6 +5,7 @@ pub mod destination;
 pub mod lock;
 pub mod merge;
 pub mod partition;
+pub mod table;
 pub mod writer;
 
 use std::fs::{self, File};
@@ -22,7 +23,7 @@ use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
-use crate::schema;
+use table::Table;
 
 /// Parquet compression codecs offered on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -60,13 +61,17 @@ pub const PAGE_BYTES: usize = 128 << 10;
 /// groups of a size engines split and scan well.
 pub const ROW_GROUP_BYTES: usize = 256 << 20;
 
-/// The writer settings of every file hsmtrail writes.
-pub fn writer_properties(compression: Compression) -> WriterProperties {
-    let event_time = schema::index_of("event_time") as i32;
-    let unique = schema::COLUMNS.iter().filter(|c| !c.values_repeat());
-    unique
+/// The writer settings of every file hsmtrail writes into `table`.
+pub fn writer_properties(table: Table, compression: Compression) -> WriterProperties {
+    let schema = table.arrow_schema();
+    let event_time = schema
+        .index_of(table.time_column())
+        .expect("every table has a time column") as i32;
+    table
+        .unique_columns()
+        .into_iter()
         .fold(WriterProperties::builder(), |props, c| {
-            props.set_column_dictionary_enabled(ColumnPath::from(c.name), false)
+            props.set_column_dictionary_enabled(ColumnPath::from(c), false)
         })
         .set_compression(compression.codec())
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
@@ -99,6 +104,7 @@ pub struct WrittenFile {
 pub fn write_partition(
     dir: &Path,
     file_name: &str,
+    table: Table,
     runs: Vec<merge::Run>,
     keep_duplicates: bool,
     existing: merge::EventIds,
@@ -110,8 +116,8 @@ pub fn write_partition(
     let mut dropped = merge::Dropped::default();
     let bytes = write_atomically(&path, |file| {
         let mut writer =
-            writer::ParallelWriter::try_new(file, schema::arrow_schema(), props.clone())?;
-        dropped = merge::merge(runs, keep_duplicates, existing, |batch| {
+            writer::ParallelWriter::try_new(file, table.arrow_schema(), props.clone())?;
+        dropped = merge::merge(runs, table, keep_duplicates, existing, |batch| {
             rows += batch.num_rows();
             writer.write(&batch)
         })?;
@@ -144,13 +150,19 @@ pub fn write_partition(
 struct NothingToWrite;
 
 /// One partition's rows as a sorted run, in the order they are written: by event time, then
-/// event ID (for a deterministic order), missing IDs last. Repeated IDs are dropped later, by
+/// event ID, missing IDs last, then the table's context column (set first) and the source
+/// file (for a deterministic order, and so the copy kept of an event in two files). Repeated IDs are dropped later, by
 /// [`merge::merge`]. Only the two key columns are gathered to sort; the rows themselves are
 /// copied once, a chunk at a time as the run is read, so sorting never holds a second copy
 /// of the partition.
 pub fn sorted_run(batches: Vec<RecordBatch>) -> Result<merge::Run> {
+    let Some(first) = batches.first() else {
+        return Ok(Box::new(std::iter::empty()));
+    };
+    let table = Table::of_schema(&first.schema());
+    let schema = table.arrow_schema();
     let key = |name: &str| -> Result<ArrayRef> {
-        let column = schema::index_of(name);
+        let column = schema.index_of(name)?;
         let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(column).as_ref()).collect();
         Ok(concat(&arrays)?)
     };
@@ -158,7 +170,18 @@ pub fn sorted_run(batches: Vec<RecordBatch>) -> Result<merge::Run> {
         descending: false,
         nulls_first: false,
     });
-    let keys = [key("event_time")?, key("event_id")?].map(|values| SortColumn { values, options });
+    let mut names = vec![table.time_column(), table.id_column()];
+    names.extend(table.context_columns());
+    names.push(Table::TIE_COLUMN);
+    let keys = names
+        .into_iter()
+        .map(|name| {
+            Ok(SortColumn {
+                values: key(name)?,
+                options,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let order = lexsort_to_indices(&keys, None)?;
     // Position in the concatenated keys -> (batch, row).
     let mut locate = Vec::with_capacity(order.len());
@@ -183,10 +206,10 @@ pub fn reader_options() -> parquet::arrow::arrow_reader::ArrowReaderOptions {
     parquet::arrow::arrow_reader::ArrowReaderOptions::new().with_skip_arrow_metadata(true)
 }
 
-/// A batch read from a data file, as a batch of the one schema: files of older hsmtrail
+/// A batch read from a data file, as a batch of its table's schema: files of older hsmtrail
 /// versions may lack newer columns, which come back null.
-pub fn conform(batch: RecordBatch) -> Result<RecordBatch> {
-    let schema = schema::arrow_schema();
+pub fn conform(batch: RecordBatch, table: Table) -> Result<RecordBatch> {
+    let schema = table.arrow_schema();
     if batch.schema() == schema {
         return Ok(batch);
     }
@@ -416,7 +439,8 @@ pub fn is_skipped_name(name: &std::ffi::OsStr) -> bool {
 
 /// Whether a path under an output folder (its components, outermost first) is the output's
 /// own: hidden or metadata (`.hsmtrail-*`, `_hsmtrail/`, `_rejected/`), a partition folder
-/// (`event_date=...`, `account=...`, ...), or a Parquet file at its top (`--partition-by none`).
+/// (`event_date=...`, `account=...`, ...), the audit table's `hsm_audit/` partition folders, or
+/// a Parquet file at its top (`--partition-by none`).
 /// Anything else in it (trail files the output was placed beside) is input like any other.
 pub fn is_output_entry(parts: &[&str]) -> bool {
     let Some(first) = parts.first() else {
@@ -425,6 +449,8 @@ pub fn is_output_entry(parts: &[&str]) -> bool {
     first.starts_with('.')
         || first.starts_with('_')
         || is_partition_folder(first)
+        || *first == crate::audit::TABLE_FOLDER
+            && parts.get(1).is_some_and(|p| is_partition_folder(p))
         || parts.len() == 1 && first.ends_with(".parquet")
 }
 
@@ -439,8 +465,11 @@ pub fn is_partition_folder(name: &str) -> bool {
 pub fn remove_empty_partitions(root: &Path) -> Result<()> {
     // Partition folders only: a folder of the user's is never touched, empty or not.
     let ours = |e: &walkdir::DirEntry| {
+        let name = e.file_name().to_str();
         e.depth() == 0
-            || e.file_type().is_dir() && e.file_name().to_str().is_some_and(is_partition_folder)
+            || e.file_type().is_dir()
+                && (name.is_some_and(is_partition_folder)
+                    || e.depth() == 1 && name == Some(crate::audit::TABLE_FOLDER))
     };
     let mut dirs = Vec::new();
     for entry in walkdir::WalkDir::new(root).into_iter().filter_entry(ours) {

@@ -88,6 +88,30 @@ const BUNDLED: &[(&str, &str)] = &[
         include_str!("../../queries/data-quality.sql"),
     ),
     ("integrity.sql", include_str!("../../queries/integrity.sql")),
+    (
+        "hsm-failed-logins.sql",
+        include_str!("../../queries/hsm-failed-logins.sql"),
+    ),
+    (
+        "hsm-user-changes.sql",
+        include_str!("../../queries/hsm-user-changes.sql"),
+    ),
+    (
+        "hsm-key-lifecycle.sql",
+        include_str!("../../queries/hsm-key-lifecycle.sql"),
+    ),
+    (
+        "hsm-zeroization-reboots.sql",
+        include_str!("../../queries/hsm-zeroization-reboots.sql"),
+    ),
+    (
+        "hsm-sequence-gaps.sql",
+        include_str!("../../queries/hsm-sequence-gaps.sql"),
+    ),
+    (
+        "hsm-cloudtrail-crosscheck.sql",
+        include_str!("../../queries/hsm-cloudtrail-crosscheck.sql"),
+    ),
 ];
 
 /// The file names of the bundled reports, for the test that keeps `queries/` and the binary in

@@ -24,9 +24,11 @@ use datafusion::prelude::{Expr, SessionConfig, SessionContext, coalesce, col, li
 
 use super::baseline::{self, Baseline};
 use super::pruned_store::PrunedStore;
+use crate::convert::TableRows;
 use crate::filter::EventFilter;
 use crate::output::destination::{Destination, OutputLocation, url_of};
 use crate::output::partition::{LAYOUT_RECORD, PartitionField};
+use crate::output::table::Table;
 use crate::remote::S3Options;
 use crate::schema;
 use crate::time;
@@ -37,7 +39,7 @@ pub enum Data {
     /// options), or one local Parquet file.
     Parquet(OutputLocation, S3Options),
     /// Rows converted in memory (`report --input`).
-    Rows(Vec<RecordBatch>),
+    Rows(TableRows),
 }
 
 /// A DataFusion session with `events` registered.
@@ -73,17 +75,27 @@ impl Engine {
                 let tables = listing_tables(&ctx, &location, &s3, scope)?;
                 ctx.register_table(SOURCE_TABLE, tables.whole)?;
                 ctx.register_table(PRUNED_TABLE, tables.pruned)?;
+                ctx.register_table(AUDIT_TABLE, tables.audit)?;
                 tables.partitions
             }
-            Data::Rows(batches) => {
-                let table = Arc::new(MemTable::try_new(schema::arrow_schema(), vec![batches])?);
-                ctx.register_table(SOURCE_TABLE, table.clone())?;
-                ctx.register_table(PRUNED_TABLE, table)?;
+            Data::Rows(mut rows) => {
+                let mut memory = |table: Table| -> Result<Arc<MemTable>> {
+                    let batches = rows.remove(&table).unwrap_or_default();
+                    Ok(Arc::new(MemTable::try_new(
+                        table.arrow_schema(),
+                        vec![batches],
+                    )?))
+                };
+                let events = memory(Table::Events)?;
+                ctx.register_table(SOURCE_TABLE, events.clone())?;
+                ctx.register_table(PRUNED_TABLE, events)?;
+                ctx.register_table(AUDIT_TABLE, memory(Table::HsmAudit)?)?;
                 Vec::new()
             }
         };
         let engine = Engine { ctx, partitions };
         engine.register_scoped_view(scope)?;
+        engine.register_audit_view(scope)?;
         for (name, batch) in [
             (baseline::CLUSTERS_TABLE, baseline.clusters()?),
             (baseline::BACKUPS_TABLE, baseline.backups()?),
@@ -171,6 +183,28 @@ impl Engine {
             df = df.filter(filter)?;
         }
         self.ctx.register_table("events", df.into_view())?;
+        Ok(())
+    }
+
+    /// `hsm_audit`: the audit entries within the scope's time window (accounts and regions
+    /// are CloudTrail's: an entry rarely says its account and never its region).
+    fn register_audit_view(&self, scope: &EventFilter) -> Result<()> {
+        let mut df = self.block_on(self.ctx.table(AUDIT_TABLE))?;
+        let us = |ms: i64| {
+            lit(ScalarValue::TimestampMicrosecond(
+                Some(ms.saturating_mul(1000)),
+                Some("UTC".into()),
+            ))
+        };
+        if let Some(since) = scope.since {
+            df = df.filter(col("event_time").gt_eq(us(since.start)))?;
+        }
+        if let Some(until) = scope.until {
+            // The whole last millisecond.
+            df = df.filter(col("event_time").lt(us(until.last_ms() + 1)))?;
+        }
+        self.ctx
+            .register_table(Table::HsmAudit.name(), df.into_view())?;
         Ok(())
     }
 
@@ -332,33 +366,66 @@ pub fn query_error(e: datafusion::error::DataFusionError) -> anyhow::Error {
     anyhow::anyhow!("the query failed: {message}")
 }
 
-/// The converted output as tables: whole, and as listed for a scope.
+/// The converted output as tables: whole, and as listed for a scope; and its audit entries.
 struct Tables {
     whole: Arc<dyn TableProvider>,
     pruned: Arc<dyn TableProvider>,
     partitions: Vec<PartitionField>,
+    audit: Arc<dyn TableProvider>,
+}
+
+/// The name of every audit entry in the data, behind the `hsm_audit` view.
+const AUDIT_TABLE: &str = "hsm_audit_unscoped";
+
+/// Where the audit table is registered: the output's store as it is (its folders are all
+/// `event_date=`; the events' pruning does not apply).
+const AUDIT_SCHEME: &str = "hsmtrail-audit";
+
+fn empty_audit() -> Result<Arc<dyn TableProvider>> {
+    Ok(Arc::new(MemTable::try_new(
+        Table::HsmAudit.arrow_schema(),
+        vec![vec![]],
+    )?))
+}
+
+/// The output's `hsm_audit/` table, or an empty one when it has none.
+fn audit_table(ctx: &SessionContext, dest: &Destination) -> Result<Arc<dyn TableProvider>> {
+    let folder = crate::audit::TABLE_FOLDER;
+    if !dest.holds_audit_entries()? {
+        return empty_audit();
+    }
+    let (store, root) = dest.store();
+    let url = ListingTableUrl::parse(url_of(
+        &format!("{AUDIT_SCHEME}://data"),
+        &format!("{root}/{folder}"),
+        true,
+    ))?;
+    ctx.register_object_store(url.object_store().as_ref(), store);
+    Ok(table(url, &[PartitionField::Date], Table::HsmAudit)? as Arc<dyn TableProvider>)
 }
 
 impl Tables {
     /// One file: nothing to prune, no partition columns.
     fn one_file(url: ListingTableUrl) -> Result<Tables> {
-        let table = table(url, &[])?;
+        let table = table(url, &[], Table::Events)?;
         Ok(Tables {
             whole: table.clone(),
             pruned: table,
             partitions: Vec::new(),
+            audit: empty_audit()?,
         })
     }
 
     /// An output `convert` made that holds no event yet (every input filtered out): an empty
     /// table, so that reports give no rows and checks no findings rather than an error.
-    fn empty() -> Result<Tables> {
+    fn empty(audit: Arc<dyn TableProvider>) -> Result<Tables> {
         let table: Arc<dyn TableProvider> =
             Arc::new(MemTable::try_new(schema::arrow_schema(), vec![vec![]])?);
         Ok(Tables {
             whole: table.clone(),
             pruned: table,
             partitions: Vec::new(),
+            audit,
         })
     }
 }
@@ -419,11 +486,13 @@ fn listing_tables(
         if dest.read_small(LAYOUT_RECORD)?.is_some()
             || !dest.list_folder(crate::state::FOLDER)?.is_empty()
         {
-            crate::say!(
-                "hsmtrail: {} holds no events yet: every event converted into it so far was filtered out",
-                dest.display()
-            );
-            return Tables::empty();
+            if !dest.holds_audit_entries()? {
+                crate::say!(
+                    "hsmtrail: {} holds no events yet: every event converted into it so far was filtered out",
+                    dest.display()
+                );
+            }
+            return Tables::empty(audit_table(ctx, &dest)?);
         }
         bail!("no Parquet files under {}: {HOW}", dest.display());
     };
@@ -448,14 +517,19 @@ fn listing_tables(
     let pruned_store = PrunedStore::new(store, root, scope.clone());
     ctx.register_object_store(pruned_url.object_store().as_ref(), Arc::new(pruned_store));
     Ok(Tables {
-        whole: table(whole_url, &partitions)?,
-        pruned: table(pruned_url, &partitions)?,
+        whole: table(whole_url, &partitions, Table::Events)?,
+        pruned: table(pruned_url, &partitions, Table::Events)?,
         partitions,
+        audit: audit_table(ctx, &dest)?,
     })
 }
 
 /// The listing table at `url`, partition columns typed.
-fn table(url: ListingTableUrl, partitions: &[PartitionField]) -> Result<Arc<ListingTable>> {
+fn table(
+    url: ListingTableUrl,
+    partitions: &[PartitionField],
+    of: Table,
+) -> Result<Arc<ListingTable>> {
     let columns = partitions
         .iter()
         .map(|p| {
@@ -471,7 +545,7 @@ fn table(url: ListingTableUrl, partitions: &[PartitionField]) -> Result<Arc<List
         .with_table_partition_cols(columns);
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
-        .with_schema(schema::arrow_schema());
+        .with_schema(of.arrow_schema());
     Ok(Arc::new(ListingTable::try_new(config)?))
 }
 

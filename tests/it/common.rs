@@ -103,11 +103,15 @@ pub fn convert(args: &[&str], out: &Path) -> (i32, Value) {
     (code, serde_json::from_str(&text).expect("summary is JSON"))
 }
 
-/// Every visible Parquet file under `dir`, sorted.
+/// Every visible Parquet file of the CloudTrail table under `dir` (not the audit table's
+/// `hsm_audit/`), sorted.
 pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
         .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !hsmtrail::output::is_skipped_name(e.file_name()))
+        .filter_entry(|e| {
+            let audit = e.depth() == 1 && e.file_name() == hsmtrail::audit::TABLE_FOLDER;
+            e.depth() == 0 || !(hsmtrail::output::is_skipped_name(e.file_name()) || audit)
+        })
         .filter_map(Result::ok)
         .filter(|e| e.path().extension().is_some_and(|x| x == "parquet"))
         .map(|e| e.into_path())

@@ -5,6 +5,7 @@
 //!
 //! `cargo test --test it s3::` runs one module.
 
+mod audit;
 mod checks;
 mod common;
 

@@ -16,11 +16,8 @@ fn data() -> &'static Path {
         .get_or_init(|| {
             let dir = tempfile::tempdir().unwrap();
             let out = dir.path().join("data");
-            // One worker: the organisation trail delivers one event in two files, and which
-            // copy is kept (so its source_file, which `integrity` shows) depends on which file
-            // a worker finishes first.
             convert_from_root(
-                &["fixtures/archive", "fixtures/formats", "--jobs", "1"],
+                &["fixtures/archive", "fixtures/formats", "fixtures/hsm-audit"],
                 &out,
             );
             (dir, out)

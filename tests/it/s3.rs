@@ -1486,3 +1486,65 @@ fn verify_reads_digest_signatures_from_s3_metadata() {
     assert_eq!(status(&log).as_deref(), Some("modified"));
     assert_eq!(status(newest).as_deref(), Some("unproven"));
 }
+
+#[test]
+fn audit_logs_convert_from_s3_into_s3_beside_cloudtrail_once_however_often_run() {
+    let moto = Moto::with_archive();
+    moto.tool(&["mb", "hsm-logs"]);
+    moto.tool(&["put-dir", "hsm-logs", "audit/", &fixture("hsm-audit")]);
+    let tmp = tempfile::tempdir().unwrap();
+    let summary = tmp.path().join("summary.json");
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::common::root().join("fixtures/hsm-audit.expected.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let args = [
+        "s3://trail/",
+        "s3://hsm-logs/audit/",
+        "--out",
+        "s3://lake/both/",
+    ];
+    let (code, first) = moto.convert(&args, &summary);
+    assert_eq!(code, 0, "{first}");
+    assert_eq!(first["records"]["audit_entries"], expected["entries"]);
+    assert_eq!(first["files"]["skipped"]["export-write-test"], 1, "{first}");
+    let (code, again) = moto.convert(&args, &summary);
+    assert_eq!(code, 0);
+    assert_eq!(again["records"]["kept"], 0, "{again}");
+    let keys = moto.keys("lake", "both/hsm_audit/");
+    assert_eq!(
+        keys.len(),
+        2,
+        "one file a day, the rerun wrote none: {keys:?}"
+    );
+    let out = moto.hsmtrail(
+        &[
+            "query",
+            "--data",
+            "s3://lake/both/",
+            "--format",
+            "csv",
+            "SELECT (SELECT count(*) FROM hsm_audit) AS audit, (SELECT count(DISTINCT entry_id) FROM hsm_audit) AS distinct_entries",
+        ],
+        ("testing", "testing"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let n = expected["entries"].as_u64().unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("audit,distinct_entries\n{n},{n}\n")
+    );
+    // The same as converting the local copies.
+    let local = tmp.path().join("local");
+    let (code, _) = crate::common::convert(&[&fixture("archive"), &fixture("hsm-audit")], &local);
+    assert_eq!(code, 0);
+    assert_eq!(
+        s3_table(&moto, "lake", "both/", &tmp.path().join("fetched")).event_ids(),
+        Table::read(&local).event_ids()
+    );
+}

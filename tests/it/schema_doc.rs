@@ -1,22 +1,29 @@
 //! The one schema drives everything: `hsmtrail schema`, the README table and the files written.
 
 use crate::common::{convert, fixture, parquet_files};
+use hsmtrail::output::table::Table;
 use hsmtrail::schema;
 
-#[test]
-fn readme_schema_table_is_generated_from_the_schema() {
+/// The README's text between a start marker's line and an end marker.
+fn readme_between(start: &str, end: &str) -> String {
     let readme = std::fs::read_to_string(crate::common::root().join("README.md")).unwrap();
-    let start = readme
-        .find("<!-- schema:start")
-        .expect("schema start marker");
-    let start = start + readme[start..].find('\n').unwrap() + 1;
-    let end = readme
-        .find("<!-- schema:end -->")
-        .expect("schema end marker");
+    let from = readme.find(start).expect("start marker");
+    let from = from + readme[from..].find('\n').unwrap() + 1;
+    let to = readme.find(end).expect("end marker");
+    readme[from..to].to_owned()
+}
+
+#[test]
+fn readme_schema_tables_are_generated_from_the_schemas() {
     assert_eq!(
-        &readme[start..end],
-        schema::markdown_table(),
+        readme_between("<!-- schema:start", "<!-- schema:end -->"),
+        schema::markdown_table(Table::Events),
         "README schema table is stale: paste `hsmtrail schema --format markdown` between the markers"
+    );
+    assert_eq!(
+        readme_between("<!-- audit-schema:start", "<!-- audit-schema:end -->"),
+        schema::markdown_table(Table::HsmAudit),
+        "README audit schema table is stale: paste `hsmtrail schema --table hsm_audit --format markdown` between the markers"
     );
 }
 
@@ -37,7 +44,7 @@ fn schema_command_lists_every_column_with_its_description() {
         .output()
         .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json, schema::json_listing());
+    assert_eq!(json, schema::json_listing(Table::Events));
 }
 
 #[test]

@@ -1,0 +1,473 @@
+//! CloudHSM audit logs: every delivery form converts into the `hsm_audit` table with what
+//! `fixtures/make_hsm_audit.py` computed from the files it wrote (`fixtures/hsm-audit.expected.json`),
+//! each entry once however often it was delivered and however often the conversion runs; bad
+//! entries are rejected with their reason and never take their neighbours down.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::common::{convert, fixture, hsmtrail, realdata, root};
+
+fn expected() -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(root().join("fixtures/hsm-audit.expected.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Rows of `sql` over the output at `data`, as JSON objects.
+fn query(data: &Path, sql: &str) -> Vec<Value> {
+    let out = hsmtrail()
+        .args(["query", "--format", "json", "--data"])
+        .arg(data)
+        .arg(sql)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `key -> count` from a query giving `k` and `n`.
+fn counts(data: &Path, sql: &str) -> BTreeMap<String, u64> {
+    query(data, sql)
+        .into_iter()
+        .map(|r| {
+            let key = match &r["k"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (key, r["n"].as_u64().unwrap())
+        })
+        .collect()
+}
+
+fn as_counts(value: &Value) -> BTreeMap<String, u64> {
+    value
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn every_delivery_form_converts_into_the_expected_table_each_entry_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let want = expected();
+    let (code, summary) = convert(&[&fixture("hsm-audit"), "--jobs", "2"], &out);
+    assert_eq!(code, 0, "{summary}");
+    let records = &summary["records"];
+    assert_eq!(records["read"], want["copies_read"]);
+    assert_eq!(records["kept"], want["entries"]);
+    assert_eq!(records["audit_entries"], want["entries"]);
+    assert_eq!(records["duplicates"], want["duplicates_dropped"]);
+    assert_eq!(records["rejected"], 0);
+    // The export's write test is an expected file, not a problem worth a warning.
+    assert_eq!(summary["files"]["skipped"]["export-write-test"], 1);
+    for form in [
+        "cloudwatch-logs",
+        "log-events",
+        "log-export",
+        "audit-text",
+        "json-lines",
+    ] {
+        assert!(
+            summary["formats"][form].as_u64() > Some(0),
+            "{form}: {summary}"
+        );
+    }
+    assert!(out.join("hsm_audit/event_date=2024-03-01").is_dir());
+    assert!(
+        crate::common::parquet_files(&out).is_empty(),
+        "no CloudTrail files"
+    );
+
+    let per_hsm = counts(
+        &out,
+        "SELECT hsm_id AS k, count(*) AS n FROM hsm_audit WHERE hsm_id IS NOT NULL GROUP BY hsm_id",
+    );
+    assert_eq!(per_hsm, as_counts(&want["per_hsm_id"]));
+    let per_date = counts(
+        &out,
+        "SELECT CAST(event_date AS VARCHAR) AS k, count(*) AS n FROM hsm_audit GROUP BY event_date",
+    );
+    assert_eq!(per_date, as_counts(&want["entries_per_event_date"]));
+    let opcodes = counts(
+        &out,
+        "SELECT opcode AS k, count(*) AS n FROM hsm_audit WHERE entry_format = 'hsm' GROUP BY opcode",
+    );
+    assert_eq!(opcodes, as_counts(&want["opcodes"]));
+    let certificates = counts(
+        &out,
+        "SELECT opcode || '/' || response_text AS k, count(*) AS n FROM hsm_audit \
+         WHERE entry_format = 'certificate-storage' GROUP BY 1",
+    );
+    assert_eq!(
+        certificates,
+        as_counts(&want["certificate_storage_op_codes"])
+    );
+    let failed: Vec<(Option<String>, String, u64)> = query(
+        &out,
+        "SELECT hsm_id, user_name, count(*) AS n FROM hsm_audit \
+         WHERE opcode = 'CN_LOGIN' AND NOT success GROUP BY 1, 2 ORDER BY 1 NULLS FIRST, 2",
+    )
+    .into_iter()
+    .map(|r| {
+        (
+            r["hsm_id"].as_str().map(str::to_owned),
+            r["user_name"].as_str().unwrap().to_owned(),
+            r["n"].as_u64().unwrap(),
+        )
+    })
+    .collect();
+    let mut want_failed: Vec<(Option<String>, String, u64)> = want["failed_logins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["hsm_id"].as_str().map(str::to_owned),
+                f["user"].as_str().unwrap().to_owned(),
+                f["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    want_failed.sort();
+    assert_eq!(failed, want_failed);
+
+    // Typed fields, from the reference's own example shapes.
+    let rows = query(
+        &out,
+        "SELECT * FROM hsm_audit WHERE hsm_id = 'hsm-aaa2bbb3ccc' AND opcode = 'CN_GENERATE_KEY_PAIR' \
+         AND success ORDER BY event_time LIMIT 1",
+    );
+    let key_pair = &rows[0];
+    assert_eq!(key_pair["opcode_code"], 0x19);
+    assert_eq!(key_pair["log_type"], "MGMT_KEY_DETAILS_LOG");
+    assert_eq!(key_pair["log_type_code"], 1);
+    assert_eq!(key_pair["command_type"], "CN_MGMT_CMD");
+    assert!(key_pair["priv_secret_key_handle"].as_i64() > Some(0));
+    assert!(key_pair["sequence_number"].is_i64() && key_pair["reboot_counter"].is_i64());
+    assert!(key_pair["message"].as_str().unwrap().starts_with("Time: "));
+    // A subscription names the log group, so the cluster and account; of two copies of an
+    // entry the one that does is kept.
+    let delivered = query(
+        &out,
+        "SELECT count(*) AS n, count(cluster_id) AS clusters, count(account_id) AS accounts \
+         FROM hsm_audit WHERE log_group IS NOT NULL",
+    );
+    assert_eq!(delivered[0]["n"], delivered[0]["clusters"]);
+    assert_eq!(delivered[0]["n"], delivered[0]["accounts"]);
+    assert!(delivered[0]["n"].as_u64() >= want["copies_per_form"]["subscription"].as_u64());
+    // A handle above 2^53 keeps every digit.
+    let big = query(
+        &out,
+        "SELECT CAST(object_handle AS VARCHAR) AS h FROM hsm_audit \
+         WHERE opcode = 'CreateObject' AND success",
+    );
+    assert_eq!(big[0]["h"], "2305843009213693953");
+    // Unknown keys are kept in `fields`; every note is about something really there.
+    let odd = query(
+        &out,
+        "SELECT fields FROM hsm_audit WHERE fields LIKE '%Frobnication Level%'",
+    );
+    assert_eq!(odd.len(), 1);
+    let notes = query(
+        &out,
+        "SELECT count(*) AS n FROM hsm_audit WHERE array_length(parse_notes) > 0",
+    );
+    assert_eq!(notes[0]["n"], 0, "the fixtures hold no unreadable value");
+
+    // Again, and again with one worker and the inputs in another order: nothing is added.
+    for args in [
+        vec![fixture("hsm-audit")],
+        vec![
+            fixture("hsm-audit/subscription"),
+            fixture("hsm-audit/export"),
+            fixture("hsm-audit/cli"),
+            fixture("hsm-audit/bare"),
+            "--jobs".into(),
+            "1".into(),
+        ],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, summary) = convert(&args, &out);
+        assert_eq!(code, 0);
+        assert_eq!(summary["records"]["kept"], 0, "{summary}");
+        // Every copy read is one already written (or repeated within this run).
+        assert_eq!(
+            summary["records"]["duplicates"], want["copies_read"],
+            "{summary}"
+        );
+    }
+    let total = query(
+        &out,
+        "SELECT count(*) AS n, count(DISTINCT entry_id) AS d FROM hsm_audit",
+    );
+    assert_eq!(total[0]["n"], want["entries"]);
+    assert_eq!(total[0]["d"], want["entries"]);
+}
+
+#[test]
+fn which_copy_of_an_entry_is_kept_does_not_depend_on_the_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = "SELECT entry_id, source_file FROM hsm_audit ORDER BY entry_id";
+    let mut answers = Vec::new();
+    for (n, jobs) in ["1", "2", "2"].iter().enumerate() {
+        let out = dir.path().join(format!("out{n}"));
+        let (code, _) = convert(&[&fixture("hsm-audit"), "--jobs", jobs], &out);
+        assert_eq!(code, 0);
+        answers.push(query(&out, sql));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0], answers[2]);
+}
+
+#[test]
+fn bad_entries_are_rejected_with_their_reason_and_their_neighbours_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (code, summary) = convert(&[&fixture("hsm-audit-damaged")], &out);
+    assert_eq!(code, 1, "the truncated gzip member is an error: {summary}");
+    assert_eq!(summary["records"]["kept"], 7, "{summary}");
+    assert_eq!(summary["records"]["rejected"], 2);
+    let problems = summary["problems"].as_array().unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["file"].as_str().unwrap().contains("subscription")
+                && p["reason"].as_str().unwrap().contains("gzip")),
+        "{problems:?}"
+    );
+    let rejected = std::fs::read_dir(out.join("_rejected"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
+    let lines: Vec<Value> = rejected
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let reasons: Vec<&str> = lines
+        .iter()
+        .map(|l| l["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("does not start with a `Time:` line"))
+    );
+    assert!(reasons.iter().any(|r| r.contains("holds no readable time")));
+    for line in &lines {
+        assert!(line["file"].as_str().unwrap().contains("damaged"));
+        assert!(!line["raw"].as_str().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn the_aws_guides_examples_convert_as_entries_of_unknown_streams() {
+    let examples = realdata().join(
+        "cloudhsm-audit/awsdocs-aws-cloudhsm-user-guide/interpreting-audit-logs__examples.txt",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (code, summary) = convert(&[examples.to_str().unwrap()], &out);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(summary["formats"]["audit-text"], 1);
+    // 32 examples, two of them shown twice: without a stream none is merged with another.
+    assert_eq!(summary["records"]["kept"], 32, "{summary}");
+    let rows = query(
+        &out,
+        "SELECT count(*) AS n, count(hsm_id) AS hsms, sum(CASE WHEN success THEN 0 ELSE 1 END) AS failed, \
+         count(DISTINCT opcode) AS opcodes FROM hsm_audit",
+    );
+    assert_eq!(rows[0]["n"], 32);
+    assert_eq!(rows[0]["hsms"], 0);
+    assert_eq!(rows[0]["failed"], 2);
+    assert_eq!(rows[0]["opcodes"], 19);
+}
+
+#[test]
+fn audit_logs_and_cloudtrail_convert_together_with_table_definitions_for_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (code, summary) = convert(
+        &[
+            &fixture("archive"),
+            &fixture("hsm-audit"),
+            "--write-ddl",
+            "--partition-by",
+            "account,date",
+        ],
+        &out,
+    );
+    assert_eq!(code, 0, "{summary}");
+    let want = expected();
+    assert_eq!(summary["records"]["audit_entries"], want["entries"]);
+    let events = crate::common::Table::read(&out);
+    assert!(events.len() > 10);
+    // Converting into the output it reads, the audit table's folder is the output's own, not
+    // input.
+    let again = hsmtrail()
+        .arg("convert")
+        .arg(&out)
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!stderr.contains("hsm_audit"), "{stderr}");
+
+    let ddl = std::fs::read_to_string(out.join("_hsmtrail/duckdb.sql")).unwrap();
+    let script = format!(
+        "import duckdb\ncon = duckdb.connect()\ncon.execute({ddl:?})\n\
+         print(con.execute('SELECT count(*) FROM events').fetchone()[0], \
+         con.execute('SELECT count(*) FROM hsm_audit').fetchone()[0], \
+         con.execute(\"SELECT count(*) FROM hsm_audit WHERE event_date = DATE '2024-03-02'\").fetchone()[0])\n"
+    );
+    let py = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(py.stdout).unwrap().trim(),
+        format!(
+            "{} {} {}",
+            events.len(),
+            want["entries"],
+            want["entries_per_event_date"]["2024-03-02"]
+        )
+    );
+    for file in ["spark.sql", "athena.sql"] {
+        let text = std::fs::read_to_string(out.join("_hsmtrail").join(file)).unwrap();
+        assert!(
+            text.contains("`hsm_audit`") && text.contains("`events`"),
+            "{file}"
+        );
+    }
+
+    // --overwrite replaces both tables' files.
+    let (code, summary) = convert(
+        &[
+            &fixture("hsm-audit"),
+            "--overwrite",
+            "--partition-by",
+            "account,date",
+        ],
+        &out,
+    );
+    assert_eq!(code, 0);
+    assert!(
+        summary["output"]["replaced_files"].as_u64() > Some(2),
+        "{summary}"
+    );
+    assert_eq!(crate::common::Table::read(&out).len(), 0);
+    let total = query(&out, "SELECT count(*) AS n FROM hsm_audit");
+    assert_eq!(total[0]["n"], want["entries"]);
+}
+
+#[test]
+fn schema_lists_the_audit_table_and_an_unpartitioned_output_refuses_its_entries() {
+    let out = hsmtrail()
+        .args(["schema", "--table", "hsm_audit"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for c in hsmtrail::audit::columns::COLUMNS {
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().next() == Some(c.name) && l.contains(c.description)),
+            "{} missing",
+            c.name
+        );
+    }
+    let athena = hsmtrail()
+        .args([
+            "schema",
+            "--table",
+            "hsm_audit",
+            "--format",
+            "athena",
+            "--location",
+            "s3://b/p/",
+        ])
+        .output()
+        .unwrap();
+    let athena = String::from_utf8(athena.stdout).unwrap();
+    assert!(athena.contains("CREATE EXTERNAL TABLE IF NOT EXISTS `hsm_audit`"));
+    assert!(athena.contains("LOCATION 's3://b/p/hsm_audit/'"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let (code, summary) = convert(
+        &[&fixture("hsm-audit/bare"), "--partition-by", "none"],
+        &dir.path().join("out"),
+    );
+    assert_eq!(code, 1, "{summary}");
+    assert_eq!(summary["records"]["kept"], 0);
+    assert_eq!(summary["records"]["rejected"], 6);
+}
+
+#[test]
+fn compaction_merges_the_audit_tables_files_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    for part in ["hsm-audit/subscription", "hsm-audit/export", "hsm-audit"] {
+        let (code, _) = convert(&[&fixture(part)], &out);
+        assert_eq!(code, 0);
+    }
+    let files = |day: &str| {
+        std::fs::read_dir(out.join("hsm_audit").join(format!("event_date={day}")))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".parquet")
+            })
+            .count()
+    };
+    assert!(files("2024-03-01") > 1);
+    let before = query(
+        &out,
+        "SELECT entry_id, source_file FROM hsm_audit ORDER BY entry_id",
+    );
+    let status = hsmtrail()
+        .arg("compact")
+        .arg(&out)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert_eq!(files("2024-03-01"), 1);
+    assert_eq!(files("2024-03-02"), 1);
+    assert_eq!(
+        query(
+            &out,
+            "SELECT entry_id, source_file FROM hsm_audit ORDER BY entry_id"
+        ),
+        before
+    );
+}
