@@ -86,9 +86,10 @@ impl InputArgs {
         };
         let (rows, summary) = convert::run_in_memory(&opts, &super::progress::Bar::new(false))?;
         crate::say!(
-            "hsmtrail: read {} files in memory: {} events kept, {} rejected",
+            "hsmtrail: read {} files in memory: {} events and {} HSM audit entries kept, {} rejected",
             summary.files.total,
-            summary.records.kept,
+            summary.records.kept - summary.records.audit_entries,
+            summary.records.audit_entries,
             summary.records.rejected
         );
         Ok(Data::Rows(rows))

@@ -123,6 +123,10 @@ const BUNDLED: &[(&str, &str)] = &[
     bundled!("backup-retention-shortened"),
     bundled!("kms-key-store-disconnected-or-deleted"),
     bundled!("cross-account-restore"),
+    bundled!("hsm-audit-entries-missing"),
+    bundled!("hsm-login-failure-burst"),
+    bundled!("hsm-zeroized"),
+    bundled!("hsm-crypto-officer-created"),
 ];
 
 static CHECKS: LazyLock<Vec<Check>> = LazyLock::new(|| {

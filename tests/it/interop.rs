@@ -7,7 +7,8 @@ use std::process::Command;
 
 use crate::common::{hsmtrail, root};
 
-/// Two runs into one directory: 2015 and 2024-03-01 deliveries first, the rest later.
+/// Two runs into one directory: 2015 and 2024-03-01 deliveries first, the rest (and the HSM
+/// audit logs, the second table) later.
 fn two_runs(dir: &Path) -> PathBuf {
     let data = dir.join("data");
     let archive = "fixtures/archive/AWSLogs";
@@ -21,6 +22,7 @@ fn two_runs(dir: &Path) -> PathBuf {
             format!("{archive}/111122223333/CloudTrail/us-east-1/2024/03/09"),
             format!("{archive}/o-a1b2c3d4e5"),
             "fixtures/formats".to_owned(),
+            "fixtures/hsm-audit".to_owned(),
         ],
     ] {
         hsmtrail()
@@ -68,6 +70,14 @@ const SPARK_QUERIES: &[(&str, &str)] = &[
         "one_row_per_operation",
         "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY event_name ORDER BY event_time, event_id) AS rn FROM events) t WHERE rn = 1",
     ),
+    (
+        "audit_per_opcode_and_day",
+        "SELECT opcode, event_date, count(*) AS n, count(DISTINCT entry_id) AS entries FROM hsm_audit GROUP BY opcode, event_date",
+    ),
+    (
+        "audit_one_row_per_opcode",
+        "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY opcode ORDER BY event_time, entry_id) AS rn FROM hsm_audit) t WHERE rn = 1",
+    ),
 ];
 
 fn interop(args: &[&dyn AsRef<std::ffi::OsStr>]) {
@@ -103,7 +113,10 @@ fn duckdb_reads_every_value_through_the_generated_view() {
     expected(
         &data,
         &expected_dir,
-        &[("everything", "SELECT * FROM events")],
+        &[
+            ("everything", "SELECT * FROM events"),
+            ("audit_everything", "SELECT * FROM hsm_audit"),
+        ],
     );
     let ddl = data.join("_hsmtrail/duckdb.sql");
     interop(&[

@@ -354,6 +354,7 @@ fn reports_run_straight_on_trail_files() {
             "--input",
             "fixtures/archive",
             "fixtures/formats",
+            "fixtures/hsm-audit",
         ])
         .output()
         .unwrap();
@@ -361,7 +362,31 @@ fn reports_run_straight_on_trail_files() {
         stdout(&out),
         std::fs::read_to_string(root().join("tests/expected/changes.csv")).unwrap()
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("53 events kept"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("53 events and 115 HSM audit entries kept"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The audit table in memory too.
+    let audit = hsmtrail()
+        .current_dir(root())
+        .args([
+            "report",
+            "hsm-cloudtrail-crosscheck",
+            "--format",
+            "csv",
+            "--input",
+            "fixtures/archive",
+            "fixtures/formats",
+            "fixtures/hsm-audit",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&audit),
+        std::fs::read_to_string(root().join("tests/expected/hsm-cloudtrail-crosscheck.csv"))
+            .unwrap()
+    );
 }
 
 #[test]
