@@ -53,6 +53,16 @@ impl Target {
 /// projection range.
 const CLOUDTRAIL_LAUNCH: &str = "2013-11-01";
 
+/// The first day of a table's date projection: CloudTrail's launch for events; for audit
+/// entries the epoch, since an HSM whose clock was never set logs 1970 and its entries must
+/// stay visible.
+fn first_day(of: Table) -> &'static str {
+    match of {
+        Table::Events => CLOUDTRAIL_LAUNCH,
+        Table::HsmAudit => "1970-01-01",
+    }
+}
+
 /// The commercial, GovCloud and China regions, the values of Athena's region projection.
 const REGIONS: &[&str] = &[
     "af-south-1",
@@ -196,7 +206,7 @@ fn athena(t: &Target) -> String {
                     props.push((format!("projection.{c}.format"), "yyyy-MM-dd".into()));
                     props.push((
                         format!("projection.{c}.range"),
-                        format!("{CLOUDTRAIL_LAUNCH},NOW"),
+                        format!("{},NOW", first_day(t.of)),
                     ));
                     props.push((format!("projection.{c}.interval"), "1".into()));
                     props.push((format!("projection.{c}.interval.unit"), "DAYS".into()));
@@ -206,7 +216,7 @@ fn athena(t: &Target) -> String {
                     props.push((format!("projection.{c}.format"), "yyyy-MM".into()));
                     props.push((
                         format!("projection.{c}.range"),
-                        format!("{},NOW", &CLOUDTRAIL_LAUNCH[..7]),
+                        format!("{},NOW", &first_day(t.of)[..7]),
                     ));
                     props.push((format!("projection.{c}.interval"), "1".into()));
                     props.push((format!("projection.{c}.interval.unit"), "MONTHS".into()));

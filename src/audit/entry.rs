@@ -62,6 +62,17 @@ pub fn looks_like_entry(message: &str) -> bool {
     m.starts_with("Time") && m[4..].trim_start().starts_with(':') || is_certificate_json(m)
 }
 
+/// Whether `line` is an entry's first line with a readable time: what makes a text file (that
+/// is not an export) a file of audit entries, so that notes that merely start with "Time:" are
+/// not taken for one.
+pub fn starts_entry(line: &str) -> bool {
+    line.trim_start()
+        .split_once(':')
+        .is_some_and(|(key, rest)| {
+            key.trim() == "Time" && entry_time(rest.trim(), &mut Vec::new()).is_some()
+        })
+}
+
 fn is_certificate_json(message: &str) -> bool {
     message.starts_with('{') && message.contains("\"op_code\"")
 }

@@ -49,10 +49,15 @@ impl Origin {
                 _ => part,
             })
             .collect();
+        // In a path only what has the shape of an ID (`hsm-` and 11 to 16 letters or digits) is
+        // taken for one: `hsm-backups/` is a folder of the user's.
+        let id_in_path = |part: &str, prefix: &str| {
+            is_id(part, prefix) && (11..=16).contains(&(part.len() - prefix.len()))
+        };
         let any = |prefix: &str| {
             parts
                 .iter()
-                .find(|p| is_id(p, prefix))
+                .find(|p| id_in_path(p, prefix))
                 .map(|p| p.to_string())
         };
         let stream = match delivery.log_stream.as_deref().filter(|s| !s.is_empty()) {
@@ -62,7 +67,7 @@ impl Origin {
             None => parts
                 .iter()
                 .take(2)
-                .find(|p| is_id(p, "hsm-") || is_id(p, "cluster-"))
+                .find(|p| id_in_path(p, "hsm-") || id_in_path(p, "cluster-"))
                 .map(|p| p.to_string())
                 .or_else(|| any("hsm-")),
         };
@@ -91,10 +96,11 @@ fn is_id(text: &str, prefix: &str) -> bool {
 
 /// What makes an entry unique, so that overlapping exports and subscriptions never double it:
 /// the HSM, reboot counter and sequence number; without them (a certificate-storage entry, a
-/// line missing), the stream and the message's SHA-256; with no stream known, the entry's
-/// place in its file (a rerun of that file is still not written twice, but entries of unknown
-/// streams are never merged with each other: two HSMs can log the same counter and sequence).
-pub fn entry_id(entry: &Entry<'_>, origin: &Origin, message: &str, place: &str) -> String {
+/// line missing, an unknown stream) its stream, if known, and the SHA-256 of its text (its lines
+/// without trailing white space). Entries of unknown streams are merged only when their text is
+/// the same: two HSMs can log the same counter and sequence, but not at the same microsecond
+/// with the same command and session.
+pub fn entry_id(entry: &Entry<'_>, origin: &Origin, message: &str) -> String {
     let number = |keys: &[&str]| entry.get(keys).and_then(entry::number);
     if let (Some(hsm), Some(counter), Some(sequence)) = (
         &origin.hsm_id,
@@ -104,12 +110,15 @@ pub fn entry_id(entry: &Entry<'_>, origin: &Origin, message: &str, place: &str) 
     {
         return format!("{hsm}/{counter:#x}/{sequence:#x}");
     }
-    if let Some(stream) = &origin.log_stream {
-        let digest = Sha256::digest(message.trim().as_bytes());
-        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-        return format!("{stream}/sha256:{hex}");
-    }
-    format!("file:{place}")
+    let text: Vec<&str> = message
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let digest = Sha256::digest(text.join("\n").as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let stream = origin.log_stream.as_deref().unwrap_or("unknown-stream");
+    format!("{stream}/sha256:{hex}")
 }
 
 enum Builder {
@@ -378,7 +387,7 @@ mod tests {
             ..Delivery::default()
         };
         let origin = Origin::of(&delivery, "f");
-        let id = entry_id(&entry, &origin, message, "f#0");
+        let id = entry_id(&entry, &origin, message);
         assert_eq!(id, "hsm-q3vb7ydxm2k/0x4/0x20");
         let mut rows = AuditRows::default();
         rows.push(&Located {
@@ -422,17 +431,31 @@ mod tests {
     }
 
     #[test]
-    fn entries_of_unknown_streams_are_told_apart_by_place() {
+    fn entries_of_unknown_streams_are_told_apart_by_their_text() {
         let message = "Time: 03/05/24 14:21:10.051386, usecs:1709648470051386\nSequence No: 0x2\nReboot counter: 0x107";
         let entry = Entry::parse(message).unwrap();
+        let id = entry_id(&entry, &Origin::default(), message);
+        assert!(id.starts_with("unknown-stream/sha256:"), "{id}");
+        // The same entry with other line ends: the same.
+        let crlf = message.replace('\n', "\r\n") + "\r\n";
         assert_eq!(
-            entry_id(&entry, &Origin::default(), message, "a.txt#3"),
-            "file:a.txt#3"
+            entry_id(&Entry::parse(&crlf).unwrap(), &Origin::default(), &crlf),
+            id
+        );
+        let other = message.replace("0x107", "0x108");
+        assert_ne!(
+            entry_id(&Entry::parse(&other).unwrap(), &Origin::default(), &other),
+            id
         );
         let stream = Origin {
             log_stream: Some("cluster-jd3b5xkz7pq".into()),
             ..Origin::default()
         };
-        assert!(entry_id(&entry, &stream, message, "x").starts_with("cluster-jd3b5xkz7pq/sha256:"));
+        assert!(entry_id(&entry, &stream, message).starts_with("cluster-jd3b5xkz7pq/sha256:"));
+        // A folder of the user's is no HSM.
+        assert_eq!(
+            Origin::of(&Delivery::default(), "hsm-backups/a.txt"),
+            Origin::default()
+        );
     }
 }

@@ -6,7 +6,6 @@ use crate::audit;
 use crate::audit::entry::Entry;
 use crate::audit::rows::{Delivery, Origin};
 use crate::flatten::Prepared;
-use crate::input::container::Location;
 use crate::output::partition::PartitionField;
 use crate::record::{MAX_NESTING, RawRecord, nesting_exceeds, raw_str};
 use crate::time;
@@ -100,7 +99,6 @@ pub(super) fn accept_audit<'a>(
     message: &'a str,
     delivery: &Delivery<'_>,
     file: &str,
-    location: Location,
     opts: &Options,
 ) -> AuditVerdict<'a> {
     if opts.write.layout.fields().is_empty() {
@@ -116,6 +114,15 @@ pub(super) fn accept_audit<'a>(
         Err(e) => return AuditVerdict::Reject(e.to_string()),
     };
     let ms = entry.time_us.div_euclid(1000);
+    let date = time::date_of(ms);
+    // A date engines read (DataFusion and DuckDB take years 0000 to 9999): an HSM with a wild
+    // clock, or a hostile usecs, must not make a partition no query can read.
+    if date.len() != 10 || !date.starts_with(|c: char| c.is_ascii_digit()) {
+        return AuditVerdict::Reject(format!(
+            "the entry's time ({} µs since 1970) is not in the years 0000 to 9999",
+            entry.time_us
+        ));
+    }
     if !opts.filter.admits_time(ms)
         || delivery
             .account
@@ -125,13 +132,11 @@ pub(super) fn accept_audit<'a>(
         return AuditVerdict::Filter;
     }
     let origin = Origin::of(delivery, file);
-    let place = format!("{file}#{}", location.index);
-    let entry_id = audit::rows::entry_id(&entry, &origin, message, &place);
+    let entry_id = audit::rows::entry_id(&entry, &origin, message);
     let partition = format!(
-        "{}/{}={}",
+        "{}/{}={date}",
         audit::TABLE_FOLDER,
         PartitionField::Date.column(),
-        time::date_of(ms)
     );
     AuditVerdict::Keep(AuditKeep {
         entry,

@@ -23,7 +23,7 @@ pub use options::{
 };
 pub use pending::{BATCH_ROWS, Flushed, PendingRows};
 pub use prefilter::SourceFilter;
-pub use read::{TextConversion, convert_text};
+pub use read::{TextConversion, convert_text, convert_text_of};
 pub(crate) use summary::plural;
 pub use summary::{
     FileCounts, OutputCounts, Problem, RecordCounts, Severity, Summary, write_summary_json,

@@ -84,17 +84,24 @@ pub(super) fn convert_file(
         }
     };
     let mut decoded = decode::decode(reader, opts.limits.max_file_bytes);
-    let converted = convert_text(&decoded.text, &result.name, opts, pending, hand_over);
+    let converted = convert_text_of(
+        &decoded.text,
+        decoded.damage.is_none(),
+        &result.name,
+        opts,
+        pending,
+        hand_over,
+    );
     let content = converted.content;
     result.records = converted.records;
     result.rejected = converted.rejected;
 
     let walked = input.walked();
     // A binary file found by a walk (an image, another tool's Parquet) is not a damaged trail
-    // file: no JSON before the first byte that is not text.
+    // file: nothing readable (JSON, audit entries) before the first byte that is not text.
     if walked
         && matches!(decoded.damage, Some(decode::DecodeError::Utf8 { .. }))
-        && !decoded.text.trim_start().starts_with(['{', '['])
+        && matches!(content, Ok(Content::NotJson | Content::Empty))
     {
         (result.outcome, result.problem) = Skip::NotJson.outcome();
         return result;
@@ -153,6 +160,19 @@ pub fn convert_text(
     pending: &mut PendingRows,
     hand_over: &mut dyn FnMut(Flushed),
 ) -> TextConversion {
+    convert_text_of(text, true, name, opts, pending, hand_over)
+}
+
+/// [`convert_text`] of a text that is `complete`, or cut short by damage (see
+/// [`container::read_items_of`]).
+pub fn convert_text_of(
+    text: &str,
+    complete: bool,
+    name: &str,
+    opts: &Options,
+    pending: &mut PendingRows,
+    hand_over: &mut dyn FnMut(Flushed),
+) -> TextConversion {
     let prefilter = opts.filter.sources.prefilter();
     let prefilter = prefilter.over(text);
     let mut records = RecordCounts::default();
@@ -169,8 +189,9 @@ pub fn convert_text(
                 unicode_escape,
             } => accept(text, unicode_escape, opts, &prefilter),
             Item::Invalid { raw, reason } => Verdict::Reject(raw.to_owned().into(), reason),
+            Item::OtherLog => Verdict::Filter,
             Item::AuditEntry { message, delivery } => {
-                match accept_audit(message, &delivery, name, location, opts) {
+                match accept_audit(message, &delivery, name, opts) {
                     AuditVerdict::Keep(keep) => {
                         pending.push_audit(
                             &keep.partition,
@@ -214,7 +235,7 @@ pub fn convert_text(
             hand_over(pending.take_full());
         }
     };
-    let content = container::read_items(text, &mut sink);
+    let content = container::read_items_of(text, complete, &mut sink);
     TextConversion {
         content,
         records,

@@ -13,7 +13,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_json::value::RawValue;
 
 use super::structural;
-use crate::audit::entry::looks_like_entry;
+use crate::audit::entry::{looks_like_entry, starts_entry};
 use crate::audit::rows::Delivery;
 use crate::record::{CowStr, RawRecord, raw_str};
 
@@ -56,6 +56,9 @@ pub enum Item<'a> {
         message: &'a str,
         delivery: Delivery<'a>,
     },
+    /// An event of another log group than CloudHSM's, neither a record nor an audit entry (a
+    /// Firehose stream shared with other logs): left out.
+    OtherLog,
 }
 
 /// The wrapper a file's records came in.
@@ -141,13 +144,25 @@ pub fn read_items(
     text: &str,
     sink: &mut dyn FnMut(Item<'_>, Location),
 ) -> Result<Content, ContainerError> {
+    read_items_of(text, true, sink)
+}
+
+/// [`read_items`] of a text that is `complete` or was cut short (a damaged file's text up to
+/// the damage): a text entry running to the end of a cut text is incomplete and rejected.
+/// (JSON is cut where its damage is.)
+pub fn read_items_of(
+    text: &str,
+    complete: bool,
+    sink: &mut dyn FnMut(Item<'_>, Location),
+) -> Result<Content, ContainerError> {
     let trimmed = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
     let offset = text.len() - trimmed.len();
     match trimmed.as_bytes().first() {
         None => return Ok(Content::Empty),
         Some(b'{') | Some(b'[') => {}
         Some(_) => {
-            return Ok(audit_text(trimmed, line_of(text, offset), sink).unwrap_or(Content::NotJson));
+            return Ok(audit_text(trimmed, line_of(text, offset), complete, sink)
+                .unwrap_or(Content::NotJson));
         }
     }
     let mut walker = Walker::new(sink);
@@ -207,6 +222,16 @@ struct Walker<'s> {
     only_subscriptions: bool,
 }
 
+/// Keys that make an object a CloudTrail record (whatever else it holds).
+const RECORD_KEYS: [&str; 6] = [
+    "eventTime",
+    "eventVersion",
+    "eventSource",
+    "eventName",
+    "eventID",
+    "userIdentity",
+];
+
 /// What a CloudWatch Logs subscription payload says around its events.
 #[derive(Debug, Default)]
 struct Envelope {
@@ -237,6 +262,13 @@ impl Envelope {
         self.group
             .as_deref()
             .is_some_and(|g| g.starts_with("/aws/cloudhsm/"))
+    }
+
+    /// A payload of another named log group (a Firehose stream shared with other logs).
+    fn holds_other_logs(&self) -> bool {
+        self.group
+            .as_deref()
+            .is_some_and(|g| !g.is_empty() && !g.starts_with("/aws/cloudhsm/"))
     }
 }
 
@@ -317,7 +349,9 @@ impl<'s> Walker<'s> {
             self.envelope = Envelope::default();
             return kind;
         }
-        if let Some(events) = obj.get("events") {
+        if let Some(events) = obj.get("events")
+            && !RECORD_KEYS.iter().any(|k| obj.get(k).is_some())
+        {
             return self.array_of(events, Wrapping::LogEvents, |w, item| w.log_event(item));
         }
         self.single_object(obj, raw)
@@ -337,14 +371,6 @@ impl<'s> Walker<'s> {
             self.emit_embedded(inner, "CloudTrailEvent");
             return ValueKind::Trail(Wrapping::Lookup);
         }
-        const RECORD_KEYS: [&str; 6] = [
-            "eventTime",
-            "eventVersion",
-            "eventSource",
-            "eventName",
-            "eventID",
-            "userIdentity",
-        ];
         if RECORD_KEYS.iter().any(|k| obj.get(k).is_some()) {
             match raw {
                 Some(raw) => self.emit_record_text(raw),
@@ -429,15 +455,18 @@ impl<'s> Walker<'s> {
             });
             return;
         };
-        if !self.envelope.holds_audit_logs()
-            && message.trim_start().starts_with('{')
-            && !looks_like_entry(&message)
-        {
-            self.emit(Item::Record {
-                text: &message,
-                unicode_escape: true,
-            });
-            return;
+        if !self.envelope.holds_audit_logs() && !looks_like_entry(&message) {
+            if message.trim_start().starts_with('{') {
+                self.emit(Item::Record {
+                    text: &message,
+                    unicode_escape: true,
+                });
+                return;
+            }
+            if self.envelope.holds_other_logs() {
+                self.emit(Item::OtherLog);
+                return;
+            }
         }
         let text = |key: &str| event.get(key).and_then(|v| raw_str(v).ok().flatten());
         let number = |key: &str| event.get(key).and_then(|v| v.get().parse::<i64>().ok());
@@ -593,12 +622,13 @@ impl<'s> Walker<'s> {
 fn audit_text(
     text: &str,
     first_line: usize,
+    complete: bool,
     sink: &mut dyn FnMut(Item<'_>, Location),
 ) -> Option<Content> {
     let first = text.split('\n').next().unwrap_or("");
     let (format, starts): (Wrapping, EntryStart) = if export_line(first).is_some() {
         (Wrapping::LogExport, export_line)
-    } else if looks_like_entry(first) && !first.trim_start().starts_with('{') {
+    } else if starts_entry(first) {
         (Wrapping::AuditText, |line| {
             looks_like_entry(line).then_some((None, 0))
         })
@@ -617,19 +647,33 @@ fn audit_text(
     for (index, &(line, line_start, skip, time)) in entries.iter().enumerate() {
         let end = entries.get(index + 1).map_or(text.len(), |next| next.1);
         let message = text[line_start + skip..end].trim_end();
-        sink(
+        let location = Location {
+            index,
+            line: Some(line),
+        };
+        let item = if !complete && index + 1 == entries.len() {
+            Item::Invalid {
+                raw: message,
+                reason:
+                    "the file is damaged inside this entry, its last: its text may be cut short"
+                        .into(),
+            }
+        } else if message.starts_with('{') && !looks_like_entry(message) {
+            // A CloudTrail trail's log group exported.
+            Item::Record {
+                text: message,
+                unicode_escape: true,
+            }
+        } else {
             Item::AuditEntry {
                 message,
                 delivery: Delivery {
                     cloudwatch_ms: time,
                     ..Delivery::default()
                 },
-            },
-            Location {
-                index,
-                line: Some(line),
-            },
-        );
+            }
+        };
+        sink(item, location);
     }
     Some(Content::Trail(format))
 }
@@ -638,10 +682,15 @@ fn audit_text(
 /// message starts in it.
 type EntryStart = fn(&str) -> Option<(Option<i64>, usize)>;
 
-/// A line of a CloudWatch Logs export: its time (`2024-03-05T14:20:11.482Z`) and where the
-/// message after it starts.
+/// A line of a CloudWatch Logs export that starts an event: its time
+/// (`2024-03-05T14:20:11.482Z`) and where the message after it starts, an HSM audit entry
+/// (`Time: ...`) or a JSON object (a certificate-storage entry, a CloudTrail record). A line of a
+/// message that merely starts with a time does not start an event.
 fn export_line(line: &str) -> Option<(Option<i64>, usize)> {
-    let (stamp, _) = line.split_once(' ')?;
+    let (stamp, message) = line.split_once(' ')?;
+    if !(message.starts_with("Time") || message.starts_with('{')) {
+        return None;
+    }
     if !stamp.ends_with('Z') || !stamp.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
@@ -688,14 +737,17 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ValueKind, A::Error> {
-        let mut fields = Vec::new();
+        let mut fields: Vec<(Cow<'de, str>, &'de RawValue)> = Vec::new();
         let mut streamed = None;
         while let Some(CowStr(key)) = map.next_key::<CowStr<'de>>()? {
+            let seen = |names: &[&str]| fields.iter().any(|(k, _)| names.contains(&k.as_ref()));
             let format = match key.as_ref() {
                 "Records" => Some(Wrapping::Records),
                 "Events" => Some(Wrapping::Lookup),
-                "logEvents" => Some(Wrapping::CloudwatchLogs),
-                "events" => Some(Wrapping::LogEvents),
+                // Streamed when the payload has named its group (or type) before its events, as
+                // CloudWatch Logs writes it; otherwise read whole, once every key is known.
+                "logEvents" if seen(&["logGroup", "messageType"]) => Some(Wrapping::CloudwatchLogs),
+                "events" if !seen(&RECORD_KEYS) => Some(Wrapping::LogEvents),
                 _ => None,
             };
             match format {
@@ -718,7 +770,7 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_> {
         }
         match streamed {
             Some(format) => Ok(ValueKind::Trail(format)),
-            None => Ok(self.walker.single_object(&RawRecord { fields }, None)),
+            None => Ok(self.walker.object(&RawRecord { fields }, None)),
         }
     }
 
@@ -786,6 +838,7 @@ mod tests {
                     delivery.log_stream.as_deref().unwrap_or("-"),
                     delivery.cloudwatch_ms
                 ),
+                Item::OtherLog => format!("O{loc}"),
             })
         });
         (result, items)
@@ -972,19 +1025,39 @@ mod tests {
     #[test]
     fn exports_and_bare_messages_split_where_the_next_entry_starts() {
         let export = format!(
-            "2024-03-05T14:21:02.310Z {ENTRY}\n\n2024-03-05T14:20:02.000Z {{\"op_code\":\"CreateObject\",\"timestamp\":1}}\n2024-03-05T14:21:03.000Z garbage\n"
+            "2024-03-05T14:21:02.310Z {ENTRY}\n2024-03-05T14:21:02.400Z a line of the message\n\n2024-03-05T14:20:02.000Z {{\"op_code\":\"CreateObject\",\"timestamp\":1}}\n2024-03-05T14:21:03.000Z Time: garbage\n2024-03-05T14:21:04.000Z {{\"eventTime\":\"t\"}}\n"
         );
         let (r, items) = collect(&export);
         assert_eq!(r, Ok(Content::Trail(Wrapping::LogExport)));
         assert_eq!(
             items,
             [
-                format!("Aline 1:{ENTRY}|-|-|Some(1709648462310)"),
-                r#"Aline 5:{"op_code":"CreateObject","timestamp":1}|-|-|Some(1709648402000)"#
+                format!(
+                    "Aline 1:{ENTRY}\n2024-03-05T14:21:02.400Z a line of the message|-|-|Some(1709648462310)"
+                ),
+                r#"Aline 6:{"op_code":"CreateObject","timestamp":1}|-|-|Some(1709648402000)"#
                     .to_owned(),
-                "Aline 6:garbage|-|-|Some(1709648463000)".to_owned(),
+                "Aline 7:Time: garbage|-|-|Some(1709648463000)".to_owned(),
+                r#"R3:{"eventTime":"t"}"#.to_owned(),
             ]
         );
+        // Cut short by damage: the last entry is not taken as whole.
+        let mut items = Vec::new();
+        let r = read_items_of(&format!("{ENTRY}\n\n{ENTRY}"), false, &mut |item, loc| {
+            items.push(match item {
+                Item::AuditEntry { .. } => format!("A{loc}"),
+                Item::Invalid { reason, .. } => format!("I{loc}:{reason}"),
+                _ => "other".to_owned(),
+            })
+        });
+        assert_eq!(r, Ok(Content::Trail(Wrapping::AuditText)));
+        assert_eq!(items.len(), 2);
+        assert!(
+            items[1].starts_with("Iline 5:the file is damaged"),
+            "{items:?}"
+        );
+        // Notes that merely start with "Time:" are not audit entries.
+        assert_eq!(collect("Time: 2 hours\nmore").0, Ok(Content::NotJson));
         let bare = format!("\n{ENTRY}\n\n{ENTRY}\nExtra: line\n");
         let (r, items) = collect(&bare);
         assert_eq!(r, Ok(Content::Trail(Wrapping::AuditText)));

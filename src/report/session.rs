@@ -140,7 +140,9 @@ impl Engine {
     /// When the scoped `events` holds no row: the span of the whole data (`the data spans A to
     /// B`, or `there is no data`); `None` when it holds rows.
     pub fn span_if_window_empty(&self) -> Result<Option<String>> {
-        let count = self.scalar_rows("SELECT count(*) AS n FROM events")?;
+        let count = self.scalar_rows(
+            "SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM hsm_audit) AS n",
+        )?;
         if count.first().is_some_and(|c| c != "0") {
             return Ok(None);
         }
@@ -186,8 +188,9 @@ impl Engine {
         Ok(())
     }
 
-    /// `hsm_audit`: the audit entries within the scope's time window (accounts and regions
-    /// are CloudTrail's: an entry rarely says its account and never its region).
+    /// `hsm_audit`: the audit entries within the scope's time window and accounts (an entry
+    /// whose delivery did not say its account is kept, as `convert --account` keeps it; no entry
+    /// says its region, so regions do not apply).
     fn register_audit_view(&self, scope: &EventFilter) -> Result<()> {
         let mut df = self.block_on(self.ctx.table(AUDIT_TABLE))?;
         let us = |ms: i64| {
@@ -202,6 +205,14 @@ impl Engine {
         if let Some(until) = scope.until {
             // The whole last millisecond.
             df = df.filter(col("event_time").lt(us(until.last_ms() + 1)))?;
+        }
+        if !scope.accounts.is_empty() {
+            let accounts = scope.accounts.iter().map(lit).collect();
+            df = df.filter(
+                col("account_id")
+                    .is_null()
+                    .or(col("account_id").in_list(accounts, false)),
+            )?;
         }
         self.ctx
             .register_table(Table::HsmAudit.name(), df.into_view())?;

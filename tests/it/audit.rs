@@ -286,14 +286,16 @@ fn the_aws_guides_examples_convert_as_entries_of_unknown_streams() {
     let (code, summary) = convert(&[examples.to_str().unwrap()], &out);
     assert_eq!(code, 0, "{summary}");
     assert_eq!(summary["formats"]["audit-text"], 1);
-    // 32 examples, two of them shown twice: without a stream none is merged with another.
-    assert_eq!(summary["records"]["kept"], 32, "{summary}");
+    // 32 examples, two of them shown twice word for word: the same entry, kept once. Two
+    // others share counter and sequence but not their text: both kept.
+    assert_eq!(summary["records"]["kept"], 30, "{summary}");
+    assert_eq!(summary["records"]["duplicates"], 2, "{summary}");
     let rows = query(
         &out,
         "SELECT count(*) AS n, count(hsm_id) AS hsms, sum(CASE WHEN success THEN 0 ELSE 1 END) AS failed, \
          count(DISTINCT opcode) AS opcodes FROM hsm_audit",
     );
-    assert_eq!(rows[0]["n"], 32);
+    assert_eq!(rows[0]["n"], 30);
     assert_eq!(rows[0]["hsms"], 0);
     assert_eq!(rows[0]["failed"], 2);
     assert_eq!(rows[0]["opcodes"], 19);
@@ -470,4 +472,320 @@ fn compaction_merges_the_audit_tables_files_too() {
         ),
         before
     );
+}
+
+/// One audit entry's text: `seq` on `counter`, a login of `user`, at `second` past 14:21.
+fn entry(counter: u32, seq: u32, user: &str, second: u32) -> String {
+    let usecs = 1_709_648_460_000_000u64 + u64::from(second) * 1_000_000;
+    format!(
+        "Time: 03/05/24 14:21:{second:02}.000000, usecs:{usecs}\nSequence No: {seq:#x}\nReboot counter: {counter:#x}\n\
+         Command Type(hex): CN_MGMT_CMD (0x0)\nOpcode: CN_LOGIN (0xd)\nSession Handle: 0x3018006\n\
+         Response: 0:HSM Return: SUCCESS\nLog type: MGMT_USER_DETAILS_LOG (2)\nUser Name: {user}\n\
+         User Type: CN_CRYPTO_USER (1)"
+    )
+}
+
+fn users(data: &Path) -> Vec<String> {
+    query(data, "SELECT user_name FROM hsm_audit ORDER BY user_name")
+        .into_iter()
+        .map(|r| r["user_name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn entries_of_unknown_streams_are_known_by_their_text_not_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    // Two inputs from standard input with as many entries: both kept.
+    for users in [["u1", "u2"], ["u3", "u4"]] {
+        let text = users
+            .iter()
+            .enumerate()
+            .map(|(n, u)| entry(0x107, 2, u, n as u32))
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        hsmtrail()
+            .args(["convert", "-", "--quiet", "--output"])
+            .arg(&out)
+            .write_stdin(text)
+            .assert()
+            .success();
+    }
+    assert_eq!(users(&out), ["u1", "u2", "u3", "u4"]);
+    // A file saved again with a new entry on top: the new one is added, none doubled.
+    let saved = dir.path().join("messages.txt");
+    std::fs::write(
+        &saved,
+        [entry(1, 7, "u5", 9), entry(1, 8, "u6", 10)].join("\n\n"),
+    )
+    .unwrap();
+    convert(&[saved.to_str().unwrap()], &out);
+    std::fs::write(
+        &saved,
+        [
+            entry(1, 9, "u7", 11),
+            entry(1, 7, "u5", 9),
+            entry(1, 8, "u6", 10),
+        ]
+        .join("\n\n"),
+    )
+    .unwrap();
+    // ... and by another spelling of its path.
+    let (code, summary) = convert(&[&format!("{}/./messages.txt", dir.path().display())], &out);
+    assert_eq!(code, 0);
+    assert_eq!(summary["records"]["kept"], 1, "{summary}");
+    assert_eq!(users(&out), ["u1", "u2", "u3", "u4", "u5", "u6", "u7"]);
+    // Two HSMs' entries with the same counter and sequence, in a folder that only looks like
+    // an HSM's: both kept.
+    let folder = dir.path().join("hsm-backups");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(
+        folder.join("a.txt"),
+        [entry(0x107, 2, "alice", 1), entry(0x107, 2, "bob", 2)].join("\n\n"),
+    )
+    .unwrap();
+    let other = dir.path().join("other");
+    let (code, summary) = convert(&[folder.to_str().unwrap()], &other);
+    assert_eq!(
+        (code, &summary["records"]["kept"]),
+        (0, &Value::from(2)),
+        "{summary}"
+    );
+    let ids = query(&other, "SELECT count(hsm_id) AS n FROM hsm_audit");
+    assert_eq!(ids[0]["n"], 0);
+}
+
+#[test]
+fn damaged_and_foreign_text_is_told_apart_from_audit_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name);
+    let export = |entries: &[(&str, String)]| {
+        entries
+            .iter()
+            .map(|(time, message)| format!("{time} {message}\n"))
+            .collect::<String>()
+    };
+    // A truncated export: its cut-off last entry is rejected, not written half; the whole copy
+    // adds it later.
+    // Enough entries, with names that do not compress away, for the deflate stream to have
+    // several blocks: a cut file then gives some of its text back.
+    const ENTRIES: u64 = 2000;
+    let lines: Vec<(&str, String)> = (1..=ENTRIES as u32)
+        .map(|n| {
+            let name = format!(
+                "user-{:x}",
+                u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            );
+            ("2024-03-05T14:21:01.000Z", entry(1, n, &name, n % 60))
+        })
+        .collect();
+    let full = export(&lines);
+    let cut = at("cut/hsm-q3vb7ydxm2kab/000000.gz");
+    std::fs::create_dir_all(cut.parent().unwrap()).unwrap();
+    let zipped = gzip(full.as_bytes());
+    std::fs::write(&cut, &zipped[..zipped.len() / 2]).unwrap();
+    let out = at("out");
+    let (code, summary) = convert(&[cut.to_str().unwrap()], &out);
+    assert_eq!(code, 1, "{summary}");
+    assert_eq!(summary["records"]["rejected"], 1, "{summary}");
+    let first = summary["records"]["kept"].as_u64().unwrap();
+    assert!((1..ENTRIES).contains(&first), "{summary}");
+    let complete = query(
+        &out,
+        "SELECT count(*) AS n FROM hsm_audit WHERE user_type = 'CN_CRYPTO_USER'",
+    );
+    assert_eq!(complete[0]["n"], first, "every entry written is whole");
+    let whole = at("whole/hsm-q3vb7ydxm2kab/000000.gz");
+    std::fs::create_dir_all(whole.parent().unwrap()).unwrap();
+    std::fs::write(&whole, &zipped).unwrap();
+    let (code, summary) = convert(&[whole.to_str().unwrap()], &out);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(
+        summary["records"]["kept"].as_u64(),
+        Some(ENTRIES - first),
+        "{summary}"
+    );
+    assert_eq!(users(&out).len() as u64, ENTRIES);
+
+    // An export of a trail's log group: its records are events. A line of a message that starts
+    // with a time stays in its message.
+    let record = r#"{"eventVersion":"1.08","eventTime":"2024-03-05T14:21:03Z","eventSource":"cloudhsm.amazonaws.com","eventName":"DescribeClusters","eventID":"e-1","awsRegion":"us-east-1"}"#;
+    let noted = format!(
+        "{}\n2024-03-05T14:21:02.310Z a note inside the message",
+        entry(1, 3, "u3", 3)
+    );
+    std::fs::create_dir_all(at("mixed")).unwrap();
+    std::fs::write(
+        at("mixed/000000.gz"),
+        gzip(
+            export(&[
+                ("2024-03-05T14:21:03.000Z", record.to_owned()),
+                ("2024-03-05T14:21:03.500Z", noted),
+            ])
+            .as_bytes(),
+        ),
+    )
+    .unwrap();
+    // A Firehose stream shared with another log group, keys sorted, and a sorted control message.
+    let payload = |group: &str, stream: &str, message: &str| {
+        serde_json::json!({"logEvents": [{"id": "1", "message": message, "timestamp": 1709648463000i64}],
+            "logGroup": group, "logStream": stream, "messageType": "DATA_MESSAGE", "owner": "111122223333",
+            "subscriptionFilters": ["f"]})
+        .to_string()
+    };
+    let control = r#"{"logEvents":[{"id":"","message":"CWL CONTROL MESSAGE: Checking health of destination Firehose.","timestamp":1}],"logGroup":"","logStream":"","messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","subscriptionFilters":[]}"#;
+    std::fs::write(
+        at("mixed/firehose"),
+        gzip(
+            [
+                control.to_owned(),
+                payload(
+                    "/aws/cloudhsm/cluster-jd3b5xkz7pq",
+                    "hsm-q3vb7ydxm2k",
+                    &entry(1, 4, "u4", 4),
+                ),
+                payload(
+                    "/aws/lambda/app",
+                    "2024/03/05/[$LATEST]abc",
+                    "START RequestId: 1 Version: $LATEST",
+                ),
+            ]
+            .concat()
+            .as_bytes(),
+        ),
+    )
+    .unwrap();
+    // Notes that merely start with "Time:", and a record with an `events` key.
+    std::fs::write(
+        at("mixed/NOTES.txt"),
+        "Time: 2 hours spent on the migration\n",
+    )
+    .unwrap();
+    std::fs::write(
+        at("mixed/record.json"),
+        r#"{"eventVersion":"1.08","eventTime":"2024-03-05T14:21:04Z","eventSource":"cloudhsm.amazonaws.com","eventName":"ListTags","eventID":"e-2","events":[1]}"#,
+    )
+    .unwrap();
+    // Entries with wild clocks are rejected; the rest of the file is kept and queries work.
+    std::fs::write(
+        at("mixed/clocks.txt"),
+        [
+            entry(1, 5, "u5", 5),
+            "Time: 01/01/70 00:00:00.000000, usecs:253402300800000000\nSequence No: 0x6\nReboot counter: 0x1".to_owned(),
+        ]
+        .join("\n\n"),
+    )
+    .unwrap();
+    let mixed = at("mixed-out");
+    let (code, summary) = convert(&[at("mixed").to_str().unwrap()], &mixed);
+    let problems = summary["problems"].to_string();
+    assert_eq!(code, 1, "only the wild clock fails: {summary}");
+    assert_eq!(summary["records"]["rejected"], 1, "{summary}");
+    assert!(
+        problems.contains("NOTES.txt") && !problems.contains("firehose"),
+        "{problems}"
+    );
+    assert_eq!(
+        summary["records"]["filtered"], 1,
+        "the other log group's line: {summary}"
+    );
+    assert_eq!(users(&mixed), ["u3", "u4", "u5"]);
+    let noted = query(
+        &mixed,
+        "SELECT message, cluster_id, account_id FROM hsm_audit WHERE user_name = 'u3'",
+    );
+    assert!(
+        noted[0]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("a note inside the message")
+    );
+    let sorted = query(
+        &mixed,
+        "SELECT cluster_id, account_id FROM hsm_audit WHERE user_name = 'u4'",
+    );
+    assert_eq!(sorted[0]["cluster_id"], "cluster-jd3b5xkz7pq");
+    assert_eq!(sorted[0]["account_id"], "111122223333");
+    let events = query(&mixed, "SELECT event_id FROM events ORDER BY event_id");
+    assert_eq!(
+        events,
+        [
+            serde_json::json!({"event_id": "e-1"}),
+            serde_json::json!({"event_id": "e-2"})
+        ]
+    );
+
+    // Invalid UTF-8 in an audit text file found by a walk is damage, not "not JSON".
+    std::fs::create_dir_all(at("utf")).unwrap();
+    let mut bytes = [entry(1, 1, "u1", 1), entry(1, 2, "u2", 2)]
+        .join("\n\n")
+        .into_bytes();
+    let at_byte = bytes.len() - 5;
+    bytes[at_byte] = 0xff;
+    std::fs::write(at("utf/a.txt"), bytes).unwrap();
+    let (code, summary) = convert(&[at("utf").to_str().unwrap()], &at("utf-out"));
+    assert_eq!(code, 1, "{summary}");
+    assert!(
+        summary["problems"].to_string().contains("invalid UTF-8"),
+        "{summary}"
+    );
+    assert_eq!(summary["records"]["kept"], 1);
+    assert_eq!(summary["records"]["rejected"], 1);
+}
+
+#[test]
+fn scope_options_narrow_the_audit_table_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (code, _) = convert(&[&fixture("hsm-audit")], &out);
+    assert_eq!(code, 0);
+    let count = |args: &[&str]| {
+        let out = hsmtrail()
+            .args(["query", "--format", "csv", "--data"])
+            .arg(&out)
+            .args(args)
+            .arg("SELECT count(*) AS n FROM hsm_audit")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let all = count(&[]);
+    let none_of_ours = count(&["--account", "999999999999"]);
+    let unknown = query(
+        &out,
+        "SELECT count(*) AS n FROM hsm_audit WHERE account_id IS NULL",
+    );
+    assert_eq!(none_of_ours, format!("n\n{}\n", unknown[0]["n"]));
+    assert_ne!(all, none_of_ours);
+    assert_eq!(count(&["--account", "111122223333"]), all);
+    let want = expected();
+    assert_eq!(
+        count(&["--since", "2024-03-02"]),
+        format!("n\n{}\n", want["entries_per_event_date"]["2024-03-02"])
+    );
+    // A report on a window with audit entries and no events is not "no data at all".
+    let report = hsmtrail()
+        .args([
+            "report",
+            "hsm-user-changes",
+            "--since",
+            "2024-03-02",
+            "--data",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&report.stderr).contains("no data at all"));
 }
