@@ -19,7 +19,8 @@ use crate::verify::{self, keys::PublicKeys};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Files, directories (walked recursively), glob patterns, s3://bucket/prefix (listed
-    /// along the CloudTrail layout), or - for standard input.
+    /// along the CloudTrail layout), or - for standard input; CloudTrail files and CloudHSM
+    /// audit logs (subscriptions, exports, `aws logs` output) alike.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<String>,
 

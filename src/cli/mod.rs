@@ -31,7 +31,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Convert CloudTrail files into Hive-partitioned Parquet.
+    /// Convert CloudTrail files (and CloudHSM audit logs) into Hive-partitioned Parquet.
     Convert(Box<convert::Args>),
     /// Merge each partition's small files into sorted, de-duplicated files of a target size.
     Compact(compact::Args),
@@ -41,7 +41,7 @@ enum Command {
     Reports(reports::Args),
     /// Run a bundled report over the converted data (or raw trail files with --input).
     Report(Box<report::Args>),
-    /// Run SQL over the converted data (table `events`).
+    /// Run SQL over the converted data (tables `events` and `hsm_audit`).
     Query(Box<query::Args>),
     /// Run the bundled security checks; exit 3 when a finding is at or above --fail-on.
     Check(Box<check::Args>),

@@ -9,7 +9,7 @@ use super::scope::{PrintArgs, ScopeArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The SQL to run over the table `events`.
+    /// The SQL to run over the tables `events` and `hsm_audit`.
     #[arg(
         value_name = "SQL",
         required_unless_present = "file",
