@@ -118,6 +118,13 @@ pub fn render_millis(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
+/// Whether a time's date has the years 0000 to 9999 that engines read (DataFusion and DuckDB
+/// cast a date to `Date32` from that form only).
+pub fn in_engine_years(ms: i64) -> bool {
+    let date = date_of(ms);
+    date.len() == 10 && date.starts_with(|c: char| c.is_ascii_digit())
+}
+
 /// The `YYYY-MM-DD` UTC date of a time, for `event_date` partitions.
 pub fn date_of(ms: i64) -> String {
     let mut buf = [0u8; RENDERED_MAX];

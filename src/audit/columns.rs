@@ -470,7 +470,7 @@ pub static COLUMNS: &[Column] = &[
         Text,
         Source::Context(Context::EntryId),
         PROVENANCE,
-        "What makes the entry unique (`<hsm>/<reboot counter>/<sequence>`, see the README): a second copy is not written",
+        "What makes the entry unique: the SHA-256 of its text (see the README); a second copy is not written",
     ),
 ];
 

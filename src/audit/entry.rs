@@ -73,8 +73,17 @@ pub fn starts_entry(line: &str) -> bool {
         })
 }
 
+/// A JSON object with a top-level `op_code` and none of a CloudTrail record's keys (a record
+/// may well hold the string "op_code" somewhere, a tag key say).
 fn is_certificate_json(message: &str) -> bool {
-    message.starts_with('{') && message.contains("\"op_code\"")
+    message.starts_with('{')
+        && message.contains("\"op_code\"")
+        && RawRecord::parse(message).is_ok_and(|object| {
+            object.get("op_code").is_some()
+                && !["eventTime", "eventSource", "eventName", "eventID"]
+                    .iter()
+                    .any(|k| object.get(k).is_some())
+        })
 }
 
 impl<'a> Entry<'a> {

@@ -94,22 +94,14 @@ fn is_id(text: &str, prefix: &str) -> bool {
         .is_some_and(|rest| rest.len() >= 6 && rest.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
-/// What makes an entry unique, so that overlapping exports and subscriptions never double it:
-/// the HSM, reboot counter and sequence number; without them (a certificate-storage entry, a
-/// line missing, an unknown stream) its stream, if known, and the SHA-256 of its text (its lines
-/// without trailing white space). Entries of unknown streams are merged only when their text is
-/// the same: two HSMs can log the same counter and sequence, but not at the same microsecond
-/// with the same command and session.
-pub fn entry_id(entry: &Entry<'_>, origin: &Origin, message: &str) -> String {
-    let number = |keys: &[&str]| entry.get(keys).and_then(entry::number);
-    if let (Some(hsm), Some(counter), Some(sequence)) = (
-        &origin.hsm_id,
-        number(&["rebootcounter"]),
-        number(&["sequenceno"]),
-    ) && entry.format == entry::EntryFormat::Hsm
-    {
-        return format!("{hsm}/{counter:#x}/{sequence:#x}");
-    }
+/// What makes an entry unique, so that overlapping exports and subscriptions, and the same
+/// entry delivered with and without its stream, never double it: the SHA-256 of its text (its
+/// lines without trailing white space). An HSM's entry text holds its time to the microsecond,
+/// reboot counter and sequence number, so two entries' texts differ whenever their HSM, counter
+/// and sequence do, and two HSMs logging the same counter and sequence (as in AWS's own
+/// examples) differ in time or command. Two copies of one entry are the same text however they
+/// were delivered.
+pub fn entry_id(message: &str) -> String {
     let text: Vec<&str> = message
         .lines()
         .map(str::trim_end)
@@ -117,8 +109,7 @@ pub fn entry_id(entry: &Entry<'_>, origin: &Origin, message: &str) -> String {
         .collect();
     let digest = Sha256::digest(text.join("\n").as_bytes());
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    let stream = origin.log_stream.as_deref().unwrap_or("unknown-stream");
-    format!("{stream}/sha256:{hex}")
+    format!("sha256:{hex}")
 }
 
 enum Builder {
@@ -259,8 +250,8 @@ fn cell<'v>(from: Source, e: &'v Located<'_, '_>, notes: &mut Vec<String>) -> Ce
             Context::Account => cow(&e.delivery.account),
             Context::LogGroup => cow(&e.delivery.log_group),
             Context::LogStream => owned(&e.origin.log_stream),
-            Context::CloudwatchTime => int(e.delivery.cloudwatch_ms),
-            Context::IngestionTime => int(e.delivery.ingestion_ms),
+            Context::CloudwatchTime => millis(e.delivery.cloudwatch_ms, "timestamp", notes),
+            Context::IngestionTime => millis(e.delivery.ingestion_ms, "ingestionTime", notes),
             Context::CloudwatchEventId => cow(&e.delivery.event_id),
             Context::SourceFile => Cell::Text(Cow::Borrowed(e.source_file)),
             Context::EntryId => Cell::Text(Cow::Borrowed(e.entry_id)),
@@ -309,6 +300,20 @@ fn cell<'v>(from: Source, e: &'v Located<'_, '_>, notes: &mut Vec<String>) -> Ce
         // Filled by `push` once every other column has added its notes.
         Source::Notes => Cell::Null,
         Source::Message => Cell::Text(Cow::Borrowed(e.message)),
+    }
+}
+
+/// A CloudWatch time, unless it is outside the years engines read (then null, with a note).
+fn millis<'v>(ms: Option<i64>, what: &str, notes: &mut Vec<String>) -> Cell<'v> {
+    match ms {
+        Some(ms) if crate::time::in_engine_years(ms) => Cell::Integer(ms),
+        Some(ms) => {
+            notes.push(format!(
+                "CloudWatch's {what} {ms} is not in the years 0000 to 9999"
+            ));
+            Cell::Null
+        }
+        None => Cell::Null,
     }
 }
 
@@ -387,8 +392,8 @@ mod tests {
             ..Delivery::default()
         };
         let origin = Origin::of(&delivery, "f");
-        let id = entry_id(&entry, &origin, message);
-        assert_eq!(id, "hsm-q3vb7ydxm2k/0x4/0x20");
+        let id = entry_id(message);
+        assert!(id.starts_with("sha256:") && id.len() == 39, "{id}");
         let mut rows = AuditRows::default();
         rows.push(&Located {
             entry: &entry,
@@ -431,27 +436,14 @@ mod tests {
     }
 
     #[test]
-    fn entries_of_unknown_streams_are_told_apart_by_their_text() {
+    fn an_entry_is_known_by_its_text_however_it_was_delivered() {
         let message = "Time: 03/05/24 14:21:10.051386, usecs:1709648470051386\nSequence No: 0x2\nReboot counter: 0x107";
-        let entry = Entry::parse(message).unwrap();
-        let id = entry_id(&entry, &Origin::default(), message);
-        assert!(id.starts_with("unknown-stream/sha256:"), "{id}");
-        // The same entry with other line ends: the same.
-        let crlf = message.replace('\n', "\r\n") + "\r\n";
-        assert_eq!(
-            entry_id(&Entry::parse(&crlf).unwrap(), &Origin::default(), &crlf),
-            id
-        );
-        let other = message.replace("0x107", "0x108");
-        assert_ne!(
-            entry_id(&Entry::parse(&other).unwrap(), &Origin::default(), &other),
-            id
-        );
-        let stream = Origin {
-            log_stream: Some("cluster-jd3b5xkz7pq".into()),
-            ..Origin::default()
-        };
-        assert!(entry_id(&entry, &stream, message).starts_with("cluster-jd3b5xkz7pq/sha256:"));
+        let id = entry_id(message);
+        // The same entry with other line ends, or trailing spaces: the same.
+        assert_eq!(entry_id(&(message.replace('\n', "\r\n") + "\r\n")), id);
+        assert_eq!(entry_id(&message.replace("0x2\n", "0x2  \n")), id);
+        // Another counter (another HSM's entry at the same time): another entry.
+        assert_ne!(entry_id(&message.replace("0x107", "0x108")), id);
         // A folder of the user's is no HSM.
         assert_eq!(
             Origin::of(&Delivery::default(), "hsm-backups/a.txt"),

@@ -688,6 +688,7 @@ type EntryStart = fn(&str) -> Option<(Option<i64>, usize)>;
 /// message that merely starts with a time does not start an event.
 fn export_line(line: &str) -> Option<(Option<i64>, usize)> {
     let (stamp, message) = line.split_once(' ')?;
+    let message = message.trim_start();
     if !(message.starts_with("Time") || message.starts_with('{')) {
         return None;
     }
@@ -744,9 +745,11 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_> {
             let format = match key.as_ref() {
                 "Records" => Some(Wrapping::Records),
                 "Events" => Some(Wrapping::Lookup),
-                // Streamed when the payload has named its group (or type) before its events, as
+                // Streamed when the payload has named its group and stream before its events, as
                 // CloudWatch Logs writes it; otherwise read whole, once every key is known.
-                "logEvents" if seen(&["logGroup", "messageType"]) => Some(Wrapping::CloudwatchLogs),
+                "logEvents" if seen(&["logGroup"]) && seen(&["logStream"]) => {
+                    Some(Wrapping::CloudwatchLogs)
+                }
                 "events" if !seen(&RECORD_KEYS) => Some(Wrapping::LogEvents),
                 _ => None,
             };

@@ -127,7 +127,7 @@ pub fn dedup_key(batch: &RecordBatch, ids: &StringArray, row: usize) -> Option<S
 /// then which of the table's context columns are missing (a bit each, the first column the
 /// highest), then the source file: of two copies of one event, the one with most context, then
 /// from the first file by name, is kept, whichever file a worker finished first.
-type SortKey<'a> = (i64, bool, &'a str, u8, &'a str);
+type SortKey<'a> = (i64, bool, &'a str, u8, (bool, &'a str));
 
 /// A batch with its key columns, typed once per batch.
 struct Keyed {
@@ -197,10 +197,9 @@ impl Cursor {
             context
                 .iter()
                 .fold(0, |bits, c| bits << 1 | u8::from(c.is_null(self.row))),
-            if files.is_null(self.row) {
-                ""
-            } else {
-                files.value(self.row)
+            match files.is_null(self.row) {
+                true => (true, ""),
+                false => (false, files.value(self.row)),
             },
         ))
     }

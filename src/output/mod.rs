@@ -11,6 +11,7 @@ pub mod writer;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use arrow::array::{Array, ArrayRef};
@@ -170,18 +171,18 @@ pub fn sorted_run(batches: Vec<RecordBatch>) -> Result<merge::Run> {
         descending: false,
         nulls_first: false,
     });
-    let mut names = vec![table.time_column(), table.id_column()];
-    names.extend(table.context_columns());
-    names.push(Table::TIE_COLUMN);
-    let keys = names
+    // The context columns by whether they are set, not by value: as the k-way merge
+    // compares them (`merge::SortKey`), so that the copy kept does not depend on how the rows
+    // were split into runs.
+    let mut keys = vec![key(table.time_column())?, key(table.id_column())?];
+    for name in table.context_columns() {
+        keys.push(Arc::new(arrow::compute::is_null(&key(name)?)?));
+    }
+    keys.push(key(Table::TIE_COLUMN)?);
+    let keys: Vec<SortColumn> = keys
         .into_iter()
-        .map(|name| {
-            Ok(SortColumn {
-                values: key(name)?,
-                options,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+        .map(|values| SortColumn { values, options })
+        .collect();
     let order = lexsort_to_indices(&keys, None)?;
     // Position in the concatenated keys -> (batch, row).
     let mut locate = Vec::with_capacity(order.len());

@@ -27,13 +27,14 @@ impl Table {
     pub const TIE_COLUMN: &'static str = "source_file";
 
     /// Of two copies of one row, the one with these columns set (the first one first) is
-    /// kept: an audit entry whose cluster is known (from its log group, or its path) over the
-    /// same entry without, and one whose delivery names the log group (a subscription's, with
-    /// the account) over one whose path named the cluster. At most 8.
+    /// kept: an audit entry whose HSM is known over the same entry from a bare message, one
+    /// whose cluster is known (from its log group, or its path) over one without, and one whose
+    /// delivery names the log group (a subscription's, with the account) over one whose path
+    /// named the cluster. At most 8.
     pub fn context_columns(self) -> &'static [&'static str] {
         match self {
             Table::Events => &[],
-            Table::HsmAudit => &["cluster_id", "log_group"],
+            Table::HsmAudit => &["hsm_id", "cluster_id", "log_group"],
         }
     }
 

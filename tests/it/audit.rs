@@ -789,3 +789,121 @@ fn scope_options_narrow_the_audit_table_too() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&report.stderr).contains("no data at all"));
 }
+
+/// A subscription payload of `group`/`stream` (keys in the order given by `stream_last`).
+fn subscription(group: &str, stream: &str, messages: &[String], stream_last: bool) -> String {
+    let events: Vec<Value> = messages
+        .iter()
+        .enumerate()
+        .map(|(n, m)| serde_json::json!({"id": n.to_string(), "timestamp": 1709648463000i64, "message": m}))
+        .collect();
+    let events = serde_json::to_string(&events).unwrap();
+    match stream_last {
+        false => format!(
+            r#"{{"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"{group}","logStream":"{stream}","subscriptionFilters":["f"],"logEvents":{events}}}"#
+        ),
+        true => format!(
+            r#"{{"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"{group}","logEvents":{events},"logStream":"{stream}"}}"#
+        ),
+    }
+}
+
+#[test]
+fn one_entry_however_delivered_and_the_copy_kept_whatever_the_memory_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name);
+    // The same entry from a subscription (stream named, after its events) and from a saved
+    // get-log-events output that names no stream: one entry, with its HSM.
+    let e = entry(4, 0x1e, "app_cu", 2);
+    std::fs::create_dir_all(at("in")).unwrap();
+    std::fs::write(
+        at("in/payload"),
+        subscription(
+            "/aws/cloudhsm/cluster-jd3b5xkz7pq",
+            "hsm-q3vb7ydxm2k",
+            std::slice::from_ref(&e),
+            true,
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        at("in/events.json"),
+        serde_json::json!({"events": [{"timestamp": 9223372036854775807i64, "message": e}]})
+            .to_string(),
+    )
+    .unwrap();
+    // A trail delivered to CloudWatch Logs whose record mentions "op_code" (a tag key).
+    let record = r#"{"eventVersion":"1.08","eventTime":"2024-03-05T14:21:03Z","eventSource":"cloudhsm.amazonaws.com","eventName":"TagResource","eventID":"e-op","requestParameters":{"tagList":[{"key":"op_code","value":"x"}]}}"#;
+    std::fs::write(
+        at("in/trail"),
+        subscription(
+            "aws-cloudtrail-logs-1",
+            "111122223333_CloudTrail_us-east-1",
+            &[record.to_owned()],
+            false,
+        ),
+    )
+    .unwrap();
+    let out = at("out");
+    let (code, summary) = convert(&[at("in").to_str().unwrap()], &out);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(summary["records"]["kept"], 2, "{summary}");
+    let rows = query(
+        &out,
+        "SELECT hsm_id, log_stream, cloudwatch_time, parse_notes FROM hsm_audit",
+    );
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["hsm_id"], "hsm-q3vb7ydxm2k");
+    let events = query(&out, "SELECT event_id FROM events");
+    assert_eq!(events, [serde_json::json!({"event_id": "e-op"})]);
+    // A CloudWatch time no engine reads is left out, with a note; the queries still work.
+    let (_, alone) = convert(&[at("in/events.json").to_str().unwrap()], &at("alone"));
+    assert_eq!(alone["records"]["kept"], 1, "{alone}");
+    let wild = query(
+        &at("alone"),
+        "SELECT cloudwatch_time, parse_notes FROM hsm_audit WHERE cloudwatch_time IS NULL OR cloudwatch_time > event_time",
+    );
+    assert_eq!(wild.len(), 1);
+    assert!(wild[0]["cloudwatch_time"].is_null());
+    assert!(
+        wild[0]["parse_notes"].to_string().contains("timestamp"),
+        "{wild:?}"
+    );
+
+    // Two deliveries of the same entries with different groups: the copy kept is the same
+    // with all rows in memory and when they are spilled in many runs.
+    let entries: Vec<String> = (0..6000u32)
+        .map(|n| entry(1, n, &format!("user-{n}"), n % 60))
+        .collect();
+    for (file, cluster) in [("a", "cluster-bbbbbbbbbbb"), ("z", "cluster-aaaaaaaaaaa")] {
+        std::fs::create_dir_all(at("copies")).unwrap();
+        std::fs::write(
+            at(&format!("copies/{file}.json")),
+            subscription(
+                &format!("/aws/cloudhsm/{cluster}"),
+                "hsm-q3vb7ydxm2k",
+                &entries,
+                false,
+            ),
+        )
+        .unwrap();
+    }
+    let kept = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            at("copies").to_str().unwrap().to_owned(),
+            "--jobs".into(),
+            "1".into(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, summary) = convert(&args, &at(out));
+        assert_eq!(code, 0, "{summary}");
+        query(
+            &at(out),
+            "SELECT source_file, count(*) AS n FROM hsm_audit GROUP BY source_file ORDER BY source_file",
+        )
+    };
+    let in_memory = kept("memory", &[]);
+    assert_eq!(in_memory.len(), 1, "one file's copies kept: {in_memory:?}");
+    assert_eq!(in_memory, kept("spilled", &["--memory-budget", "1"]));
+}
