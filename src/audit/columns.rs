@@ -113,6 +113,19 @@ pub struct Column {
     pub description: &'static str,
 }
 
+impl Column {
+    /// Whether values repeat across entries, so that Parquet's dictionary encoding pays: not
+    /// for the entry's own text and identity.
+    pub fn values_repeat(&self) -> bool {
+        !matches!(
+            self.from,
+            Source::Message
+                | Source::Fields
+                | Source::Context(Context::EntryId | Context::CloudwatchEventId)
+        )
+    }
+}
+
 const fn col(
     name: &'static str,
     kind: Kind,

@@ -101,7 +101,11 @@ impl Table {
                 .filter(|c| !c.values_repeat())
                 .map(|c| c.name)
                 .collect(),
-            Table::HsmAudit => vec!["entry_id", "message", "fields", "cloudwatch_event_id"],
+            Table::HsmAudit => audit::columns::COLUMNS
+                .iter()
+                .filter(|c| !c.values_repeat())
+                .map(|c| c.name)
+                .collect(),
         }
     }
 

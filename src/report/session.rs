@@ -399,10 +399,14 @@ fn empty_audit() -> Result<Arc<dyn TableProvider>> {
     )?))
 }
 
-/// The output's `hsm_audit/` table, or an empty one when it has none.
-fn audit_table(ctx: &SessionContext, dest: &Destination) -> Result<Arc<dyn TableProvider>> {
+/// The output's `hsm_audit/` table, or an empty one when `holds_entries` is false.
+fn audit_table(
+    ctx: &SessionContext,
+    dest: &Destination,
+    holds_entries: bool,
+) -> Result<Arc<dyn TableProvider>> {
     let folder = crate::audit::TABLE_FOLDER;
-    if !dest.holds_audit_entries()? {
+    if !holds_entries {
         return empty_audit();
     }
     let (store, root) = dest.store();
@@ -497,13 +501,14 @@ fn listing_tables(
         if dest.read_small(LAYOUT_RECORD)?.is_some()
             || !dest.list_folder(crate::state::FOLDER)?.is_empty()
         {
-            if !dest.holds_audit_entries()? {
+            let holds_entries = dest.holds_audit_entries()?;
+            if !holds_entries {
                 crate::say!(
                     "hsmtrail: {} holds no events yet: every event converted into it so far was filtered out",
                     dest.display()
                 );
             }
-            return Tables::empty(audit_table(ctx, &dest)?);
+            return Tables::empty(audit_table(ctx, &dest, holds_entries)?);
         }
         bail!("no Parquet files under {}: {HOW}", dest.display());
     };
@@ -531,7 +536,7 @@ fn listing_tables(
         whole: table(whole_url, &partitions, Table::Events)?,
         pruned: table(pruned_url, &partitions, Table::Events)?,
         partitions,
-        audit: audit_table(ctx, &dest)?,
+        audit: audit_table(ctx, &dest, dest.holds_audit_entries()?)?,
     })
 }
 

@@ -907,3 +907,58 @@ fn one_entry_however_delivered_and_the_copy_kept_whatever_the_memory_budget() {
     assert_eq!(in_memory.len(), 1, "one file's copies kept: {in_memory:?}");
     assert_eq!(in_memory, kept("spilled", &["--memory-budget", "1"]));
 }
+
+#[test]
+fn runs_at_once_and_a_run_killed_midway_leave_every_entry_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // Enough entries that a run takes a while: an export of 60,000 entries on two days.
+    let text: String = (0..60_000u32)
+        .map(|n| {
+            let day: u64 = if n % 2 == 0 { 5 } else { 6 };
+            let e = entry(1, n, &format!("user-{n}"), n % 60)
+                .replace("03/05/24", &format!("03/0{day}/24"));
+            let usecs: u64 =
+                1_709_596_800_000_000 + (day - 5) * 86_400_000_000 + u64::from(n) * 1000;
+            let e = e.replacen(
+                &e[e.find("usecs:").unwrap()..e.find('\n').unwrap()],
+                &format!("usecs:{usecs}"),
+                1,
+            );
+            format!("2024-03-0{day}T00:00:00.000Z {e}\n")
+        })
+        .collect();
+    let input = dir.path().join("export/hsm-q3vb7ydxm2kab/000000.gz");
+    std::fs::create_dir_all(input.parent().unwrap()).unwrap();
+    std::fs::write(&input, gzip(text.as_bytes())).unwrap();
+    let out = dir.path().join("out");
+    let start = |extra: &[&str]| {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("hsmtrail"))
+            .args(["convert", "--quiet", "--output"])
+            .arg(&out)
+            .arg(dir.path().join("export"))
+            .args(extra)
+            .spawn()
+            .unwrap()
+    };
+    // Killed midway, then two runs at once, one of them with the fixtures too.
+    let mut killed = start(&["--jobs", "1"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    let fixtures = fixture("hsm-audit");
+    let (mut a, mut b) = (start(&[]), start(&[&fixtures]));
+    assert!(a.wait().unwrap().success());
+    assert!(b.wait().unwrap().success());
+    let total = query(
+        &out,
+        "SELECT count(*) AS n, count(DISTINCT entry_id) AS d FROM hsm_audit",
+    );
+    let want = 60_000 + expected()["entries"].as_u64().unwrap();
+    assert_eq!(total[0]["n"], want, "{total:?}");
+    assert_eq!(total[0]["d"], want);
+    // No temporary file or spill left where a reader looks.
+    for file in walkdir::WalkDir::new(out.join("hsm_audit")) {
+        let name = file.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.starts_with('.'), "{name} left behind");
+    }
+}
