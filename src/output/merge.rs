@@ -76,8 +76,12 @@ pub fn spilled_run(path: PathBuf) -> Result<Run> {
 }
 
 /// Most runs merged at once: each holds one batch in memory, so a partition spilled many times
-/// (a big archive) is merged in passes instead of with more and more memory.
-pub const MAX_FAN_IN: usize = 16;
+/// is merged in passes instead of with more and more memory. Every extra pass writes and reads
+/// all of a partition's rows once more: at 16, the 5 GB `--all-sources` benchmark archive
+/// (about 19 runs a day's partition) took a second pass, which made it a third slower per MB
+/// than a 500 MB one; at 32 it merges in one pass for 5-8% more peak memory
+/// (benches/RESULTS.md).
+pub const MAX_FAN_IN: usize = 32;
 
 /// Merges runs, at most [`MAX_FAN_IN`] at a time, into Arrow IPC files under `dir` (named from
 /// `stem`), until no more than [`MAX_FAN_IN`] runs remain. Repeated IDs are kept here and
