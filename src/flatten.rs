@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, ListBuilder, StringBuilder, TimestampMillisecondBuilder,
+    Array, ArrayRef, AsArray, BooleanBuilder, ListBuilder, StringArray, StringBuilder,
+    TimestampMillisecondBuilder,
 };
 use arrow::record_batch::RecordBatch;
 use serde_json::value::RawValue;
@@ -64,16 +65,48 @@ enum Builder {
     TextList(ListBuilder<StringBuilder>),
 }
 
+/// Room for a batch's values in one column: rows, and for text the bytes (and list items).
+#[derive(Clone, Copy, Default)]
+struct Room {
+    rows: usize,
+    items: usize,
+    bytes: usize,
+}
+
+impl Room {
+    /// What a finished column held, with an eighth more for the next batch's variation.
+    fn after(array: &ArrayRef) -> Self {
+        let text = |a: &StringArray| (a.len(), a.value_data().len());
+        let (items, bytes) = if let Some(a) = array.as_string_opt::<i32>() {
+            text(a)
+        } else if let Some(list) = array.as_list_opt::<i32>() {
+            text(list.values().as_string::<i32>())
+        } else {
+            (0, 0)
+        };
+        let more = |n: usize| n + n / 8;
+        Room {
+            rows: more(array.len()),
+            items: more(items),
+            bytes: more(bytes),
+        }
+    }
+}
+
 impl Builder {
-    fn new(kind: Kind) -> Self {
+    /// A builder with `room`: sized by the batch before it, a batch's builders are not grown
+    /// by doubling, which copied every value about twice and touched up to twice the memory
+    /// (fresh memory is a large part of a dense run's time: benches/RESULTS.md).
+    fn new(kind: Kind, room: Room) -> Self {
+        let text = || StringBuilder::with_capacity(room.items.max(room.rows), room.bytes);
         match kind {
-            Kind::Text | Kind::Json => Builder::Text(StringBuilder::new()),
-            Kind::Bool => Builder::Bool(BooleanBuilder::new()),
-            Kind::Timestamp => {
-                Builder::Timestamp(TimestampMillisecondBuilder::new().with_timezone("UTC"))
-            }
+            Kind::Text | Kind::Json => Builder::Text(text()),
+            Kind::Bool => Builder::Bool(BooleanBuilder::with_capacity(room.rows)),
+            Kind::Timestamp => Builder::Timestamp(
+                TimestampMillisecondBuilder::with_capacity(room.rows).with_timezone("UTC"),
+            ),
             Kind::TextList => Builder::TextList(
-                ListBuilder::new(StringBuilder::new())
+                ListBuilder::with_capacity(text(), room.rows)
                     .with_field(Arc::new(schema::list_item_field())),
             ),
         }
@@ -199,7 +232,10 @@ impl Default for Flattener {
 impl Flattener {
     pub fn new() -> Self {
         Flattener {
-            builders: COLUMNS.iter().map(|c| Builder::new(c.kind)).collect(),
+            builders: COLUMNS
+                .iter()
+                .map(|c| Builder::new(c.kind, Room::default()))
+                .collect(),
             rows: 0,
             mismatches: vec![0; COLUMNS.len()],
         }
@@ -243,7 +279,16 @@ impl Flattener {
 
     /// The rows so far as one batch; the flattener starts over empty.
     pub fn finish(&mut self) -> RecordBatch {
-        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
+        let arrays: Vec<ArrayRef> = self
+            .builders
+            .iter_mut()
+            .zip(COLUMNS)
+            .map(|(builder, column)| {
+                let array = builder.finish();
+                *builder = Builder::new(column.kind, Room::after(&array));
+                array
+            })
+            .collect();
         self.rows = 0;
         RecordBatch::try_new(schema::arrow_schema(), arrays).expect("builders follow the schema")
     }
@@ -753,6 +798,47 @@ mod tests {
             let s = v.as_string::<i32>();
             (0..s.len()).map(|i| s.value(i).to_owned()).collect()
         })
+    }
+
+    /// A flattener's builders are sized by its previous batch; that is a hint, not a limit:
+    /// batches with more rows, longer strings and longer lists than the one before come out as
+    /// a new flattener makes them.
+    #[test]
+    fn builders_sized_by_the_last_batch_hold_any_next_batch() {
+        let record = |i: usize, width: usize| {
+            format!(
+                r#"{{"eventTime":"2024-01-01T00:00:{:02}Z","eventID":"{i}","eventSource":"cloudhsm.amazonaws.com","eventName":"TagResource","userAgent":"{}","requestParameters":{{"resourceId":"cluster-{i}","tagList":[{}]}}}}"#,
+                i % 60,
+                "a".repeat(width),
+                vec![r#"{"key":"k","value":"v"}"#; width % 7].join(","),
+            )
+        };
+        let batch_of = |f: &mut Flattener, texts: &[String]| {
+            for text in texts {
+                let record = RawRecord::parse(text).unwrap();
+                let raw_time = record.get_str("eventTime").unwrap().unwrap();
+                let prepared = Prepared {
+                    event_time: time::parse_event_time(&raw_time).unwrap(),
+                    event_time_canonical: true,
+                    event_source: record.get_str("eventSource").unwrap(),
+                    record,
+                };
+                f.push(&prepared, &Provenance::unverified("sized.json"));
+            }
+            f.finish()
+        };
+        let small: Vec<String> = (0..3).map(|i| record(i, 2)).collect();
+        let large: Vec<String> = (0..50).map(|i| record(i, 40 + i)).collect();
+        let mut reused = Flattener::new();
+        batch_of(&mut reused, &small);
+        let again = batch_of(&mut reused, &large);
+        assert_eq!(again, batch_of(&mut Flattener::new(), &large));
+        assert_eq!(again.num_rows(), 50);
+        assert_eq!(text(&again, "user_agent"), Some("a".repeat(40)));
+        assert_eq!(
+            batch_of(&mut reused, &small),
+            batch_of(&mut Flattener::new(), &small)
+        );
     }
 
     #[test]
