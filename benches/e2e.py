@@ -2,12 +2,14 @@
 """End-to-end benchmark: hsmtrail against DuckDB and the gunzip floors, side by side on the
 same generated archives. Writes benches/RESULTS.md.
 
-    python3 benches/e2e.py [--mb 500] [--repeat 3] [--scale-check] [--skip-duckdb]
+    python3 benches/e2e.py [--mb 500] [--repeat 5] [--scale-check] [--skip-duckdb]
 
 Builds the release binary and the generator, generates (once, cached under target/bench-data)
 a dense archive (10% CloudHSM) and a sparse one (0.1%, like a real account's trail), then times
-each contender with /usr/bin/time: wall seconds and peak RSS, the best of --repeat runs (this
-machine is a VM whose timings vary by 20% between identical runs). Throughput is MB/s of
+each contender with /usr/bin/time: wall seconds and peak RSS, the median of --repeat paired
+rounds, each round running every contender once in turn (this machine is a VM whose timings
+vary by 20-50% from minute to minute, so contenders are compared within a round: a ratio is
+the median of the rounds' ratios). Throughput is MB/s of
 uncompressed JSON. --scale-check also converts the sparse archive at a tenth of the size and
 at 10x (generated on the fly, removed after), for throughput at three sizes, a 1 TB
 projection, and to show that peak memory does not grow with the archive.
@@ -48,23 +50,53 @@ def run(cmd, **kw):
     subprocess.run(cmd, check=True, **kw)
 
 
-REPEAT = 3
+REPEAT = 5
 
 
-def measure(cmd, before=None):
-    """(seconds, peak RSS in MiB) of a command: the fastest of REPEAT runs, and its RSS.
-    `before` runs ahead of each (clearing the output directory)."""
-    best = None
+def time_once(cmd, before=None):
+    """(seconds, peak RSS in MiB) of one run of a command; `before` runs ahead of it (clearing
+    the output directory)."""
+    if before:
+        before()
+    with tempfile.NamedTemporaryFile("r") as t:
+        done = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", t.name] + cmd,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode != 0:
+            sys.exit(f"{' '.join(cmd[:4])} ... failed:\n{done.stderr}")
+        seconds, kib = t.read().split()[-2:]
+    return float(seconds), int(kib) / 1024
+
+
+def median(values):
+    values = sorted(values)
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+def paired(commands, before=None, also=None):
+    """Runs every (label, command) once per round, REPEAT rounds, and gives per label the
+    list of (seconds, peak RSS MiB), one per round. `also`, if given, runs once a round too and
+    gives more {label: (seconds, RSS or None)}."""
+    rounds = {label: [] for label, _ in commands}
     for _ in range(REPEAT):
-        if before:
-            before()
-        with tempfile.NamedTemporaryFile("r") as t:
-            run(["/usr/bin/time", "-f", "%e %M", "-o", t.name] + cmd,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            seconds, kib = t.read().split()[-2:]
-        result = (float(seconds), int(kib) / 1024)
-        best = result if best is None or result[0] < best[0] else best
-    return best
+        for label, cmd in commands:
+            rounds[label].append(time_once(cmd, before))
+        for label, result in (also() if also else {}).items():
+            rounds.setdefault(label, []).append(result)
+    return rounds
+
+
+def summary(rounds):
+    """Per label, (median seconds, median peak RSS) of its rounds."""
+    return {label: (median([s for s, _ in runs]), median([m for _, m in runs]))
+            for label, runs in rounds.items()}
+
+
+def paired_ratio(rounds, slow, fast):
+    """Median over rounds of `slow` seconds / `fast` seconds, or None if either is missing."""
+    if slow not in rounds or fast not in rounds:
+        return None
+    return median([a[0] / b[0] for a, b in zip(rounds[slow], rounds[fast])])
 
 
 def generate(name, mb, percent, seed):
@@ -83,31 +115,30 @@ def generate(name, mb, percent, seed):
 
 
 def contenders(archive, skip_duckdb):
+    """Every contender on `archive`, in paired rounds; the floors once a round as well."""
     tmp = tempfile.mkdtemp(prefix="hsmtrail-bench-")
     hsmtrail = os.path.join(TARGET, "hsmtrail")
     out = os.path.join(tmp, "out")
-    results = {}
-
     clear = lambda: shutil.rmtree(out, ignore_errors=True)
-
-    def convert(label, *extra):
-        results[label] = measure([hsmtrail, "convert", archive, "--output", out, "--quiet", *extra],
-                                 clear)
-
-    convert("hsmtrail cloudhsm")
-    convert("hsmtrail cloudhsm --jobs 1", "--jobs", "1")
-    convert("hsmtrail --all-sources", "--all-sources")
+    convert = [hsmtrail, "convert", archive, "--output", out, "--quiet"]
+    commands = [
+        ("hsmtrail cloudhsm", convert),
+        ("hsmtrail cloudhsm --jobs 1", convert + ["--jobs", "1"]),
+        ("hsmtrail --all-sources", convert + ["--all-sources"]),
+    ]
     if not skip_duckdb:
-        for label, flag in [("duckdb cloudhsm", "1"), ("duckdb --all-sources", "0")]:
-            results[label] = measure([sys.executable, "-c", DUCKDB_SCRIPT, archive, out, flag],
-                                     clear)
-    floors = subprocess.run([os.path.join(TARGET, "examples", "gunzip_floor"), archive],
-                            check=True, capture_output=True, text=True).stdout
-    for line in floors.splitlines():
-        method, _, _, seconds = line.split()
-        results[f"gunzip floor ({method})"] = (float(seconds), None)
+        commands += [("duckdb cloudhsm", [sys.executable, "-c", DUCKDB_SCRIPT, archive, out, "1"]),
+                     ("duckdb --all-sources", [sys.executable, "-c", DUCKDB_SCRIPT, archive, out, "0"])]
+
+    def floors():
+        printed = subprocess.run([os.path.join(TARGET, "examples", "gunzip_floor"), archive],
+                                 check=True, capture_output=True, text=True).stdout
+        return {f"gunzip floor ({line.split()[0]})": (float(line.split()[3]), None)
+                for line in printed.splitlines()}
+
+    rounds = paired(commands, clear, floors)
     shutil.rmtree(tmp, ignore_errors=True)
-    return results
+    return rounds
 
 
 def machine():
@@ -136,8 +167,9 @@ def scaling(mb):
     for size, seed in [(mb // 10, 4), (mb, 2), (mb * 10, 3)]:
         archive, meta = generate("sparse", size, 0.1, seed)
         json_mb = meta["json_bytes"] / 1e6
-        only = measure([hsmtrail, "convert", archive, "--output", out, "--quiet"], clear)
-        every = measure([hsmtrail, "convert", archive, "--output", out, "--quiet", "--all-sources"], clear)
+        convert = [hsmtrail, "convert", archive, "--output", out, "--quiet"]
+        medians = summary(paired([("only", convert), ("every", convert + ["--all-sources"])], clear))
+        only, every = medians["only"], medians["every"]
         lines.append(f"| {size} MB | {meta['files']} | {json_mb:.0f} | {json_mb / only[0]:.0f} | {only[1]:.0f} "
                      f"| {json_mb / every[0]:.0f} | {every[1]:.0f} |")
         rates = (json_mb / only[0], json_mb / every[0])
@@ -159,7 +191,7 @@ def main():
     global REPEAT
     p = argparse.ArgumentParser()
     p.add_argument("--mb", type=int, default=500)
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=REPEAT)
     p.add_argument("--scale-check", action="store_true")
     p.add_argument("--skip-duckdb", action="store_true")
     args = p.parse_args()
@@ -169,29 +201,32 @@ def main():
     lines = [f"Machine: {machine()}.\n",
              f"Command: `python3 benches/e2e.py --mb {args.mb}{' --scale-check' if args.scale_check else ''}`. "
              f"Throughput is MB/s of uncompressed JSON; RSS is peak resident memory; each figure is the "
-             f"fastest of {REPEAT} runs.\n"]
+             f"median of {REPEAT} paired rounds (every contender once a round, in turn), and each "
+             f"ratio the median of the rounds' ratios.\n"]
     for name, percent, seed in [("dense", 10, 1), ("sparse", 0.1, 2)]:
         archive, meta = generate(name, args.mb, percent, seed)
         mb = meta["json_bytes"] / 1e6
-        results = contenders(archive, args.skip_duckdb)
+        rounds = contenders(archive, args.skip_duckdb)
+        results = {label: (median([s for s, _ in runs]),
+                           median([m for _, m in runs]) if runs[0][1] is not None else None)
+                   for label, runs in rounds.items()}
         lines.append(f"\n## {name} archive: {meta['files']} files, {mb:.0f} MB of JSON, {percent}% CloudHSM\n")
         lines.append("| contender | seconds | MB/s | peak RSS MiB |\n|---|---|---|---|")
         for label, (seconds, rss) in results.items():
             rss_text = f"{rss:.0f}" if rss is not None else ""
             lines.append(f"| {label} | {seconds:.2f} | {mb / max(seconds, 1e-9):.0f} | {rss_text} |")
-        ratio = lambda a, b: results[b][0] / results[a][0] if a in results and b in results else None
         lines.append("")
         for a, b, what in [
             ("hsmtrail cloudhsm", "duckdb cloudhsm", "hsmtrail / DuckDB, CloudHSM only (target >= 8)"),
             ("hsmtrail --all-sources", "duckdb --all-sources", "hsmtrail / DuckDB, all sources (target >= 4)"),
             ("hsmtrail cloudhsm", "hsmtrail cloudhsm --jobs 1", "--jobs 2 / --jobs 1 (target >= 1.8)"),
         ]:
-            r = ratio(a, b)
+            r = paired_ratio(rounds, b, a)
             if r is not None:
                 lines.append(f"- {what}: {r:.2f}x")
         floor = results.get("gunzip floor (libdeflate)")
         if floor:
-            share = floor[0] / results["hsmtrail cloudhsm"][0]
+            share = 1 / paired_ratio(rounds, "hsmtrail cloudhsm", "gunzip floor (libdeflate)")
             lines.append(f"- hsmtrail CloudHSM only / libdeflate floor: {share:.0%} (target >= 60% on sparse)")
     if args.scale_check:
         lines.extend(scaling(args.mb))
