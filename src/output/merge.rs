@@ -582,27 +582,34 @@ mod tests {
     #[test]
     fn many_runs_are_merged_in_passes_to_the_same_rows() {
         let dir = tempfile::tempdir().unwrap();
-        let runs: Vec<Run> = (0..40)
+        // More than twice the fan-in: a first pass leaves more than one run to merge.
+        let n = 2 * MAX_FAN_IN + 8;
+        let runs: Vec<Run> = (0..n)
             .map(|i| {
-                let time = format!("2024-01-01T00:00:{:02}Z", 59 - i);
+                let second = n - 1 - i;
+                let time = format!("2024-01-01T00:{:02}:{:02}Z", second / 60, second % 60);
                 let id = format!("{:02}", i % 30);
                 sorted_run(vec![rows(&[(time.as_str(), Some(id.as_str()))])]).unwrap()
             })
             .collect();
         let reduced = reduce_runs(runs, Table::Events, dir.path(), "p").unwrap();
-        assert!(reduced.len() <= MAX_FAN_IN);
+        assert!(
+            (2..=MAX_FAN_IN).contains(&reduced.len()),
+            "{}",
+            reduced.len()
+        );
         let mut out = Vec::new();
         let dups = merge(reduced, Table::Events, false, EventIds::default(), |b| {
             out.push(b);
             Ok(())
         })
         .unwrap();
-        assert_eq!(dups.total(), 10);
+        assert_eq!(dups.total(), n - 30);
         let kept = ids(&out);
         assert_eq!(kept.len(), 30);
-        // Latest time first was given; the merge orders by time: ids 29..0 from the second
-        // ten, since the first occurrence in time order wins.
-        assert_eq!(kept.first().map(String::as_str), Some("09"));
+        // Latest time first was given; the merge orders by time, and the first occurrence in
+        // time order wins: the earliest row is the last run's.
+        assert_eq!(kept.first(), Some(&format!("{:02}", (n - 1) % 30)));
     }
 
     #[test]
