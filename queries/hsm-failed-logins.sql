@@ -3,27 +3,11 @@
 -- description: Failed logins (CN_LOGIN refused) from the HSM audit log, per user and HSM: how many, the first and last, the responses, and the worst window: the most failures within burst_minutes of one of them (the window's start), a lock-out burst from burst failures. A login is logged on every HSM of the cluster, so one attempt counts once per HSM; entries of an unknown stream (hsm_id null) are counted together per user, and their window is then an upper bound.
 -- param: burst integer 5 Failed logins of one user on one HSM that make a burst
 -- param: burst_minutes integer 5 The window the burst must fall within, in minutes
+-- with: stream_clusters
 WITH
 -- A failure is a CN_LOGIN whose response is not success. The cluster is the entry's, else its
 -- stream's (another entry of the same HSM: a copy exported with CreateExportTask does not name
 -- its log group), else CloudTrail's for the HSM.
-stream_clusters AS (
-    -- An HSM's cluster: from its own audit entries, else from CloudTrail.
-    SELECT
-        hsm_id,
-        COALESCE(MAX(CASE WHEN side = 'audit' THEN cluster_id END),
-                 MAX(CASE WHEN side = 'cloudtrail' THEN cluster_id END)) AS cluster_id
-    FROM (
-        SELECT hsm_id, cluster_id, 'audit' AS side
-        FROM hsm_audit
-        WHERE hsm_id IS NOT NULL AND cluster_id IS NOT NULL
-        UNION ALL
-        SELECT hsm_id, cluster_id, 'cloudtrail' AS side
-        FROM events
-        WHERE hsm_id IS NOT NULL AND cluster_id IS NOT NULL
-    ) known
-    GROUP BY hsm_id
-),
 failures AS (
     SELECT
         COALESCE(hsm_id, '') AS hsm_key,

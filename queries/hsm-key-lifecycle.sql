@@ -1,6 +1,7 @@
 -- name: hsm-key-lifecycle
 -- title: HSM key lifecycle by user
 -- description: Key lifecycle from the HSM audit log, by user: generate (CN_GENERATE_KEY, CN_GENERATE_KEY_PAIR), import (CN_UNWRAP_KEY, CN_CREATE_OBJECT, CN_INSERT_MASKED_OBJECT_USER: a key arriving from another HSM of the cluster), export (CN_WRAP_KEY, CN_NIST_AES_WRAP, CN_EXTRACT_MASKED_OBJECT_USER: a key leaving for the others), share, derive, modify and destroy (CN_DESTROY_OBJECT, CN_TOMBSTONE_OBJECT), with key handles, HSM, time and result. Key entries name no user: logged_in_user is the user of the last successful CN_LOGIN before the entry on the same HSM (logged-in user, inferred).
+-- with: stream_clusters, logged_in_user
 WITH
 -- logged_in_user: the user of the most recent successful CN_LOGIN before the entry in the same
 -- stream (same hsm_id and reboot counter, by sequence number); inferred, not logged (the session
@@ -12,59 +13,6 @@ WITH
 -- `Key Handle`, `Operation` and `UserIDs`, when the entry has them.
 -- The cluster is the entry's, else its stream's (an exported copy does not name its log group),
 -- else CloudTrail's for the HSM.
-stream_clusters AS (
-    -- An HSM's cluster: from its own audit entries, else from CloudTrail.
-    SELECT
-        hsm_id,
-        COALESCE(MAX(CASE WHEN side = 'audit' THEN cluster_id END),
-                 MAX(CASE WHEN side = 'cloudtrail' THEN cluster_id END)) AS cluster_id
-    FROM (
-        SELECT hsm_id, cluster_id, 'audit' AS side
-        FROM hsm_audit
-        WHERE hsm_id IS NOT NULL AND cluster_id IS NOT NULL
-        UNION ALL
-        SELECT hsm_id, cluster_id, 'cloudtrail' AS side
-        FROM events
-        WHERE hsm_id IS NOT NULL AND cluster_id IS NOT NULL
-    ) known
-    GROUP BY hsm_id
-),
-stream AS (
-    -- Entries of known streams in sequence order, each with the sequence number of the last
-    -- successful login at or before it.
-    SELECT
-        entry_id,
-        hsm_id,
-        reboot_counter,
-        sequence_number,
-        opcode,
-        success,
-        user_name,
-        MAX(CASE WHEN opcode = 'CN_LOGIN' AND success THEN sequence_number END)
-            OVER (PARTITION BY hsm_id, reboot_counter ORDER BY sequence_number
-                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS login_sequence,
-        ROW_NUMBER() OVER (PARTITION BY hsm_id, reboot_counter ORDER BY sequence_number) AS position
-    FROM hsm_audit
-    WHERE hsm_id IS NOT NULL
-      AND reboot_counter IS NOT NULL
-      AND sequence_number IS NOT NULL
-),
-logins AS (
-    SELECT hsm_id, reboot_counter, sequence_number, position, user_name
-    FROM stream
-    WHERE opcode = 'CN_LOGIN' AND success
-),
-attributed AS (
-    SELECT
-        s.entry_id,
-        l.user_name AS logged_in_user,
-        (s.sequence_number - l.sequence_number) - (s.position - l.position) AS sequence_numbers_missing_since_login
-    FROM stream s
-    JOIN logins l
-      ON l.hsm_id = s.hsm_id
-     AND l.reboot_counter = s.reboot_counter
-     AND l.sequence_number = s.login_sequence
-),
 keys AS (
     SELECT
         a.*,

@@ -1,6 +1,7 @@
 -- name: hsm-sequence-gaps
 -- title: Missing HSM audit entries (sequence gaps)
 -- description: Missing HSM audit entries, from the sequence numbers (0 at a stream's start, +1 an entry, within one reboot counter) of known streams (hsm_id given): a 'gap' between two entries, and a 'missing-start' where a reboot counter's first entry in the data is above 0 (every stream starts at 0, a joining HSM's too; it also shows when the data does not reach back that far: log retention, --since); with the first and last missing number, how many, and the times of the entries on either side.
+-- with: stream_clusters
 WITH
 -- A joining HSM's stream starts at 0 with a (replicated) login, so a joining HSM gets no
 -- exception: a later first entry means entries lost, or outside the data. Whether a reboot resets
@@ -8,23 +9,6 @@ WITH
 -- the previous counter's numbers is not a missing start. Entries of an unknown stream (hsm_id
 -- null) cannot be put in order and are left out. The cluster is the stream's (from its entries,
 -- else CloudTrail's for the HSM).
-stream_clusters AS (
-    -- An HSM's cluster: from its own audit entries, else from CloudTrail.
-    SELECT
-        hsm_id,
-        COALESCE(MAX(CASE WHEN side = 'audit' THEN cluster_id END),
-                 MAX(CASE WHEN side = 'cloudtrail' THEN cluster_id END)) AS cluster_id
-    FROM (
-        SELECT hsm_id, cluster_id, 'audit' AS side
-        FROM hsm_audit
-        WHERE hsm_id IS NOT NULL AND cluster_id IS NOT NULL
-        UNION ALL
-        SELECT hsm_id, cluster_id, 'cloudtrail' AS side
-        FROM events
-        WHERE hsm_id IS NOT NULL AND cluster_id IS NOT NULL
-    ) known
-    GROUP BY hsm_id
-),
 numbered AS (
     SELECT
         hsm_id,

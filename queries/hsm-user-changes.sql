@@ -1,6 +1,7 @@
 -- name: hsm-user-changes
 -- title: HSM user and crypto officer changes
 -- description: User and officer changes from the HSM audit log: users created (CN_CREATE_USER, CN_CREATE_CO, CN_CREATE_APPLIANCE_USER) and deleted (CN_DELETE_USER), passwords changed (CN_CHANGE_PSWD), quorum M values and tokens, and other user entries with Mfa enabled; with the user acted on (Target User Name when given, with User Name as actor), one row per HSM that logged it (never merged across HSMs), and logged_in_user: the user of the last successful CN_LOGIN before it on that HSM (logged-in user, inferred).
+-- with: stream_clusters, logged_in_user
 WITH
 -- Each HSM logs what ran on it (logins are logged on every HSM, user changes in the fixtures
 -- only on the HSM that ran them): a change seen on several HSMs is one row per HSM.
@@ -12,59 +13,6 @@ WITH
 -- caller: they are not MFA settings and are left to hsm-key-lifecycle.
 -- The cluster is the entry's, else its stream's (an exported copy does not name its log group),
 -- else CloudTrail's for the HSM.
-stream_clusters AS (
-    -- An HSM's cluster: from its own audit entries, else from CloudTrail.
-    SELECT
-        hsm_id,
-        COALESCE(MAX(CASE WHEN side = 'audit' THEN cluster_id END),
-                 MAX(CASE WHEN side = 'cloudtrail' THEN cluster_id END)) AS cluster_id
-    FROM (
-        SELECT hsm_id, cluster_id, 'audit' AS side
-        FROM hsm_audit
-        WHERE hsm_id IS NOT NULL AND cluster_id IS NOT NULL
-        UNION ALL
-        SELECT hsm_id, cluster_id, 'cloudtrail' AS side
-        FROM events
-        WHERE hsm_id IS NOT NULL AND cluster_id IS NOT NULL
-    ) known
-    GROUP BY hsm_id
-),
-stream AS (
-    -- Entries of known streams in sequence order, each with the sequence number of the last
-    -- successful login at or before it.
-    SELECT
-        entry_id,
-        hsm_id,
-        reboot_counter,
-        sequence_number,
-        opcode,
-        success,
-        user_name,
-        MAX(CASE WHEN opcode = 'CN_LOGIN' AND success THEN sequence_number END)
-            OVER (PARTITION BY hsm_id, reboot_counter ORDER BY sequence_number
-                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS login_sequence,
-        ROW_NUMBER() OVER (PARTITION BY hsm_id, reboot_counter ORDER BY sequence_number) AS position
-    FROM hsm_audit
-    WHERE hsm_id IS NOT NULL
-      AND reboot_counter IS NOT NULL
-      AND sequence_number IS NOT NULL
-),
-logins AS (
-    SELECT hsm_id, reboot_counter, sequence_number, position, user_name
-    FROM stream
-    WHERE opcode = 'CN_LOGIN' AND success
-),
-attributed AS (
-    SELECT
-        s.entry_id,
-        l.user_name AS logged_in_user,
-        (s.sequence_number - l.sequence_number) - (s.position - l.position) AS sequence_numbers_missing_since_login
-    FROM stream s
-    JOIN logins l
-      ON l.hsm_id = s.hsm_id
-     AND l.reboot_counter = s.reboot_counter
-     AND l.sequence_number = s.login_sequence
-),
 changes AS (
     SELECT
         a.*,

@@ -1,29 +1,13 @@
 -- name: hsm-zeroization-reboots
 -- title: HSM zeroization, initialization, backups, end markers and reboots
 -- description: Zeroization (CN_ZEROIZE), initialization (CN_INIT_TOKEN, CN_INIT_DONE), backups (CN_BACKUP_BEGIN, CN_BACKUP_END), restores (CN_RESTORE_BEGIN, CN_RESTORE_END) and end markers (END_MARKER_OPCODE: a deleted HSM's last entry) from the HSM audit log, and reboots: a change of reboot counter between consecutive entries (by time) of one HSM's stream, with the counters from and to and the times of the last entry before and the first after.
+-- with: stream_clusters
 WITH
 -- Only a cluster's first HSM logs its initialization. A reboot row's own time is the first entry
 -- after it; a counter going up by more than 1 means reboots with no entry in the data. Entries of
 -- an unknown stream (hsm_id null) are listed but cannot show a reboot.
 -- The cluster is the entry's, else its stream's (an exported copy does not name its log group),
 -- else CloudTrail's for the HSM.
-stream_clusters AS (
-    -- An HSM's cluster: from its own audit entries, else from CloudTrail.
-    SELECT
-        hsm_id,
-        COALESCE(MAX(CASE WHEN side = 'audit' THEN cluster_id END),
-                 MAX(CASE WHEN side = 'cloudtrail' THEN cluster_id END)) AS cluster_id
-    FROM (
-        SELECT hsm_id, cluster_id, 'audit' AS side
-        FROM hsm_audit
-        WHERE hsm_id IS NOT NULL AND cluster_id IS NOT NULL
-        UNION ALL
-        SELECT hsm_id, cluster_id, 'cloudtrail' AS side
-        FROM events
-        WHERE hsm_id IS NOT NULL AND cluster_id IS NOT NULL
-    ) known
-    GROUP BY hsm_id
-),
 operations AS (
     SELECT
         event_time,

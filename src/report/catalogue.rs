@@ -13,6 +13,11 @@
 //! A parameter line gives its name, type (`integer`, `text` or `timestamp`), default (`-` when
 //! the parameter is required) and description. `{{name}}` in the SQL is replaced by the value as
 //! an SQL literal, so a value can never change the statement's shape.
+//!
+//! `-- with: stream_clusters, logged_in_user` names common table expressions kept once in
+//! `queries/shared/` and used by several reports; they are put at the start of the query's
+//! `WITH` list (after the comments that open it), so that the SQL `--sql` prints still runs
+//! alone in DuckDB or Athena.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -114,10 +119,46 @@ const BUNDLED: &[(&str, &str)] = &[
     ),
 ];
 
-/// The file names of the bundled reports, for the test that keeps `queries/` and the binary in
-/// step.
-pub fn bundled_files() -> impl Iterator<Item = &'static str> {
-    BUNDLED.iter().map(|(f, _)| *f)
+/// Common table expressions several queries use, by name: `queries/shared/NAME.sql`.
+const SHARED: &[(&str, &str)] = &[
+    (
+        "stream_clusters",
+        include_str!("../../queries/shared/stream_clusters.sql"),
+    ),
+    (
+        "logged_in_user",
+        include_str!("../../queries/shared/logged_in_user.sql"),
+    ),
+];
+
+/// The file names of the bundled reports and of the shared expressions (`shared/NAME.sql`),
+/// for the test that keeps `queries/` and the binary in step.
+pub fn bundled_files() -> impl Iterator<Item = String> {
+    BUNDLED
+        .iter()
+        .map(|(f, _)| f.to_string())
+        .chain(SHARED.iter().map(|(name, _)| format!("shared/{name}.sql")))
+}
+
+/// `body` with the shared expressions `names` (comma-separated) put first in its `WITH` list,
+/// after the comments that open the list.
+fn with_shared(body: &[&str], names: &str) -> Result<String> {
+    let open = body
+        .iter()
+        .position(|line| line.trim() == "WITH")
+        .context("'-- with:' needs the query to start its own 'WITH' list on a line of its own")?;
+    let first = (open + 1..body.len())
+        .find(|&i| !body[i].trim_start().starts_with("--"))
+        .unwrap_or(body.len());
+    let mut shared = Vec::new();
+    for name in names.split(',').map(str::trim) {
+        let Some((_, text)) = SHARED.iter().find(|(n, _)| *n == name) else {
+            bail!("'-- with: {name}': there is no queries/shared/{name}.sql");
+        };
+        shared.push(format!("{},", text.trim_end()));
+    }
+    let lines: Vec<&str> = shared.iter().map(String::as_str).collect();
+    Ok([&body[..first], &lines, &body[first..]].concat().join("\n"))
 }
 
 /// The type of a report parameter.
@@ -193,10 +234,14 @@ impl<'t> QueryFile<'t> {
         let name = fields
             .get("name")
             .context("the header has no '-- name:' line")?;
+        let body = match fields.get("with") {
+            Some(names) => with_shared(&body, names)?,
+            None => body.join("\n"),
+        };
         let template = Template {
             owner: format!("{kind} '{name}'"),
             params,
-            sql: body.join("\n").trim().to_owned(),
+            sql: body.trim().to_owned(),
         };
         for placeholder in placeholders(&template.sql) {
             if !template.params.iter().any(|p| p.name == placeholder) {
@@ -384,6 +429,23 @@ fn placeholders(sql: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_expressions_open_the_with_list_after_its_comments() {
+        let text = "-- name: t\n-- title: T\n-- description: D\n-- with: stream_clusters\nWITH\n-- why\nmine AS (SELECT 1)\nSELECT * FROM mine";
+        let sql = Report::parse(text).unwrap().template.sql;
+        let shared = SHARED[0].1.trim_end();
+        assert_eq!(
+            sql,
+            format!("WITH\n-- why\n{shared},\nmine AS (SELECT 1)\nSELECT * FROM mine")
+        );
+        let unknown = text.replace("stream_clusters", "nothing_like_it");
+        let e = Report::parse(&unknown).unwrap_err().to_string();
+        assert!(e.contains("no queries/shared/nothing_like_it.sql"), "{e}");
+        let without_with = text.replace("WITH\n", "");
+        let e = Report::parse(&without_with).unwrap_err().to_string();
+        assert!(e.contains("its own 'WITH' list"), "{e}");
+    }
 
     #[test]
     fn every_bundled_report_parses_and_renders_with_defaults() {

@@ -128,15 +128,18 @@ fn reports_lists_every_report_with_its_parameters() {
 
 #[test]
 fn every_query_file_is_bundled() {
-    let mut files: Vec<String> = std::fs::read_dir(root().join("queries"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".sql"))
-        .collect();
+    let sql_files = |folder: &str, prefix: &str| -> Vec<String> {
+        std::fs::read_dir(root().join(folder))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .map(|n| format!("{prefix}{n}"))
+            .collect()
+    };
+    let mut files = sql_files("queries", "");
+    files.extend(sql_files("queries/shared", "shared/"));
     files.sort();
-    let mut bundled: Vec<String> = hsmtrail::report::catalogue::bundled_files()
-        .map(String::from)
-        .collect();
+    let mut bundled: Vec<String> = hsmtrail::report::catalogue::bundled_files().collect();
     bundled.sort();
     assert_eq!(files, bundled);
 }
