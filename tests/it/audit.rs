@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::common::{convert, fixture, hsmtrail, realdata, root};
+use crate::common::{convert, fixture, hsmtrail, query_json, realdata, root};
 
 fn expected() -> Value {
     serde_json::from_str(
@@ -19,18 +19,7 @@ fn expected() -> Value {
 
 /// Rows of `sql` over the output at `data`, as JSON objects.
 fn query(data: &Path, sql: &str) -> Vec<Value> {
-    let out = hsmtrail()
-        .args(["query", "--format", "json", "--data"])
-        .arg(data)
-        .arg(sql)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
+    String::from_utf8(query_json(data, sql))
         .unwrap()
         .lines()
         .filter(|l| !l.trim().is_empty())

@@ -80,6 +80,22 @@ pub fn hsmtrail() -> assert_cmd::Command {
     assert_cmd::Command::cargo_bin("hsmtrail").expect("binary built")
 }
 
+/// hsmtrail's answer to `sql` over the output at `data`, as JSON Lines; the query must succeed.
+pub fn query_json(data: &Path, sql: &str) -> Vec<u8> {
+    let out = hsmtrail()
+        .args(["query", "--format", "json", "--data"])
+        .arg(data)
+        .arg(sql)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// Runs `hsmtrail convert ARGS --out OUT --quiet --summary-json OUT/../summary.json` and returns
 /// the exit code and the parsed summary.
 pub fn convert(args: &[&str], out: &Path) -> (i32, Value) {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{hsmtrail, root};
+use crate::common::{hsmtrail, query_json, root};
 
 /// Two runs into one directory: 2015 and 2024-03-01 deliveries first, the rest (and the HSM
 /// audit logs, the second table) later.
@@ -41,19 +41,10 @@ fn two_runs(dir: &Path) -> PathBuf {
 fn expected(data: &Path, dir: &Path, queries: &[(&str, &str)]) {
     std::fs::create_dir_all(dir).unwrap();
     for (name, sql) in queries {
-        let out = hsmtrail()
-            .args(["query", sql, "--format", "json", "--data"])
-            .arg(data)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(!out.stdout.is_empty(), "{name} has no rows");
+        let rows = query_json(data, sql);
+        assert!(!rows.is_empty(), "{name} has no rows");
         std::fs::write(dir.join(format!("{name}.sql")), sql).unwrap();
-        std::fs::write(dir.join(format!("{name}.jsonl")), &out.stdout).unwrap();
+        std::fs::write(dir.join(format!("{name}.jsonl")), &rows).unwrap();
     }
 }
 

@@ -347,49 +347,27 @@ fn output_formats_and_files() {
 
 #[test]
 fn reports_run_straight_on_trail_files() {
-    let out = hsmtrail()
-        .current_dir(root())
-        .args([
-            "report",
-            "changes",
-            "--format",
-            "csv",
-            "--input",
-            "fixtures/archive",
-            "fixtures/formats",
-            "fixtures/hsm-audit",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        stdout(&out),
-        std::fs::read_to_string(root().join("tests/expected/changes.csv")).unwrap()
-    );
+    let report_on_inputs = |name: &str| {
+        hsmtrail()
+            .current_dir(root())
+            .args(["report", name, "--format", "csv", "--input"])
+            .args(["fixtures/archive", "fixtures/formats", "fixtures/hsm-audit"])
+            .output()
+            .unwrap()
+    };
+    let expected = |name: &str| {
+        std::fs::read_to_string(root().join(format!("tests/expected/{name}.csv"))).unwrap()
+    };
+    let out = report_on_inputs("changes");
+    assert_eq!(stdout(&out), expected("changes"));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("53 events and 109 HSM audit entries kept"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     // The audit table in memory too.
-    let audit = hsmtrail()
-        .current_dir(root())
-        .args([
-            "report",
-            "hsm-cloudtrail-crosscheck",
-            "--format",
-            "csv",
-            "--input",
-            "fixtures/archive",
-            "fixtures/formats",
-            "fixtures/hsm-audit",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        stdout(&audit),
-        std::fs::read_to_string(root().join("tests/expected/hsm-cloudtrail-crosscheck.csv"))
-            .unwrap()
-    );
+    let audit = report_on_inputs("hsm-cloudtrail-crosscheck");
+    assert_eq!(stdout(&audit), expected("hsm-cloudtrail-crosscheck"));
 }
 
 #[test]
