@@ -87,8 +87,9 @@ def paired(commands, before=None, also=None):
 
 
 def summary(rounds):
-    """Per label, (median seconds, median peak RSS) of its rounds."""
-    return {label: (median([s for s, _ in runs]), median([m for _, m in runs]))
+    """Per label, (median seconds, median peak RSS or None) of its rounds."""
+    return {label: (median([s for s, _ in runs]),
+                    median([m for _, m in runs]) if runs[0][1] is not None else None)
             for label, runs in rounds.items()}
 
 
@@ -207,9 +208,7 @@ def main():
         archive, meta = generate(name, args.mb, percent, seed)
         mb = meta["json_bytes"] / 1e6
         rounds = contenders(archive, args.skip_duckdb)
-        results = {label: (median([s for s, _ in runs]),
-                           median([m for _, m in runs]) if runs[0][1] is not None else None)
-                   for label, runs in rounds.items()}
+        results = summary(rounds)
         lines.append(f"\n## {name} archive: {meta['files']} files, {mb:.0f} MB of JSON, {percent}% CloudHSM\n")
         lines.append("| contender | seconds | MB/s | peak RSS MiB |\n|---|---|---|---|")
         for label, (seconds, rss) in results.items():
